@@ -1,2 +1,11 @@
 //! dockmatrix: runs a stack on every combination of Docker engine, storage driver and
 //! dependency versions, and reports which combinations work.
+//!
+//! `matrix`, `scenario`, `results` and `report` are plain data and functions (no Docker,
+//! no tokio); `engine`, `stack` and `checks` talk to Docker; `runner` drives them and
+//! emits events; the CLI (`cli`) renders.
+
+pub mod cli;
+pub mod diagnostic;
+pub mod matrix;
+pub mod secrets;

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `dockmatrix` binary: everything lives in the library.
+
+fn main() -> std::process::ExitCode {
+    dockmatrix::cli::main()
+}

@@ -1,0 +1,259 @@
+//! Errors in a user's file (matrix or scenario): where (file, line, column, key path),
+//! what is wrong, and what would be valid, rendered with the offending line and a caret
+//! under it, the way rustc and just do.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// One problem found in a TOML file the user wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    /// 1-based line; 0 when the problem concerns the whole file (e.g. it is empty).
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+    /// Dotted key path, e.g. `axes.redis[2]`; empty for the document itself.
+    pub key: String,
+    pub message: String,
+    /// What would be valid.
+    pub help: Option<String>,
+    /// The offending source line and the width of the caret under it.
+    snippet: Option<(String, usize)>,
+}
+
+impl Diagnostic {
+    /// A problem located by a byte span of `source`.
+    pub fn at(
+        file: &Path,
+        source: &str,
+        span: Range<usize>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        let (line, column, text, width) = locate(source, span);
+        Self {
+            file: file.to_path_buf(),
+            line,
+            column,
+            key: key.into(),
+            message: message.into(),
+            help: None,
+            snippet: Some((text, width)),
+        }
+    }
+
+    /// A problem with the file as a whole (unreadable, empty, not UTF-8).
+    pub fn whole_file(file: &Path, message: impl Into<String>) -> Self {
+        Self {
+            file: file.to_path_buf(),
+            line: 0,
+            column: 0,
+            key: String::new(),
+            message: message.into(),
+            help: None,
+            snippet: None,
+        }
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// Line (1-based), column (1-based, in characters), the line's text and a caret width.
+fn locate(source: &str, span: Range<usize>) -> (usize, usize, String, usize) {
+    let start = floor_char_boundary(source, span.start.min(source.len()));
+    let end = floor_char_boundary(source, span.end.clamp(start, source.len()));
+    let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = source[start..]
+        .find('\n')
+        .map_or(source.len(), |i| start + i);
+    let line = source[..start].matches('\n').count() + 1;
+    let column = source[line_start..start].chars().count() + 1;
+    let text: String = source[line_start..line_end]
+        .trim_end_matches('\r')
+        .chars()
+        .map(|c| if c.is_control() && c != '\t' { '?' } else { c })
+        .take(200)
+        .collect();
+    let caret_end = end.min(line_end);
+    let width = source[start..caret_end].chars().count().max(1);
+    (line, column, text, width)
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "error: {}", self.message)?;
+        if self.line == 0 {
+            write!(f, "  --> {}", self.file.display())?;
+        } else {
+            write!(
+                f,
+                "  --> {}:{}:{}",
+                self.file.display(),
+                self.line,
+                self.column
+            )?;
+        }
+        if let Some((text, width)) = &self.snippet {
+            let gutter = self.line.to_string().len();
+            let pad: String = text
+                .chars()
+                .take(self.column.saturating_sub(1))
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            write!(
+                f,
+                "\n{:gutter$} |\n{} | {}\n{:gutter$} | {}{}",
+                "",
+                self.line,
+                text,
+                "",
+                pad,
+                "^".repeat((*width).min(120)),
+            )?;
+        }
+        if !self.key.is_empty() {
+            write!(f, "\n  = key: {}", self.key)?;
+        }
+        if let Some(help) = &self.help {
+            write!(f, "\n  = help: {help}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Several diagnostics of one file, shown together so that a user fixes them in one go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        if self.0.len() > 1 {
+            write!(f, "\n\n{} errors", self.0.len())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+/// Reads a user's TOML file as text: a directory, unreadable bytes or an empty file are
+/// diagnostics, not panics.
+pub fn read_toml_source(file: &Path) -> Result<String, Diagnostics> {
+    let one = |d| Diagnostics(vec![d]);
+    let meta = std::fs::metadata(file)
+        .map_err(|e| one(Diagnostic::whole_file(file, format!("cannot read the file: {e}"))))?;
+    if meta.is_dir() {
+        return Err(one(
+            Diagnostic::whole_file(file, "this is a directory, not a TOML file")
+                .with_help("give the path of a .toml file"),
+        ));
+    }
+    let bytes = std::fs::read(file)
+        .map_err(|e| one(Diagnostic::whole_file(file, format!("cannot read the file: {e}"))))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let valid = String::from_utf8_lossy(&e.as_bytes()[..offset]).into_owned();
+        one(Diagnostic::at(
+            file,
+            &valid,
+            offset..offset,
+            "",
+            format!("the file is not valid UTF-8 (byte {offset})"),
+        )
+        .with_help("TOML files must be UTF-8 text"))
+    })?;
+    if text.trim().is_empty() {
+        return Err(one(
+            Diagnostic::whole_file(file, "the file is empty")
+                .with_help("a matrix needs at least `name` and `[axes]` or `[[include]]`"),
+        ));
+    }
+    Ok(text)
+}
+
+/// Deserializes `source` into `T`, turning toml's error into a diagnostic that carries
+/// the key path (from serde_path_to_error) as well as toml's span.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(
+    file: &Path,
+    source: &str,
+) -> Result<T, Diagnostics> {
+    let de = toml::de::Deserializer::parse(source).map_err(|e| toml_error(file, source, &e, ""))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = clean_path(&e.path().to_string());
+        toml_error(file, source, e.inner(), &key)
+    })
+}
+
+fn toml_error(file: &Path, source: &str, e: &toml::de::Error, key: &str) -> Diagnostics {
+    let message = e.message().trim().to_string();
+    let help = help_for(&message);
+    let d = match e.span() {
+        Some(span) => Diagnostic::at(file, source, span, key, message),
+        None => Diagnostic::whole_file(file, message),
+    };
+    Diagnostics(vec![match help {
+        Some(h) => d.with_help(h),
+        None => d,
+    }])
+}
+
+/// serde_path_to_error shows Spanned's private fields and `?` for unknown positions.
+fn clean_path(path: &str) -> String {
+    path.split('.')
+        .filter(|seg| !seg.contains("$__serde_spanned") && *seg != "?")
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn help_for(message: &str) -> Option<String> {
+    if message.starts_with("unknown field") {
+        Some("remove the key or fix its spelling (the valid keys are listed above)".into())
+    } else if message.starts_with("missing field") {
+        Some("add the key".into())
+    } else if message.starts_with("invalid type") {
+        Some("change the value to the expected type".into())
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locates_line_and_column_in_characters() {
+        let src = "a = 1\nbé = \"x\"\n";
+        let at = src.find("\"x\"").expect("present");
+        let d = Diagnostic::at(Path::new("m.toml"), src, at..at + 3, "bé", "bad");
+        assert_eq!((d.line, d.column), (2, 6));
+        let shown = d.to_string();
+        assert!(shown.contains("m.toml:2:6"), "{shown}");
+        assert!(shown.contains("     ^^^"), "{shown}");
+    }
+
+    #[test]
+    fn span_past_the_end_does_not_panic() {
+        let d = Diagnostic::at(Path::new("m.toml"), "é", 1..99, "", "bad");
+        assert_eq!(d.line, 1);
+    }
+}

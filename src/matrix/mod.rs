@@ -1,0 +1,411 @@
+//! The matrix file: parsed into raw structs ([`raw`]), validated into the checked types of
+//! this module, and expanded into [`Cell`]s. Plain data and functions: no Docker, no tokio.
+
+pub mod cell;
+pub mod expand;
+pub mod filter;
+mod raw;
+pub mod units;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+pub use cell::{Cell, Partition, PartitionKind};
+pub use filter::{Filter, FilterError, Requirement, Version};
+
+use crate::diagnostic::{Diagnostic, Diagnostics};
+
+/// A checked matrix: every reference resolved, every value of the right kind.
+#[derive(Debug, Clone, Serialize)]
+pub struct Matrix {
+    #[serde(skip)]
+    pub path: PathBuf,
+    #[serde(skip)]
+    pub source: String,
+    pub name: String,
+    /// Scenario files, resolved relative to the matrix file.
+    pub scenarios: Vec<PathBuf>,
+    pub run: RunSettings,
+    /// Axes in file order, values as strings.
+    pub axes: Vec<Axis>,
+    pub exclude: Vec<IndexMap<String, String>>,
+    pub include: Vec<IndexMap<String, String>>,
+    pub known: Vec<Known>,
+    pub engines: IndexMap<String, EngineSpec>,
+    pub services: IndexMap<String, ServiceSpec>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Axis {
+    pub name: String,
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunSettings {
+    pub max_parallel: Option<usize>,
+    pub retries: Option<u32>,
+    pub cell_timeout: Option<Duration>,
+    pub pull: Option<PullPolicy>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PullPolicy {
+    Never,
+    Missing,
+    Always,
+}
+
+impl std::str::FromStr for PullPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "never" => Ok(PullPolicy::Never),
+            "missing" => Ok(PullPolicy::Missing),
+            "always" => Ok(PullPolicy::Always),
+            other => Err(format!(
+                "`{other}` is no pull policy; expected never, missing or always"
+            )),
+        }
+    }
+}
+
+/// A documented incompatibility: matching checks that fail are `known-fail`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Known {
+    #[serde(serialize_with = "serialize_display")]
+    pub filter: Filter,
+    pub check: String,
+    pub reason: String,
+}
+
+fn serialize_display<T: std::fmt::Display, S: serde::Serializer>(
+    v: &T,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EngineKind {
+    Dind,
+    Host,
+    Endpoint,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EngineSpec {
+    pub name: String,
+    pub kind: EngineKind,
+    pub image: Option<String>,
+    /// daemon.json content.
+    pub daemon: Option<serde_json::Value>,
+    pub url: Option<String>,
+    pub tls: Option<TlsFiles>,
+    pub privileged: Option<bool>,
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServiceKind {
+    Postgres,
+    Mysql,
+    Redis,
+    Http,
+    Generic,
+}
+
+impl ServiceKind {
+    /// The port the kind listens on by default, used for readiness and checks.
+    pub fn default_port(self) -> Option<u16> {
+        match self {
+            ServiceKind::Postgres => Some(5432),
+            ServiceKind::Mysql => Some(3306),
+            ServiceKind::Redis => Some(6379),
+            ServiceKind::Http | ServiceKind::Generic => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceSpec {
+    pub name: String,
+    pub kind: ServiceKind,
+    /// Image template: `{version}` and `{axis}` placeholders.
+    pub image: String,
+    #[serde(skip)]
+    pub image_span: Range<usize>,
+    pub version: Option<String>,
+    /// Values may hold `${VAR}` / `${VAR:-default}`, resolved at run time.
+    pub env: IndexMap<String, String>,
+    pub command: Option<Vec<String>>,
+    pub ports: Vec<u16>,
+    pub depends_on: Vec<String>,
+    pub ready: Ready,
+    pub ready_timeout: Duration,
+    pub memory: Option<u64>,
+    pub cpus: Option<f64>,
+}
+
+/// How a service is known to be ready: a real protocol handshake per kind by default.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum Ready {
+    /// The kind's own handshake (PostgreSQL `SELECT 1`, MySQL `SELECT 1`, Redis `PING`);
+    /// for `http`/`generic` without `ready`, the container running.
+    Protocol,
+    Http { path: String, port: u16, status: Option<u16> },
+    Tcp { port: u16 },
+    Log { pattern: String },
+    Exec { command: Vec<String> },
+}
+
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+impl Matrix {
+    /// Reads, parses and validates a matrix file. Every problem is a diagnostic naming
+    /// the file, line, column and key path.
+    pub fn load(path: &Path) -> Result<Matrix, Diagnostics> {
+        let source = crate::diagnostic::read_toml_source(path)?;
+        Matrix::from_source(path, source)
+    }
+
+    pub fn from_source(path: &Path, source: String) -> Result<Matrix, Diagnostics> {
+        let raw: raw::RawMatrix = crate::diagnostic::parse_toml(path, &source)?;
+        validate::validate(path, source, raw)
+    }
+
+    /// Every key a cell may carry: the axes, then keys that include entries introduced.
+    pub fn keys(&self) -> Vec<&str> {
+        let mut keys: Vec<&str> = self.axes.iter().map(|a| a.name.as_str()).collect();
+        for inc in &self.include {
+            for k in inc.keys() {
+                if !keys.contains(&k.as_str()) {
+                    keys.push(k);
+                }
+            }
+        }
+        keys
+    }
+
+    /// All cells in plan order.
+    pub fn cells(&self) -> Result<Vec<Cell>, Diagnostics> {
+        use rayon::prelude::*;
+        let axes: Vec<(String, Vec<String>)> = self
+            .axes
+            .iter()
+            .map(|a| (a.name.clone(), a.values.clone()))
+            .collect();
+        let combos = expand::expand(&axes, &self.exclude, &self.include);
+        let cells: Vec<Cell> = combos.into_par_iter().map(Cell::new).collect();
+        let mut problems = Vec::new();
+        for cell in &cells {
+            for svc in self.services.values() {
+                if let Err(msg) = self.image_for(svc, cell) {
+                    problems.push(
+                        Diagnostic::at(
+                            &self.path,
+                            &self.source,
+                            svc.image_span.clone(),
+                            format!("services.{}.image", svc.name),
+                            format!("cell {}: {msg}", cell.id),
+                        )
+                        .with_help(format!(
+                            "add a `{0}` axis (or a `{0}` key to the include entry that made this cell), or set `version` on the service",
+                            svc.name
+                        )),
+                    );
+                    if problems.len() >= 5 {
+                        return Err(Diagnostics(problems));
+                    }
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(cells)
+        } else {
+            Err(Diagnostics(problems))
+        }
+    }
+
+    /// Cells after `filter` and `partition`.
+    pub fn plan(
+        &self,
+        filter: Option<&Filter>,
+        partition: Option<Partition>,
+    ) -> Result<Vec<Cell>, PlanError> {
+        let mut cells = self.cells().map_err(PlanError::Matrix)?;
+        if let Some(f) = filter {
+            f.check_axes(self.keys().iter().copied())
+                .map_err(PlanError::Filter)?;
+            cells.retain(|c| f.matches(&c.values));
+            if cells.is_empty() {
+                return Err(PlanError::NoMatch(f.to_string()));
+            }
+        }
+        if let Some(p) = partition {
+            cells = p.select(cells);
+        }
+        Ok(cells)
+    }
+
+    /// The version of `svc` in `cell`: the cell's value of the axis named after the
+    /// service, else the service's `version`.
+    pub fn service_version<'a>(&'a self, svc: &'a ServiceSpec, cell: &'a Cell) -> Option<&'a str> {
+        cell.get(&svc.name).or(svc.version.as_deref())
+    }
+
+    /// The image reference of `svc` in `cell`, placeholders filled.
+    pub fn image_for(&self, svc: &ServiceSpec, cell: &Cell) -> Result<String, String> {
+        fill_template(&svc.image, |name| {
+            if name == "version" {
+                self.service_version(svc, cell).map(str::to_string)
+            } else {
+                cell.get(name).map(str::to_string)
+            }
+        })
+        .map_err(|missing| {
+            if missing == "version" {
+                format!(
+                    "service `{}` has image `{}` but the cell has no `{}` value and the service no `version`",
+                    svc.name, svc.image, svc.name
+                )
+            } else {
+                format!(
+                    "service `{}` has image `{}` but the cell has no `{missing}` value",
+                    svc.name, svc.image
+                )
+            }
+        })
+    }
+
+    /// The engine a cell runs on (`None`: the host engine).
+    pub fn engine_for(&self, cell: &Cell) -> Option<&EngineSpec> {
+        cell.get("engine").and_then(|e| self.engines.get(e))
+    }
+
+    /// The `[[known]]` entry for `check` in `cell`, if any.
+    pub fn known_for(&self, cell: &Cell, check: &str) -> Option<&Known> {
+        self.known
+            .iter()
+            .find(|k| k.check == check && k.filter.matches(&cell.values))
+    }
+
+    /// SHA-256 of the normalised matrix (its checked form as canonical JSON): shards of
+    /// one matrix carry the same hash whatever the file's comments and layout.
+    pub fn hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let value = serde_json::to_value(self).unwrap_or_default();
+        let canonical = canonical_json(&value);
+        hex::encode(Sha256::digest(canonical.as_bytes()))
+    }
+
+    /// Services in `depends-on` order (dependencies first); validation has ruled out cycles.
+    pub fn services_in_start_order(&self) -> Vec<&ServiceSpec> {
+        let mut done: Vec<&str> = Vec::new();
+        let mut out = Vec::new();
+        while out.len() < self.services.len() {
+            let before = out.len();
+            for svc in self.services.values() {
+                if !done.contains(&svc.name.as_str())
+                    && svc.depends_on.iter().all(|d| done.contains(&d.as_str()))
+                {
+                    done.push(&svc.name);
+                    out.push(svc);
+                }
+            }
+            if out.len() == before {
+                break;
+            }
+        }
+        out
+    }
+}
+
+/// Sorted keys, no whitespace.
+fn canonical_json(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Object(map) => {
+            let sorted: BTreeMap<&String, String> =
+                map.iter().map(|(k, v)| (k, canonical_json(v))).collect();
+            let body: Vec<String> = sorted
+                .iter()
+                .map(|(k, v)| format!("{}:{v}", serde_json::Value::String((*k).clone())))
+                .collect();
+            format!("{{{}}}", body.join(","))
+        }
+        serde_json::Value::Array(items) => {
+            format!(
+                "[{}]",
+                items.iter().map(canonical_json).collect::<Vec<_>>().join(",")
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Fills `{name}` placeholders; `Err(name)` for the first one `lookup` lacks.
+pub fn fill_template(
+    template: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close) => {
+                let name = &after[..close];
+                out.push_str(&lookup(name).ok_or_else(|| name.to_string())?);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push_str(&rest[open..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Placeholders named in a template.
+pub fn placeholders(template: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else { break };
+        out.push(&after[..close]);
+        rest = &after[close + 1..];
+    }
+    out
+}
+
+/// Why a plan could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("{0}")]
+    Matrix(Diagnostics),
+    #[error("invalid filter: {0}")]
+    Filter(#[source] FilterError),
+    #[error("the filter `{0}` matches no cell")]
+    NoMatch(String),
+}

@@ -1,0 +1,98 @@
+//! The matrix file as written: serde structs that mirror the TOML, with spans kept so
+//! that semantic errors found later can point at the offending line.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use toml::Spanned;
+
+pub type Str = Spanned<String>;
+/// A map whose keys keep their spans (TOML order preserved).
+pub type SpannedMap<V> = IndexMap<Str, V>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawMatrix {
+    pub name: Str,
+    #[serde(default)]
+    pub scenarios: Vec<Str>,
+    pub run: Option<RawRun>,
+    pub axes: Option<Spanned<SpannedMap<Spanned<Vec<Spanned<toml::Value>>>>>>,
+    #[serde(default)]
+    pub include: Vec<Spanned<SpannedMap<Spanned<toml::Value>>>>,
+    #[serde(default)]
+    pub exclude: Vec<Spanned<SpannedMap<Spanned<toml::Value>>>>,
+    #[serde(default)]
+    pub known: Vec<Spanned<RawKnown>>,
+    #[serde(default)]
+    pub engines: SpannedMap<Spanned<RawEngine>>,
+    #[serde(default)]
+    pub services: SpannedMap<Spanned<RawService>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawRun {
+    pub max_parallel: Option<Spanned<i64>>,
+    pub retries: Option<Spanned<i64>>,
+    pub cell_timeout: Option<Str>,
+    pub pull: Option<Str>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawKnown {
+    pub filter: Str,
+    pub check: Str,
+    pub reason: Str,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawEngine {
+    pub kind: Str,
+    pub image: Option<Str>,
+    pub daemon: Option<Spanned<toml::Table>>,
+    pub url: Option<Str>,
+    pub tls_ca: Option<Str>,
+    pub tls_cert: Option<Str>,
+    pub tls_key: Option<Str>,
+    /// `true`, `false` or absent (detect whether the host allows it).
+    pub privileged: Option<bool>,
+    /// Extra arguments to dockerd (dind only).
+    #[serde(default)]
+    pub args: Vec<Str>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawService {
+    pub kind: Option<Str>,
+    pub image: Option<Str>,
+    pub version: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    pub env: SpannedMap<Spanned<toml::Value>>,
+    pub command: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    pub ports: Vec<Spanned<i64>>,
+    #[serde(default)]
+    pub depends_on: Vec<Str>,
+    pub ready: Option<Spanned<RawReady>>,
+    pub memory: Option<Spanned<toml::Value>>,
+    pub cpus: Option<Spanned<toml::Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawReady {
+    /// HTTP path answering 2xx (or `status`).
+    pub http: Option<Str>,
+    pub port: Option<Spanned<i64>>,
+    pub status: Option<Spanned<i64>>,
+    /// TCP port that accepts a connection.
+    pub tcp: Option<Spanned<i64>>,
+    /// A substring of the service's log.
+    pub log: Option<Str>,
+    /// A command run in the container; exit 0 means ready.
+    pub exec: Option<Spanned<Vec<String>>>,
+    pub timeout: Option<Str>,
+}

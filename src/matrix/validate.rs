@@ -1,0 +1,640 @@
+//! Raw matrix → checked [`Matrix`]: every semantic rule of DESIGN.md, each violation a
+//! diagnostic pointing at the offending key's span.
+
+use std::ops::Range;
+use std::path::Path;
+
+use indexmap::IndexMap;
+use toml::Spanned;
+
+use super::raw::{RawEngine, RawMatrix, RawReady, RawService, SpannedMap};
+use super::units::{parse_bytes, parse_duration};
+use super::*;
+
+struct Ctx<'a> {
+    path: &'a Path,
+    source: &'a str,
+    problems: Vec<Diagnostic>,
+}
+
+impl Ctx<'_> {
+    fn err(&mut self, span: Range<usize>, key: impl Into<String>, msg: impl Into<String>, help: impl Into<String>) {
+        self.problems
+            .push(Diagnostic::at(self.path, self.source, span, key, msg).with_help(help));
+    }
+}
+
+const SPECIAL_AXES: [&str; 4] = ["engine", "storage-driver", "daemon-config", "upgrade"];
+
+pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Matrix, Diagnostics> {
+    let mut cx = Ctx {
+        path,
+        source: &source,
+        problems: Vec::new(),
+    };
+
+    let name = raw.name.get_ref().trim().to_string();
+    if name.is_empty() {
+        cx.err(raw.name.span(), "name", "the matrix name is empty", "give the matrix a name, e.g. name = \"docker-upgrade\"");
+    }
+
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut scenarios = Vec::new();
+    for (i, s) in raw.scenarios.iter().enumerate() {
+        let resolved = base.join(s.get_ref());
+        if !resolved.is_file() {
+            cx.err(
+                s.span(),
+                format!("scenarios[{i}]"),
+                format!("scenario file `{}` does not exist (looked for {})", s.get_ref(), resolved.display()),
+                "scenario paths are relative to the matrix file",
+            );
+        }
+        scenarios.push(resolved);
+    }
+
+    let run = run_settings(&mut cx, raw.run.as_ref());
+    let empty_axes = SpannedMap::new();
+    let raw_axes = raw.axes.as_ref().map_or(&empty_axes, |a| a.get_ref());
+    let axes = axes(&mut cx, raw_axes);
+    let axis_names: Vec<&str> = axes.iter().map(|a| a.name.as_str()).collect();
+
+    let mut exclude = Vec::new();
+    for (i, ex) in raw.exclude.iter().enumerate() {
+        let key = format!("exclude[{i}]");
+        if ex.get_ref().is_empty() {
+            cx.err(ex.span(), key.clone(), "this exclude entry is empty", "name at least one axis and value");
+        }
+        for (k, _) in ex.get_ref() {
+            if !axis_names.contains(&k.get_ref().as_str()) {
+                cx.err(
+                    k.span(),
+                    format!("{key}.{}", k.get_ref()),
+                    format!("exclude names `{}`, which is not an axis", k.get_ref()),
+                    format!("an exclude may only name axes: {}", axis_names.join(", ")),
+                );
+            }
+        }
+        exclude.push(combo_values(&mut cx, ex.get_ref(), &key));
+    }
+
+    let mut include = Vec::new();
+    for (i, inc) in raw.include.iter().enumerate() {
+        let key = format!("include[{i}]");
+        if inc.get_ref().is_empty() {
+            cx.err(inc.span(), key.clone(), "this include entry is empty", "give at least one key and value");
+        }
+        include.push(combo_values(&mut cx, inc.get_ref(), &key));
+    }
+
+    if axes.is_empty() && include.is_empty() {
+        cx.err(
+            raw.axes.as_ref().map_or(0..0, |a| a.span()),
+            "axes",
+            "the matrix has no axes and no include entries, so it has no cell",
+            "add an axis under [axes], e.g. postgres = [\"15\", \"17\"]",
+        );
+    }
+
+    let engines = engines(&mut cx, &raw.engines, base);
+
+    // Every engine value (from the axis or an include) names an [engines.*] entry.
+    let engine_hint = || {
+        if engines.is_empty() {
+            "add an [engines.\"VALUE\"] table (kind = \"dind\", \"host\" or \"endpoint\")".to_string()
+        } else {
+            format!(
+                "defined engines: {}",
+                engines.keys().map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(", ")
+            )
+        }
+    };
+    if let Some((_, vals)) = raw_axes.iter().find(|(k, _)| k.get_ref() == "engine") {
+        for (i, v) in vals.get_ref().iter().enumerate() {
+            let s = value_string(v.get_ref());
+            if let Some(s) = s.filter(|s| !engines.contains_key(s)) {
+                let help = engine_hint();
+                cx.err(v.span(), format!("axes.engine[{i}]"), format!("engine `{s}` has no [engines.\"{s}\"] entry"), help);
+            }
+        }
+    }
+    for (i, inc) in raw.include.iter().enumerate() {
+        for (k, v) in inc.get_ref() {
+            if k.get_ref() == "engine"
+                && let Some(s) = value_string(v.get_ref()).filter(|s| !engines.contains_key(s))
+            {
+                let help = engine_hint();
+                cx.err(v.span(), format!("include[{i}].engine"), format!("engine `{s}` has no [engines.\"{s}\"] entry"), help);
+            }
+        }
+    }
+
+    let mut all_keys: Vec<String> = axes.iter().map(|a| a.name.clone()).collect();
+    for inc in &include {
+        for k in inc.keys() {
+            if !all_keys.contains(k) {
+                all_keys.push(k.clone());
+            }
+        }
+    }
+
+    let services = services(&mut cx, &raw.services, &all_keys);
+
+    let mut known = Vec::new();
+    for (i, k) in raw.known.iter().enumerate() {
+        let entry = k.get_ref();
+        let key = format!("known[{i}]");
+        match Filter::parse(entry.filter.get_ref())
+            .and_then(|f| f.check_axes(all_keys.iter().map(String::as_str)).map(|()| f))
+        {
+            Ok(filter) => known.push(Known {
+                filter,
+                check: entry.check.get_ref().clone(),
+                reason: entry.reason.get_ref().clone(),
+            }),
+            Err(e) => {
+                let help = e.help();
+                cx.err(entry.filter.span(), format!("{key}.filter"), format!("bad filter: {e}"), help);
+            }
+        }
+        if entry.check.get_ref().trim().is_empty() {
+            cx.err(entry.check.span(), format!("{key}.check"), "the check name is empty", "give the unique name of a check in the matrix's scenarios");
+        }
+        if entry.reason.get_ref().trim().is_empty() {
+            cx.err(entry.reason.span(), format!("{key}.reason"), "the reason is empty", "say why this incompatibility is accepted");
+        }
+    }
+
+    if !cx.problems.is_empty() {
+        return Err(Diagnostics(cx.problems));
+    }
+    Ok(Matrix {
+        path: path.to_path_buf(),
+        source,
+        name,
+        scenarios,
+        run,
+        axes,
+        exclude,
+        include,
+        known,
+        engines,
+        services,
+    })
+}
+
+fn run_settings(cx: &mut Ctx<'_>, raw: Option<&super::raw::RawRun>) -> RunSettings {
+    let mut run = RunSettings::default();
+    let Some(r) = raw else { return run };
+    if let Some(n) = &r.max_parallel {
+        match usize::try_from(*n.get_ref()) {
+            Ok(v) if (1..=256).contains(&v) => run.max_parallel = Some(v),
+            _ => cx.err(n.span(), "run.max-parallel", format!("max-parallel must be between 1 and 256, not {}", n.get_ref()), "e.g. max-parallel = 4"),
+        }
+    }
+    if let Some(n) = &r.retries {
+        match u32::try_from(*n.get_ref()) {
+            Ok(v) if v <= 10 => run.retries = Some(v),
+            _ => cx.err(n.span(), "run.retries", format!("retries must be between 0 and 10, not {}", n.get_ref()), "e.g. retries = 1"),
+        }
+    }
+    if let Some(d) = &r.cell_timeout {
+        match parse_duration(d.get_ref()) {
+            Ok(t) if !t.is_zero() => run.cell_timeout = Some(t),
+            Ok(_) => cx.err(d.span(), "run.cell-timeout", "the cell timeout is zero", "e.g. cell-timeout = \"10m\""),
+            Err(e) => cx.err(d.span(), "run.cell-timeout", format!("bad duration: {e}"), "write a duration like \"90s\", \"10m\" or \"1h30m\""),
+        }
+    }
+    if let Some(p) = &r.pull {
+        match p.get_ref().parse() {
+            Ok(policy) => run.pull = Some(policy),
+            Err(e) => cx.err(p.span(), "run.pull", e, "pull = \"never\", \"missing\" or \"always\""),
+        }
+    }
+    run
+}
+
+/// An axis value or include/exclude value: strings, integers as written; floats refused.
+fn scalar(cx: &mut Ctx<'_>, v: &Spanned<toml::Value>, key: &str) -> Option<String> {
+    match v.get_ref() {
+        toml::Value::String(s) if s.is_empty() => {
+            cx.err(v.span(), key, "the value is empty", "give a non-empty string");
+            None
+        }
+        toml::Value::String(s) => Some(s.clone()),
+        toml::Value::Integer(i) => Some(i.to_string()),
+        toml::Value::Float(_) => {
+            let text = cx.source.get(v.span()).unwrap_or("").trim().to_string();
+            cx.err(
+                v.span(),
+                key,
+                format!("{text} is a float; axis values are strings"),
+                format!("quote it: \"{text}\" (a float would lose its trailing zeros: 7.0 → 7)"),
+            );
+            None
+        }
+        other => {
+            cx.err(
+                v.span(),
+                key,
+                format!("expected a string, found {}", other.type_str()),
+                "axis values are strings (integers are accepted as written)",
+            );
+            None
+        }
+    }
+}
+
+fn value_string(v: &toml::Value) -> Option<String> {
+    match v {
+        toml::Value::String(s) => Some(s.clone()),
+        toml::Value::Integer(i) => Some(i.to_string()),
+        _ => None,
+    }
+}
+
+fn axes(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<Vec<Spanned<toml::Value>>>>) -> Vec<Axis> {
+    let mut out = Vec::new();
+    for (name, values) in raw {
+        let n = name.get_ref();
+        if !valid_name(n) {
+            cx.err(name.span(), format!("axes.{n}"), format!("`{n}` is not a valid axis name"), "use letters, digits, `-` and `_`");
+        }
+        if values.get_ref().is_empty() {
+            cx.err(values.span(), format!("axes.{n}"), format!("axis `{n}` has no values"), "give at least one value, or remove the axis");
+        }
+        let mut vals: Vec<String> = Vec::new();
+        for (i, v) in values.get_ref().iter().enumerate() {
+            let key = format!("axes.{n}[{i}]");
+            if let Some(s) = scalar(cx, v, &key) {
+                if let Some(first) = vals.iter().position(|x| *x == s) {
+                    cx.err(
+                        v.span(),
+                        key,
+                        format!("duplicate value \"{s}\" in axis `{n}` (already at index {first})"),
+                        "each value of an axis must be unique; remove one",
+                    );
+                } else {
+                    vals.push(s);
+                }
+            }
+        }
+        out.push(Axis { name: n.clone(), values: vals });
+    }
+    out
+}
+
+fn combo_values(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<toml::Value>>, key: &str) -> IndexMap<String, String> {
+    let mut out = IndexMap::new();
+    for (k, v) in raw {
+        let path = format!("{key}.{}", k.get_ref());
+        if let Some(s) = scalar(cx, v, &path) {
+            out.insert(k.get_ref().clone(), s);
+        }
+    }
+    out
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn engines(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<RawEngine>>, base: &Path) -> IndexMap<String, EngineSpec> {
+    let mut out = IndexMap::new();
+    for (name, e) in raw {
+        let n = name.get_ref().clone();
+        let key = format!("engines.\"{n}\"");
+        let e = e.get_ref();
+        let kind = match e.kind.get_ref().as_str() {
+            "dind" => EngineKind::Dind,
+            "host" => EngineKind::Host,
+            "endpoint" => EngineKind::Endpoint,
+            other => {
+                cx.err(e.kind.span(), format!("{key}.kind"), format!("`{other}` is not an engine kind"), "kind = \"dind\", \"host\" or \"endpoint\"");
+                continue;
+            }
+        };
+        match kind {
+            EngineKind::Dind if e.image.is_none() => cx.err(
+                name.span(),
+                format!("{key}.image"),
+                format!("dind engine `{n}` has no image"),
+                "add image = \"dockmatrix/engine:28.5.2\" (built by scripts/setup.sh) or an official docker:<version>-dind image",
+            ),
+            EngineKind::Endpoint => match &e.url {
+                None => cx.err(name.span(), format!("{key}.url"), format!("endpoint engine `{n}` has no url"), "add url = \"unix:///var/run/docker.sock\" or \"tcp://HOST:2376\""),
+                Some(u) if !(u.get_ref().starts_with("unix://") || u.get_ref().starts_with("tcp://")) => cx.err(
+                    u.span(),
+                    format!("{key}.url"),
+                    format!("`{}` is not a unix:// or tcp:// URL", crate::secrets::mask_url(u.get_ref())),
+                    "url = \"unix:///var/run/docker.sock\" or \"tcp://HOST:2376\"",
+                ),
+                Some(_) => {}
+            },
+            _ => {}
+        }
+        if kind != EngineKind::Endpoint && e.url.is_some() {
+            if let Some(u) = &e.url {
+                cx.err(u.span(), format!("{key}.url"), "only endpoint engines take a url", "set kind = \"endpoint\", or remove url");
+            }
+        }
+        if kind == EngineKind::Host {
+            if let Some(i) = &e.image {
+                cx.err(i.span(), format!("{key}.image"), "a host engine takes no image: it is the local engine as it is", "remove image, or set kind = \"dind\"");
+            }
+        }
+        let tls_parts = [&e.tls_ca, &e.tls_cert, &e.tls_key];
+        let tls = if tls_parts.iter().all(|p| p.is_some()) {
+            let mut files = Vec::new();
+            for (label, p) in ["tls-ca", "tls-cert", "tls-key"].iter().zip(tls_parts) {
+                let Some(p) = p else { continue };
+                let resolved = base.join(p.get_ref());
+                if !resolved.is_file() {
+                    cx.err(p.span(), format!("{key}.{label}"), format!("`{}` does not exist", resolved.display()), "paths are relative to the matrix file");
+                }
+                files.push(resolved);
+            }
+            let mut it = files.into_iter();
+            match (it.next(), it.next(), it.next()) {
+                (Some(ca), Some(cert), Some(key)) => Some(TlsFiles { ca, cert, key }),
+                _ => None,
+            }
+        } else {
+            if let Some(p) = tls_parts.iter().copied().flatten().next() {
+                cx.err(p.span(), format!("{key}.tls-*"), "TLS needs all three of tls-ca, tls-cert and tls-key", "give all three files, or none");
+            }
+            None
+        };
+        let daemon = e.daemon.as_ref().map(|t| {
+            serde_json::to_value(t.get_ref()).unwrap_or(serde_json::Value::Null)
+        });
+        out.insert(
+            n.clone(),
+            EngineSpec {
+                name: n,
+                kind,
+                image: e.image.as_ref().map(|s| s.get_ref().clone()),
+                daemon,
+                url: e.url.as_ref().map(|s| s.get_ref().clone()),
+                tls,
+                privileged: e.privileged,
+                args: e.args.iter().map(|a| a.get_ref().clone()).collect(),
+            },
+        );
+    }
+    out
+}
+
+fn services(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<RawService>>, keys: &[String]) -> IndexMap<String, ServiceSpec> {
+    let names: Vec<&str> = raw.keys().map(|k| k.get_ref().as_str()).collect();
+    let mut out = IndexMap::new();
+    for (name, s) in raw {
+        let n = name.get_ref().clone();
+        let key = format!("services.{n}");
+        if !valid_name(&n) {
+            cx.err(name.span(), key.clone(), format!("`{n}` is not a valid service name (it becomes a DNS alias)"), "use letters, digits, `-` and `_`");
+        }
+        if SPECIAL_AXES.contains(&n.as_str()) {
+            cx.err(name.span(), key.clone(), format!("`{n}` is a special axis and cannot name a service"), format!("rename the service; reserved: {}", SPECIAL_AXES.join(", ")));
+        }
+        let s = s.get_ref();
+        let kind = match s.kind.as_ref().map(|k| k.get_ref().as_str()) {
+            None | Some("generic") => ServiceKind::Generic,
+            Some("postgres") => ServiceKind::Postgres,
+            Some("mysql") => ServiceKind::Mysql,
+            Some("redis") => ServiceKind::Redis,
+            Some("http") => ServiceKind::Http,
+            Some(other) => {
+                if let Some(k) = &s.kind {
+                    cx.err(k.span(), format!("{key}.kind"), format!("`{other}` is not a service kind"), "kind = \"postgres\", \"mysql\", \"redis\", \"http\" or \"generic\"");
+                }
+                ServiceKind::Generic
+            }
+        };
+        let (image, image_span) = match &s.image {
+            Some(i) if !i.get_ref().trim().is_empty() => (i.get_ref().clone(), i.span()),
+            Some(i) => {
+                cx.err(i.span(), format!("{key}.image"), format!("service `{n}` has an empty image"), "image = \"postgres:{version}\"");
+                (String::new(), i.span())
+            }
+            None => {
+                cx.err(name.span(), format!("{key}.image"), format!("service `{n}` has no image"), "add image = \"NAME:{version}\" ({version} is the cell's value of the axis named after the service)");
+                (String::new(), name.span())
+            }
+        };
+        for p in placeholders(&image) {
+            if p != "version" && !keys.iter().any(|k| k == p) {
+                cx.err(image_span.clone(), format!("{key}.image"), format!("placeholder `{{{p}}}` names no axis"), format!("placeholders: {{version}} or an axis: {}", keys.join(", ")));
+            }
+        }
+        let version = s.version.as_ref().and_then(|v| {
+            let got = value_string(v.get_ref());
+            if got.is_none() {
+                cx.err(v.span(), format!("{key}.version"), "the version must be a string", "version = \"1.4\"");
+            }
+            got
+        });
+        let mut env = IndexMap::new();
+        for (k, v) in &s.env {
+            let val = match v.get_ref() {
+                toml::Value::String(x) => Some(x.clone()),
+                toml::Value::Integer(i) => Some(i.to_string()),
+                toml::Value::Boolean(b) => Some(b.to_string()),
+                other => {
+                    cx.err(v.span(), format!("{key}.env.{}", k.get_ref()), format!("expected a string, found {}", other.type_str()), "env values are strings");
+                    None
+                }
+            };
+            if let Some(val) = val {
+                env.insert(k.get_ref().clone(), val);
+            }
+        }
+        let mut ports = Vec::new();
+        for (i, p) in s.ports.iter().enumerate() {
+            match u16::try_from(*p.get_ref()) {
+                Ok(v) if v > 0 => ports.push(v),
+                _ => cx.err(p.span(), format!("{key}.ports[{i}]"), format!("{} is not a port", p.get_ref()), "ports are container ports between 1 and 65535"),
+            }
+        }
+        let mut depends_on = Vec::new();
+        for (i, d) in s.depends_on.iter().enumerate() {
+            let dn = d.get_ref();
+            if dn == &n {
+                cx.err(d.span(), format!("{key}.depends-on[{i}]"), format!("service `{n}` depends on itself"), "remove it");
+            } else if !names.contains(&dn.as_str()) {
+                cx.err(d.span(), format!("{key}.depends-on[{i}]"), format!("`{dn}` is not a service"), format!("services: {}", names.join(", ")));
+            }
+            depends_on.push(dn.clone());
+        }
+        let (ready, ready_timeout) = ready(cx, s.ready.as_ref(), &key, &ports, kind);
+        let memory = s.memory.as_ref().and_then(|m| {
+            let parsed = match m.get_ref() {
+                toml::Value::Integer(i) if *i > 0 => Ok(*i as u64),
+                toml::Value::String(x) => parse_bytes(x),
+                _ => Err("expected a size".to_string()),
+            };
+            parsed
+                .map_err(|e| cx.err(m.span(), format!("{key}.memory"), format!("bad memory limit: {e}"), "memory = \"512m\" or \"1g\""))
+                .ok()
+        });
+        let cpus = s.cpus.as_ref().and_then(|c| {
+            let parsed = match c.get_ref() {
+                toml::Value::Integer(i) => Some(*i as f64),
+                toml::Value::Float(f) => Some(*f),
+                toml::Value::String(x) => x.parse().ok(),
+                _ => None,
+            };
+            match parsed {
+                Some(v) if v > 0.0 && v.is_finite() => Some(v),
+                _ => {
+                    cx.err(c.span(), format!("{key}.cpus"), "cpus must be a positive number", "cpus = 0.5");
+                    None
+                }
+            }
+        });
+        out.insert(
+            n.clone(),
+            ServiceSpec {
+                name: n,
+                kind,
+                image,
+                image_span,
+                version,
+                env,
+                command: s.command.as_ref().map(|c| c.get_ref().clone()),
+                ports,
+                depends_on,
+                ready,
+                ready_timeout,
+                memory,
+                cpus,
+            },
+        );
+    }
+    check_cycles(cx, raw);
+    out
+}
+
+fn ready(cx: &mut Ctx<'_>, raw: Option<&Spanned<RawReady>>, key: &str, ports: &[u16], kind: ServiceKind) -> (Ready, Duration) {
+    let Some(r) = raw else {
+        return (Ready::Protocol, DEFAULT_READY_TIMEOUT);
+    };
+    let span = r.span();
+    let r = r.get_ref();
+    let key = format!("{key}.ready");
+    let timeout = match &r.timeout {
+        Some(t) => match parse_duration(t.get_ref()) {
+            Ok(d) if !d.is_zero() => d,
+            Ok(_) => {
+                cx.err(t.span(), format!("{key}.timeout"), "the timeout is zero", "timeout = \"120s\"");
+                DEFAULT_READY_TIMEOUT
+            }
+            Err(e) => {
+                cx.err(t.span(), format!("{key}.timeout"), format!("bad duration: {e}"), "timeout = \"120s\"");
+                DEFAULT_READY_TIMEOUT
+            }
+        },
+        None => DEFAULT_READY_TIMEOUT,
+    };
+    let chosen = [r.http.is_some(), r.tcp.is_some(), r.log.is_some(), r.exec.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count();
+    if chosen > 1 {
+        cx.err(span.clone(), key.clone(), "ready names more than one probe", "choose one of http, tcp, log or exec");
+    }
+    let mut port_of = |p: &Option<Spanned<i64>>, what: &str| -> u16 {
+        match p {
+            Some(p) => match u16::try_from(*p.get_ref()) {
+                Ok(v) if v > 0 => v,
+                _ => {
+                    cx.err(p.span(), format!("{key}.{what}"), format!("{} is not a port", p.get_ref()), "a port between 1 and 65535");
+                    0
+                }
+            },
+            None => match (ports, kind.default_port()) {
+                ([only], _) => *only,
+                (_, Some(d)) => d,
+                _ => {
+                    cx.err(span.clone(), format!("{key}.port"), "ready needs a port", "add port = 8080 (or give the service exactly one port)");
+                    0
+                }
+            },
+        }
+    };
+    let ready = if let Some(path) = &r.http {
+        let port = port_of(&r.port, "port");
+        let status = r.status.as_ref().and_then(|s| u16::try_from(*s.get_ref()).ok());
+        Ready::Http { path: path.get_ref().clone(), port, status }
+    } else if r.tcp.is_some() {
+        Ready::Tcp { port: port_of(&r.tcp, "tcp") }
+    } else if let Some(l) = &r.log {
+        Ready::Log { pattern: l.get_ref().clone() }
+    } else if let Some(e) = &r.exec {
+        if e.get_ref().is_empty() {
+            cx.err(e.span(), format!("{key}.exec"), "the command is empty", "exec = [\"pg_isready\"]");
+        }
+        Ready::Exec { command: e.get_ref().clone() }
+    } else {
+        Ready::Protocol
+    };
+    (ready, timeout)
+}
+
+/// Reports a cycle at the `depends-on` entry that closes it.
+fn check_cycles(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<RawService>>) {
+    let deps: IndexMap<&str, Vec<&Spanned<String>>> = raw
+        .iter()
+        .map(|(k, s)| (k.get_ref().as_str(), s.get_ref().depends_on.iter().collect()))
+        .collect();
+    // 0 = unvisited, 1 = on the stack, 2 = done
+    let mut state: IndexMap<&str, u8> = deps.keys().map(|k| (*k, 0)).collect();
+    let mut reported = false;
+    for start in deps.keys() {
+        if reported {
+            break;
+        }
+        let mut stack: Vec<&str> = Vec::new();
+        visit(start, &deps, &mut state, &mut stack, cx, &mut reported);
+    }
+
+    fn visit<'a>(
+        node: &'a str,
+        deps: &IndexMap<&'a str, Vec<&'a Spanned<String>>>,
+        state: &mut IndexMap<&'a str, u8>,
+        stack: &mut Vec<&'a str>,
+        cx: &mut Ctx<'_>,
+        reported: &mut bool,
+    ) {
+        if state.get(node).copied().unwrap_or(2) != 0 || *reported {
+            return;
+        }
+        state.insert(node, 1);
+        stack.push(node);
+        for (i, d) in deps.get(node).into_iter().flatten().enumerate() {
+            let dn = d.get_ref().as_str();
+            if dn == node {
+                continue; // reported as "depends on itself"
+            }
+            match state.get(dn).copied() {
+                Some(1) => {
+                    let from = stack.iter().position(|s| *s == dn).unwrap_or(0);
+                    let mut cycle: Vec<&str> = stack[from..].to_vec();
+                    cycle.push(dn);
+                    cx.err(
+                        d.span(),
+                        format!("services.{node}.depends-on[{i}]"),
+                        format!("depends-on forms a cycle: {}", cycle.join(" → ")),
+                        "a service cannot wait for one that waits for it; remove one of these dependencies",
+                    );
+                    *reported = true;
+                    return;
+                }
+                Some(0) => visit(dn, deps, state, stack, cx, reported),
+                _ => {}
+            }
+        }
+        stack.pop();
+        state.insert(node, 2);
+    }
+}
