@@ -31,8 +31,9 @@ impl Op {
     }
 }
 
-/// A parsed version: numeric parts and an optional pre-release tag.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A parsed version: numeric parts and an optional pre-release tag. Equality follows
+/// the ordering (`20.10` = `20.10.0`).
+#[derive(Debug, Clone)]
 pub struct Version {
     parts: Vec<u64>,
     pre: Option<String>,
@@ -90,6 +91,14 @@ impl Ord for Version {
         }
     }
 }
+
+impl PartialEq for Version {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Version {}
 
 impl PartialOrd for Version {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
