@@ -8,4 +8,5 @@
 pub mod cli;
 pub mod diagnostic;
 pub mod matrix;
+pub mod results;
 pub mod secrets;

@@ -1,0 +1,536 @@
+//! The run record (`run.json`, versioned by [`SCHEMA`]): what a run found, cell by cell.
+//! Plain data: written by the runner's results store, read by reports, `compare`,
+//! `merge`, `--baseline` and `--only-failed`. Knows nothing of Docker.
+//!
+//! Compatibility: fields are only ever added (with `#[serde(default)]`), never renamed or
+//! removed, so a newer dockmatrix reads every older run.json of the same schema.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+/// The schema version of run.json.
+pub const SCHEMA: u32 = 1;
+
+/// The file name of the run record inside a run folder.
+pub const RUN_FILE: &str = "run.json";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunRecord {
+    pub schema: u32,
+    /// UTC timestamp + random suffix, e.g. `20261127T090000Z-3f9a`.
+    pub run_id: String,
+    pub matrix: MatrixInfo,
+    /// `hash:M/N` or `count:M/N` when this run is one shard; several when merged.
+    #[serde(default)]
+    pub partition: Option<String>,
+    /// RFC 3339.
+    pub started_at: String,
+    #[serde(default)]
+    pub finished_at: Option<String>,
+    pub tool_version: String,
+    #[serde(default)]
+    pub host: HostFacts,
+    #[serde(default)]
+    pub options: RunOptions,
+    /// Every key a cell may carry, in axis order.
+    #[serde(default)]
+    pub axes: Vec<String>,
+    pub cells: Vec<CellRecord>,
+    /// The run was stopped by Ctrl-C / SIGTERM.
+    #[serde(default)]
+    pub interrupted: bool,
+    /// Non-fatal findings (a `[[known]]` entry matching no cell, …).
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// Shards this record was merged from (run ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct MatrixInfo {
+    pub name: String,
+    /// SHA-256 of the normalised matrix: shards of one matrix share it.
+    pub hash: String,
+    #[serde(default)]
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct HostFacts {
+    #[serde(default)]
+    pub hostname: String,
+    #[serde(default)]
+    pub os: String,
+    #[serde(default)]
+    pub kernel: String,
+    #[serde(default)]
+    pub cpus: usize,
+    #[serde(default)]
+    pub memory_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct RunOptions {
+    #[serde(default)]
+    pub jobs: usize,
+    #[serde(default)]
+    pub retries: u32,
+    #[serde(default)]
+    pub cell_timeout_ms: u64,
+    #[serde(default)]
+    pub pull: String,
+    #[serde(default)]
+    pub fail_fast: bool,
+    #[serde(default)]
+    pub filter: Option<String>,
+    #[serde(default)]
+    pub baseline: Option<String>,
+    #[serde(default)]
+    pub only_failed: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum CellStatus {
+    Pass,
+    Flaky,
+    Unsupported,
+    Fail,
+    Error,
+    Cancelled,
+}
+
+impl CellStatus {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CellStatus::Pass => "✅",
+            CellStatus::Fail => "❌",
+            CellStatus::Flaky => "🔁",
+            CellStatus::Unsupported => "⛔",
+            CellStatus::Error => "💥",
+            CellStatus::Cancelled => "⏹",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CellStatus::Pass => "pass",
+            CellStatus::Fail => "fail",
+            CellStatus::Flaky => "flaky",
+            CellStatus::Unsupported => "unsupported",
+            CellStatus::Error => "error",
+            CellStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether the cell makes `run` exit 1.
+    pub fn is_failure(self, fail_on_unsupported: bool) -> bool {
+        match self {
+            CellStatus::Fail | CellStatus::Error => true,
+            CellStatus::Unsupported => fail_on_unsupported,
+            CellStatus::Pass | CellStatus::Flaky | CellStatus::Cancelled => false,
+        }
+    }
+
+    /// Cells `--only-failed` reruns.
+    pub fn needs_rerun(self) -> bool {
+        matches!(self, CellStatus::Fail | CellStatus::Error | CellStatus::Cancelled)
+    }
+}
+
+impl fmt::Display for CellStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckStatus {
+    Pass,
+    Fail,
+    Skipped,
+    KnownFail,
+    Fixed,
+    Error,
+}
+
+impl CheckStatus {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CheckStatus::Pass => "✅",
+            CheckStatus::Fail => "❌",
+            CheckStatus::Skipped => "–",
+            CheckStatus::KnownFail => "📝",
+            CheckStatus::Fixed => "✨",
+            CheckStatus::Error => "💥",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckStatus::Pass => "pass",
+            CheckStatus::Fail => "fail",
+            CheckStatus::Skipped => "skipped",
+            CheckStatus::KnownFail => "known-fail",
+            CheckStatus::Fixed => "fixed",
+            CheckStatus::Error => "error",
+        }
+    }
+
+    /// Whether the check makes its cell `fail`.
+    pub fn fails_cell(self) -> bool {
+        matches!(self, CheckStatus::Fail | CheckStatus::Error)
+    }
+
+    /// Counted as "passed" in `passed/run` counts (skipped checks are not run).
+    pub fn counts_as_passed(self) -> bool {
+        matches!(
+            self,
+            CheckStatus::Pass | CheckStatus::KnownFail | CheckStatus::Fixed
+        )
+    }
+}
+
+impl fmt::Display for CheckStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CellRecord {
+    pub id: String,
+    pub values: IndexMap<String, String>,
+    pub status: CellStatus,
+    /// Why the cell is not `pass`, in words (the engine's own for `unsupported`).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The step the cell was in when it failed (`engine`, `images`, `services`, `checks`).
+    #[serde(default)]
+    pub failed_step: Option<String>,
+    pub attempts: u32,
+    /// Statuses and reasons of earlier attempts (a `flaky` cell's failures).
+    #[serde(default)]
+    pub previous_attempts: Vec<AttemptRecord>,
+    #[serde(default)]
+    pub durations_ms: StepDurations,
+    #[serde(default)]
+    pub engine: Option<EngineFacts>,
+    #[serde(default)]
+    pub images: Vec<ImageRecord>,
+    #[serde(default)]
+    pub services: Vec<ServiceRecord>,
+    #[serde(default)]
+    pub checks: Vec<CheckRecord>,
+    /// How to reach a stack that `--keep` left running.
+    #[serde(default)]
+    pub kept: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AttemptRecord {
+    pub status: CellStatus,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct StepDurations {
+    #[serde(default)]
+    pub engine: u64,
+    #[serde(default)]
+    pub images: u64,
+    #[serde(default)]
+    pub services: u64,
+    #[serde(default)]
+    pub checks: u64,
+    #[serde(default)]
+    pub teardown: u64,
+    #[serde(default)]
+    pub total: u64,
+}
+
+/// What the engine reported about itself: never what the matrix claims.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct EngineFacts {
+    /// The `[engines.*]` entry (`host` for the local engine).
+    pub name: String,
+    pub kind: String,
+    pub server_version: String,
+    pub api_version: String,
+    pub storage_driver: String,
+    #[serde(default)]
+    pub containerd: String,
+    #[serde(default)]
+    pub runc: String,
+    #[serde(default)]
+    pub kernel: String,
+    #[serde(default)]
+    pub cgroup_version: String,
+    #[serde(default)]
+    pub os: String,
+    #[serde(default)]
+    pub arch: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ImageRecord {
+    pub service: String,
+    pub reference: String,
+    /// Content digest of the image as the engine holds it (`sha256:…`).
+    #[serde(default)]
+    pub digest: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct ServiceRecord {
+    pub name: String,
+    pub kind: String,
+    pub image: String,
+    #[serde(default)]
+    pub peak_memory_bytes: u64,
+    #[serde(default)]
+    pub cpu_ms: u64,
+    #[serde(default)]
+    pub restarts: u64,
+    #[serde(default)]
+    pub oom_killed: bool,
+    #[serde(default)]
+    pub ready_ms: Option<u64>,
+    /// The last lines of its log, when the cell did not pass (secrets masked).
+    #[serde(default)]
+    pub log_tail: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CheckRecord {
+    pub suite: String,
+    pub name: String,
+    pub status: CheckStatus,
+    pub duration_ms: u64,
+    /// Expected vs got, or why the check was skipped / is known to fail.
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub perf: Option<PerfStats>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct PerfStats {
+    pub ops_per_sec: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub mean_ms: f64,
+    /// Coefficient of variation of the latencies (std dev / mean).
+    pub cv: f64,
+    pub samples: u64,
+    #[serde(default)]
+    pub concurrency: u32,
+    #[serde(default)]
+    pub baseline: Option<PerfDelta>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct PerfDelta {
+    pub run_id: String,
+    pub p95_ms: f64,
+    pub ops_per_sec: f64,
+    /// Positive = slower.
+    pub p95_delta_pct: f64,
+    /// Negative = less throughput.
+    pub ops_delta_pct: f64,
+    pub tolerance_pct: f64,
+    pub regressed: bool,
+}
+
+/// Counts of cells by status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub total: usize,
+    pub pass: usize,
+    pub flaky: usize,
+    pub unsupported: usize,
+    pub fail: usize,
+    pub error: usize,
+    pub cancelled: usize,
+}
+
+impl RunRecord {
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary {
+            total: self.cells.len(),
+            ..Summary::default()
+        };
+        for c in &self.cells {
+            match c.status {
+                CellStatus::Pass => s.pass += 1,
+                CellStatus::Flaky => s.flaky += 1,
+                CellStatus::Unsupported => s.unsupported += 1,
+                CellStatus::Fail => s.fail += 1,
+                CellStatus::Error => s.error += 1,
+                CellStatus::Cancelled => s.cancelled += 1,
+            }
+        }
+        s
+    }
+
+    /// Reads `DIR/run.json` (or the file itself when given one).
+    pub fn load(path: &Path) -> Result<RunRecord, ResultsError> {
+        let file = run_file(path);
+        let text = std::fs::read_to_string(&file).map_err(|source| ResultsError::Read {
+            path: file.clone(),
+            source,
+        })?;
+        let record: RunRecord =
+            serde_json::from_str(&text).map_err(|source| ResultsError::Parse {
+                path: file.clone(),
+                source,
+            })?;
+        if record.schema > SCHEMA {
+            return Err(ResultsError::NewerSchema {
+                path: file,
+                schema: record.schema,
+            });
+        }
+        Ok(record)
+    }
+
+    /// Writes `DIR/run.json` atomically (a temporary file renamed over it), so that a
+    /// reader never sees half a record.
+    pub fn save(&self, dir: &Path) -> Result<PathBuf, ResultsError> {
+        let file = dir.join(RUN_FILE);
+        let json = serde_json::to_vec_pretty(self).map_err(|source| ResultsError::Parse {
+            path: file.clone(),
+            source,
+        })?;
+        write_atomically(&file, &json)?;
+        Ok(file)
+    }
+
+    /// The cell whose values equal `values` (runs are matched by values, never by id).
+    pub fn cell_by_values(&self, values: &IndexMap<String, String>) -> Option<&CellRecord> {
+        self.cells.iter().find(|c| same_values(&c.values, values))
+    }
+}
+
+/// Values equal as maps, whatever their order.
+pub fn same_values(a: &IndexMap<String, String>, b: &IndexMap<String, String>) -> bool {
+    a.len() == b.len() && a.iter().all(|(k, v)| b.get(k) == Some(v))
+}
+
+/// `DIR/run.json` for a folder, the path itself for a file.
+pub fn run_file(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join(RUN_FILE)
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// Writes via a temporary file in the same folder and a rename.
+pub fn write_atomically(file: &Path, bytes: &[u8]) -> Result<(), ResultsError> {
+    let tmp = file.with_extension(format!("tmp.{}", std::process::id()));
+    let io = |source| ResultsError::Write {
+        path: file.to_path_buf(),
+        source,
+    };
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::rename(&tmp, file).map_err(io)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    #[error("failed to read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a dockmatrix run record", path.display())]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{} has schema {schema}, newer than this dockmatrix reads ({SCHEMA}); upgrade dockmatrix", path.display())]
+    NewerSchema { path: PathBuf, schema: u32 },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(status: CellStatus) -> CellRecord {
+        CellRecord {
+            id: "x-00000000".into(),
+            values: [("engine".to_string(), "28.5".to_string())].into_iter().collect(),
+            status,
+            reason: None,
+            failed_step: None,
+            attempts: 1,
+            previous_attempts: vec![],
+            durations_ms: StepDurations::default(),
+            engine: None,
+            images: vec![],
+            services: vec![],
+            checks: vec![],
+            kept: None,
+        }
+    }
+
+    #[test]
+    fn round_trip_and_old_records_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rec = RunRecord {
+            schema: SCHEMA,
+            run_id: "r".into(),
+            matrix: MatrixInfo::default(),
+            partition: None,
+            started_at: "2026-11-27T09:00:00Z".into(),
+            finished_at: None,
+            tool_version: "0.1.0".into(),
+            host: HostFacts::default(),
+            options: RunOptions::default(),
+            axes: vec!["engine".into()],
+            cells: vec![cell(CellStatus::Pass), cell(CellStatus::Unsupported)],
+            interrupted: false,
+            warnings: vec![],
+            merged_from: vec![],
+        };
+        rec.save(dir.path()).expect("saved");
+        assert_eq!(RunRecord::load(dir.path()).expect("loaded"), rec);
+        // A minimal record, as an older writer could have made it, still reads.
+        let minimal = r#"{"schema":1,"run_id":"r","matrix":{"name":"m","hash":"h"},
+            "started_at":"t","tool_version":"0","cells":[{"id":"a","values":{},"status":"fail","attempts":1}]}"#;
+        std::fs::write(dir.path().join(RUN_FILE), minimal).expect("written");
+        let r = RunRecord::load(dir.path()).expect("minimal loads");
+        assert_eq!(r.summary().fail, 1);
+    }
+
+    #[test]
+    fn statuses_and_exit_rules() {
+        assert!(CellStatus::Fail.is_failure(false));
+        assert!(!CellStatus::Unsupported.is_failure(false));
+        assert!(CellStatus::Unsupported.is_failure(true));
+        assert!(!CellStatus::Flaky.is_failure(true));
+        assert_eq!(
+            serde_json::to_string(&CheckStatus::KnownFail).expect("json"),
+            "\"known-fail\""
+        );
+    }
+}

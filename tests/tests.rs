@@ -1,0 +1,5 @@
+//! The one integration test binary: each module tests one area; `common` holds shared
+//! helpers (the binary under test, Docker availability).
+
+mod common;
+mod matrix_errors;
