@@ -5,6 +5,7 @@
 //! no tokio); `engine`, `stack` and `checks` talk to Docker; `runner` drives them and
 //! emits events; the CLI (`cli`) renders.
 
+pub mod checks;
 pub mod cli;
 pub mod diagnostic;
 pub mod matrix;
