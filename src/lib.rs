@@ -8,6 +8,9 @@
 pub mod checks;
 pub mod cli;
 pub mod diagnostic;
+pub mod engine;
 pub mod matrix;
 pub mod results;
+pub mod scenario;
 pub mod secrets;
+pub mod stack;

@@ -1,0 +1,614 @@
+//! Engines under test: `dind` (an engine image started as a container on the host engine,
+//! reached over its private IP, never a published port), `host` (the local engine as it
+//! is) and `endpoint` (an existing daemon at a unix:// or tcp:// URL). Every engine is
+//! measured — version, API, driver, containerd, runc, kernel, cgroups — never trusted.
+
+pub mod images;
+pub mod labels;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, DeviceMapping, HostConfig, VolumeCreateRequest};
+use bollard::query_parameters::{
+    CreateContainerOptions, LogsOptions, RemoveContainerOptions, RemoveVolumeOptions,
+    StopContainerOptions, UploadToContainerOptions,
+};
+use futures_util::StreamExt;
+
+use crate::matrix::{EngineKind, EngineSpec};
+use crate::results::EngineFacts;
+use labels::RunLabels;
+
+/// How long a dind engine may take to answer its API.
+const ENGINE_START_TIMEOUT: Duration = Duration::from_secs(120);
+/// Per-request timeout for engine API calls, in seconds (image loads stream longer).
+const API_TIMEOUT_SECS: u64 = 600;
+
+/// A running engine that cells use.
+#[derive(Clone)]
+pub struct EngineHandle {
+    pub name: String,
+    pub driver: String,
+    pub docker: Docker,
+    pub facts: EngineFacts,
+    /// Where containers' published ports are reachable from this process.
+    pub publish_ip: IpAddr,
+    /// For dind: the engine's container and volume on the host engine.
+    pub dind: Option<DindContainer>,
+}
+
+impl std::fmt::Debug for EngineHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineHandle")
+            .field("name", &self.name)
+            .field("driver", &self.driver)
+            .field("facts", &self.facts)
+            .field("publish_ip", &self.publish_ip)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DindContainer {
+    pub container: String,
+    pub volume: String,
+}
+
+/// Why an engine is not available to a cell.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The engine itself refused the configuration: the cell is `unsupported`.
+    #[error("the engine refused to start: {reason}")]
+    Refused { reason: String },
+    /// The engine started but reports another driver than asked: `unsupported`.
+    #[error("the engine reports storage driver `{got}`, not `{asked}`")]
+    WrongDriver { asked: String, got: String },
+    #[error("no Docker engine answers at {url}")]
+    Connect {
+        url: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("the engine image `{image}` does not exist on the host engine (build it with scripts/setup.sh, or pull it)")]
+    ImageMissing { image: String },
+    #[error("failed to create volume `{name}`")]
+    CreateVolume {
+        name: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("failed to create the engine container from `{image}`")]
+    CreateContainer {
+        image: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("failed to write daemon.json into the engine container")]
+    UploadConfig {
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("failed to start the engine container `{name}`")]
+    StartContainer {
+        name: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("failed to inspect `{name}`")]
+    Inspect {
+        name: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// Our fault, not the engine's: the container died before dockerd said anything of
+    /// the configuration, or the API never answered.
+    #[error("the engine container did not come up ({what}); its log ends:\n{log}")]
+    NotUp { what: String, log: String },
+    #[error("failed to query the engine's {what}")]
+    Query {
+        what: &'static str,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+impl EngineError {
+    /// Whether the cell is `unsupported` (a compatibility result) rather than `error`.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, EngineError::Refused { .. } | EngineError::WrongDriver { .. })
+    }
+}
+
+/// Connects to the host engine (DOCKER_HOST or the local socket), negotiating the API.
+pub async fn connect_host() -> Result<Docker, EngineError> {
+    let url = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let docker = Docker::connect_with_local_defaults().map_err(|source| EngineError::Connect {
+        url: url.clone(),
+        source,
+    })?;
+    let docker = docker.with_timeout(Duration::from_secs(API_TIMEOUT_SECS));
+    docker
+        .negotiate_version()
+        .await
+        .map_err(|source| EngineError::Connect { url, source })
+}
+
+/// Where published ports of the host engine are reachable.
+fn host_publish_ip() -> IpAddr {
+    match std::env::var("DOCKER_HOST") {
+        Ok(h) if h.starts_with("tcp://") => host_of_url(&h).unwrap_or(IpAddr::from([127, 0, 0, 1])),
+        _ => IpAddr::from([127, 0, 0, 1]),
+    }
+}
+
+fn host_of_url(url: &str) -> Option<IpAddr> {
+    let rest = url.split_once("://")?.1;
+    let host = rest.split(['/', ':']).next()?;
+    host.parse().ok()
+}
+
+/// Starts (dind) or connects to (host, endpoint) the engine of `spec` with `driver`.
+/// `driver` is `None` when the cell has no storage-driver axis: the engine's default.
+pub async fn start(
+    host: &Docker,
+    spec: Option<&EngineSpec>,
+    driver: Option<&str>,
+    labels: &RunLabels,
+) -> Result<EngineHandle, EngineError> {
+    let (name, kind) = match spec {
+        Some(s) => (s.name.clone(), s.kind),
+        None => ("host".to_string(), EngineKind::Host),
+    };
+    let handle = match kind {
+        EngineKind::Host => {
+            let facts = measure(host, &name, "host").await?;
+            EngineHandle {
+                name,
+                driver: facts.storage_driver.clone(),
+                docker: host.clone(),
+                facts,
+                publish_ip: host_publish_ip(),
+                dind: None,
+            }
+        }
+        EngineKind::Endpoint => {
+            let url = spec.and_then(|s| s.url.clone()).unwrap_or_default();
+            let docker = connect_endpoint(&url, spec.and_then(|s| s.tls.as_ref())).await?;
+            let facts = measure(&docker, &name, "endpoint").await?;
+            let publish_ip = host_of_url(&url).unwrap_or(IpAddr::from([127, 0, 0, 1]));
+            EngineHandle {
+                name,
+                driver: facts.storage_driver.clone(),
+                docker,
+                facts,
+                publish_ip,
+                dind: None,
+            }
+        }
+        EngineKind::Dind => {
+            let spec = spec.ok_or_else(|| EngineError::Unsupported("dind engine without spec".into()))?;
+            start_dind(host, spec, driver, labels).await?
+        }
+    };
+    if let Some(asked) = driver
+        && kind != EngineKind::Dind
+        && handle.facts.storage_driver != asked
+    {
+        // host and endpoint engines are as they are: a cell asking another driver of them
+        // cannot run there.
+        return Err(EngineError::WrongDriver {
+            asked: asked.to_string(),
+            got: handle.facts.storage_driver.clone(),
+        });
+    }
+    Ok(handle)
+}
+
+async fn connect_endpoint(
+    url: &str,
+    tls: Option<&crate::matrix::TlsFiles>,
+) -> Result<Docker, EngineError> {
+    let shown = crate::secrets::mask_url(url);
+    let connect = |source| EngineError::Connect {
+        url: shown.clone(),
+        source,
+    };
+    let docker = if let Some(path) = url.strip_prefix("unix://") {
+        Docker::connect_with_unix(path, API_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION).map_err(connect)?
+    } else if tls.is_some() {
+        return Err(EngineError::Unsupported(format!(
+            "TLS endpoints ({shown}) are not supported by this build of dockmatrix yet; reach the daemon over unix:// or plain tcp:// on a trusted network"
+        )));
+    } else {
+        Docker::connect_with_http(url, API_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION).map_err(connect)?
+    };
+    docker.negotiate_version().await.map_err(connect)
+}
+
+/// Reads what the engine says of itself.
+pub async fn measure(docker: &Docker, name: &str, kind: &str) -> Result<EngineFacts, EngineError> {
+    let version = docker
+        .version()
+        .await
+        .map_err(|source| EngineError::Query { what: "version", source })?;
+    let info = docker
+        .info()
+        .await
+        .map_err(|source| EngineError::Query { what: "info", source })?;
+    let component = |wanted: &str| {
+        version
+            .components
+            .as_ref()
+            .and_then(|cs| cs.iter().find(|c| c.name.eq_ignore_ascii_case(wanted)))
+            .map(|c| c.version.clone())
+            .unwrap_or_default()
+    };
+    let cgroup = info
+        .cgroup_version
+        .as_ref()
+        .map(|v| serde_json::to_value(v).ok().and_then(|j| j.as_str().map(str::to_string)).unwrap_or_default())
+        .unwrap_or_default();
+    Ok(EngineFacts {
+        name: name.to_string(),
+        kind: kind.to_string(),
+        server_version: version.version.clone().unwrap_or_default(),
+        api_version: version.api_version.clone().unwrap_or_default(),
+        storage_driver: info.driver.clone().unwrap_or_default(),
+        containerd: component("containerd"),
+        runc: component("runc"),
+        kernel: version.kernel_version.clone().or(info.kernel_version.clone()).unwrap_or_default(),
+        cgroup_version: cgroup,
+        os: info.operating_system.clone().unwrap_or_default(),
+        arch: version.arch.clone().unwrap_or_default(),
+    })
+}
+
+async fn start_dind(
+    host: &Docker,
+    spec: &EngineSpec,
+    driver: Option<&str>,
+    labels: &RunLabels,
+) -> Result<EngineHandle, EngineError> {
+    let image = spec.image.clone().unwrap_or_default();
+    let driver_label = driver.unwrap_or("default");
+    let name = labels::object_name(&["dm", &labels.run_id, "engine", &spec.name, driver_label]);
+    let volume = format!("{name}-data");
+    let engine_labels = labels.engine(&spec.name, driver_label);
+
+    if host.inspect_image(&image).await.is_err() {
+        return Err(EngineError::ImageMissing { image });
+    }
+    host.create_volume(VolumeCreateRequest {
+        name: Some(volume.clone()),
+        labels: Some(engine_labels.clone()),
+        ..Default::default()
+    })
+    .await
+    .map_err(|source| EngineError::CreateVolume { name: volume.clone(), source })?;
+
+    let mut cmd: Vec<String> = Vec::new();
+    if let Some(d) = driver {
+        cmd.push(format!("--storage-driver={d}"));
+    }
+    cmd.extend(spec.args.iter().cloned());
+
+    let privileged = spec.privileged.unwrap_or(false);
+    let host_config = if privileged {
+        HostConfig {
+            privileged: Some(true),
+            binds: Some(vec![format!("{volume}:/var/lib/docker")]),
+            ..Default::default()
+        }
+    } else {
+        // `--privileged` fails on hosts whose bounding set lacks CAP_SYS_RESOURCE (as on
+        // our CI machines): every capability but that one, and no confinement.
+        HostConfig {
+            cap_add: Some(vec!["ALL".into()]),
+            cap_drop: Some(vec!["SYS_RESOURCE".into()]),
+            security_opt: Some(vec![
+                "seccomp=unconfined".into(),
+                "apparmor=unconfined".into(),
+                "systempaths=unconfined".into(),
+            ]),
+            devices: std::path::Path::new("/dev/fuse").exists().then(|| {
+                vec![DeviceMapping {
+                    path_on_host: Some("/dev/fuse".into()),
+                    path_in_container: Some("/dev/fuse".into()),
+                    cgroup_permissions: Some("rwm".into()),
+                }]
+            }),
+            binds: Some(vec![format!("{volume}:/var/lib/docker")]),
+            ..Default::default()
+        }
+    };
+    let body = ContainerCreateBody {
+        image: Some(image.clone()),
+        cmd: Some(cmd),
+        labels: Some(engine_labels),
+        host_config: Some(host_config),
+        ..Default::default()
+    };
+    host.create_container(
+        Some(CreateContainerOptions {
+            name: Some(name.clone()),
+            ..Default::default()
+        }),
+        body,
+    )
+    .await
+    .map_err(|source| EngineError::CreateContainer { image: image.clone(), source })?;
+
+    let dind = DindContainer {
+        container: name.clone(),
+        volume: volume.clone(),
+    };
+    match boot_dind(host, spec, driver, &name).await {
+        Ok((docker, facts, ip)) => Ok(EngineHandle {
+            name: spec.name.clone(),
+            driver: driver_label.to_string(),
+            docker,
+            facts,
+            publish_ip: ip,
+            dind: Some(dind),
+        }),
+        Err(e) => {
+            stop_dind(host, &dind).await;
+            Err(e)
+        }
+    }
+}
+
+async fn boot_dind(
+    host: &Docker,
+    spec: &EngineSpec,
+    driver: Option<&str>,
+    name: &str,
+) -> Result<(Docker, EngineFacts, IpAddr), EngineError> {
+    if let Some(daemon) = &spec.daemon {
+        let json = serde_json::to_vec_pretty(daemon).unwrap_or_default();
+        let tar = tar_one_file("etc/docker/daemon.json", &json);
+        host.upload_to_container(
+            name,
+            Some(UploadToContainerOptions {
+                path: "/".into(),
+                ..Default::default()
+            }),
+            bollard::body_full(tar.into()),
+        )
+        .await
+        .map_err(|source| EngineError::UploadConfig { source })?;
+    }
+    host.start_container(name, None)
+        .await
+        .map_err(|source| EngineError::StartContainer { name: name.to_string(), source })?;
+
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(100);
+    let mut client: Option<(Docker, IpAddr)> = None;
+    loop {
+        let inspect = host
+            .inspect_container(name, None)
+            .await
+            .map_err(|source| EngineError::Inspect { name: name.to_string(), source })?;
+        let state = inspect.state.clone().unwrap_or_default();
+        if !state.running.unwrap_or(false) {
+            let log = container_log_tail(host, name, 60).await;
+            return Err(classify_exit(&log, state.exit_code.unwrap_or_default()));
+        }
+        if client.is_none() {
+            let ip = inspect
+                .network_settings
+                .as_ref()
+                .and_then(|n| n.networks.as_ref())
+                .and_then(|nets| nets.values().find_map(|e| e.ip_address.clone().filter(|s| !s.is_empty())))
+                .and_then(|s| s.parse::<IpAddr>().ok());
+            if let Some(ip) = ip {
+                let url = format!("tcp://{ip}:2375");
+                let docker = Docker::connect_with_http(&url, API_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+                    .map_err(|source| EngineError::Connect { url, source })?;
+                client = Some((docker, ip));
+            }
+        }
+        if let Some((docker, ip)) = &client
+            && docker.ping().await.is_ok()
+        {
+            let url = format!("tcp://{ip}:2375");
+            let docker = docker
+                .clone()
+                .negotiate_version()
+                .await
+                .map_err(|source| EngineError::Connect { url, source })?;
+            let facts = measure(&docker, &spec.name, "dind").await?;
+            if let Some(asked) = driver
+                && facts.storage_driver != asked
+            {
+                return Err(EngineError::WrongDriver {
+                    asked: asked.to_string(),
+                    got: facts.storage_driver,
+                });
+            }
+            return Ok((docker, facts, *ip));
+        }
+        if started.elapsed() > ENGINE_START_TIMEOUT {
+            let log = container_log_tail(host, name, 40).await;
+            return Err(EngineError::NotUp {
+                what: format!("its API did not answer within {}s", ENGINE_START_TIMEOUT.as_secs()),
+                log: log.join("\n"),
+            });
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// What dockerd says when it refuses a configuration, as opposed to our container not
+/// getting as far as running dockerd (a broken entrypoint, a missing device).
+const REFUSAL_MARKERS: &[&str] = &[
+    "failed to start daemon",
+    "error initializing graphdriver",
+    "unable to configure the docker daemon",
+    "invalid daemon configuration",
+    "driver not supported",
+    "prerequisites for driver not satisfied",
+    "directives are specified both as a flag and in the configuration file",
+    "the following directives don't match any configuration option",
+];
+
+fn classify_exit(log: &[String], exit_code: i64) -> EngineError {
+    let is_refusal = |l: &String| {
+        let lower = l.to_ascii_lowercase();
+        REFUSAL_MARKERS.iter().any(|m| lower.contains(m))
+    };
+    if log.iter().any(is_refusal) {
+        let reason_lines: Vec<&String> = log
+            .iter()
+            .filter(|l| {
+                let lower = l.to_ascii_lowercase();
+                is_refusal(l) || lower.contains("level=error") || lower.contains("level=fatal")
+            })
+            .collect();
+        let tail: Vec<String> = reason_lines
+            .iter()
+            .rev()
+            .take(3)
+            .rev()
+            .map(|l| clean_log_line(l))
+            .collect();
+        EngineError::Refused { reason: tail.join("\n") }
+    } else {
+        EngineError::NotUp {
+            what: format!("it exited with code {exit_code} before dockerd reported anything of the configuration"),
+            log: log.iter().rev().take(20).rev().cloned().collect::<Vec<_>>().join("\n"),
+        }
+    }
+}
+
+/// Drops dockerd's timestamp prefix to keep reasons short.
+fn clean_log_line(line: &str) -> String {
+    let l = line.trim();
+    if let Some(at) = l.find("msg=") {
+        let msg = &l[at + 4..];
+        return msg.trim_matches('"').replace("\\\"", "\"");
+    }
+    l.to_string()
+}
+
+/// The last `n` lines of a container's output (stdout and stderr), secrets masked.
+pub async fn container_log_tail(docker: &Docker, container: &str, n: usize) -> Vec<String> {
+    let mut stream = docker.logs(
+        container,
+        Some(LogsOptions {
+            stdout: true,
+            stderr: true,
+            tail: n.to_string(),
+            ..Default::default()
+        }),
+    );
+    let mut text = Vec::new();
+    while let Some(Ok(chunk)) = stream.next().await {
+        text.extend_from_slice(&chunk.into_bytes());
+    }
+    String::from_utf8_lossy(&text)
+        .lines()
+        .map(crate::secrets::mask_urls)
+        .collect()
+}
+
+/// Stops a dind engine the way a package upgrade does (SIGTERM, up to 30 s), then removes
+/// its container and volume. Idempotent: what is already gone is fine.
+pub async fn stop_dind(host: &Docker, dind: &DindContainer) {
+    let _ = host
+        .stop_container(&dind.container, Some(StopContainerOptions { t: Some(30), signal: None }))
+        .await;
+    let _ = host
+        .remove_container(
+            &dind.container,
+            Some(RemoveContainerOptions {
+                force: true,
+                v: true,
+                ..Default::default()
+            }),
+        )
+        .await;
+    let _ = host
+        .remove_volume(&dind.volume, Some(RemoveVolumeOptions { force: true }))
+        .await;
+}
+
+/// Releases an engine: a dind engine is stopped and removed, host and endpoint engines
+/// are left as they are.
+pub async fn release(host: &Docker, engine: &EngineHandle) {
+    if let Some(d) = &engine.dind {
+        stop_dind(host, d).await;
+    }
+}
+
+/// A tar archive holding one regular file (for daemon.json).
+fn tar_one_file(path: &str, content: &[u8]) -> Vec<u8> {
+    let mut header = [0u8; 512];
+    let put = |h: &mut [u8; 512], at: usize, bytes: &[u8]| h[at..at + bytes.len()].copy_from_slice(bytes);
+    put(&mut header, 0, path.as_bytes());
+    put(&mut header, 100, b"0000644\0");
+    put(&mut header, 108, b"0000000\0");
+    put(&mut header, 116, b"0000000\0");
+    put(&mut header, 124, format!("{:011o}\0", content.len()).as_bytes());
+    put(&mut header, 136, b"00000000000\0");
+    put(&mut header, 148, b"        ");
+    header[156] = b'0';
+    put(&mut header, 257, b"ustar\0");
+    put(&mut header, 263, b"00");
+    let sum: u32 = header.iter().map(|b| u32::from(*b)).sum();
+    put(&mut header, 148, format!("{sum:06o}\0 ").as_bytes());
+    let mut out = header.to_vec();
+    out.extend_from_slice(content);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+    out.extend_from_slice(&[0u8; 1024]);
+    out
+}
+
+/// Labels filter for listing a run's objects.
+pub fn run_filter(run_id: Option<&str>) -> HashMap<String, Vec<String>> {
+    let label = match run_id {
+        Some(id) => format!("{}={id}", labels::RUN),
+        None => labels::RUN.to_string(),
+    };
+    HashMap::from([("label".to_string(), vec![label])])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_told_from_our_faults() {
+        let log = vec![
+            "time=\"2026-11-27T09:00:00Z\" level=info msg=\"Starting up\"".to_string(),
+            "time=\"2026-11-27T09:00:01Z\" level=error msg=\"failed to mount overlay: invalid argument\" storage-driver=btrfs".to_string(),
+            "failed to start daemon: error initializing graphdriver: prerequisites for driver not satisfied (wrong filesystem?)".to_string(),
+        ];
+        match classify_exit(&log, 1) {
+            EngineError::Refused { reason } => {
+                assert!(reason.contains("prerequisites for driver not satisfied"), "{reason}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        let ours = vec!["exec /usr/local/bin/entrypoint.sh: no such file or directory".to_string()];
+        assert!(!classify_exit(&ours, 127).is_refusal());
+    }
+
+    #[test]
+    fn tar_has_a_valid_header() {
+        let t = tar_one_file("etc/docker/daemon.json", b"{}");
+        assert_eq!(t.len() % 512, 0);
+        assert_eq!(&t[257..262], b"ustar");
+        let stored: u32 = u32::from_str_radix(std::str::from_utf8(&t[148..154]).expect("ascii"), 8).expect("octal");
+        let mut h = t[..512].to_vec();
+        h[148..156].copy_from_slice(b"        ");
+        assert_eq!(stored, h.iter().map(|b| u32::from(*b)).sum::<u32>());
+    }
+}

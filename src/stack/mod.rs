@@ -1,0 +1,392 @@
+//! A cell's stack: a private network, one container per service (aliased by its service
+//! name, named after the cell), started in `depends-on` order, each waited for by a real
+//! protocol handshake; resource figures collected while it runs; explicit teardown.
+
+pub mod env;
+pub mod figures;
+pub mod ready;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
+    PortBinding,
+};
+use bollard::query_parameters::{CreateContainerOptions, RemoveContainerOptions};
+use indexmap::IndexMap;
+
+use crate::checks::{ServiceTarget, Target};
+use crate::engine::labels::{self, RunLabels};
+use crate::engine::{EngineHandle, container_log_tail};
+use crate::matrix::{Cell, Matrix, ServiceSpec};
+use crate::results::ServiceRecord;
+
+/// Lines of a service's log kept in run.json when its cell did not pass.
+pub const LOG_TAIL_LINES: usize = 40;
+
+/// Why a stack could not be provisioned. `NotReady`, `Exited` and `OomKilled` say the
+/// stack does not work on the combination (`fail`); the others are setup faults (`error`).
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error("failed to create network `{name}`")]
+    CreateNetwork {
+        name: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("failed to create the container of service `{service}` from image `{image}`")]
+    CreateContainer {
+        service: String,
+        image: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("failed to start the container of service `{service}`")]
+    StartContainer {
+        service: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("service `{service}`: {source}")]
+    Env {
+        service: String,
+        #[source]
+        source: env::EnvError,
+    },
+    #[error("service `{service}` did not become ready within {}s ({last})", waited.as_secs())]
+    NotReady {
+        service: String,
+        waited: Duration,
+        last: String,
+    },
+    #[error("service `{service}` exited with code {code} before it was ready")]
+    Exited { service: String, code: i64 },
+    #[error("service `{service}` was OOM-killed (memory limit {limit})")]
+    OomKilled { service: String, limit: String },
+    #[error("service `{service}` has no published port {port}")]
+    NoPort { service: String, port: u16 },
+}
+
+impl StackError {
+    /// Whether the failure says the stack does not work here (`fail`) rather than that the
+    /// setup broke (`error`).
+    pub fn is_stack_failure(&self) -> bool {
+        matches!(
+            self,
+            StackError::NotReady { .. } | StackError::Exited { .. } | StackError::OomKilled { .. }
+        )
+    }
+}
+
+/// One started service.
+#[derive(Debug)]
+pub struct RunningService {
+    pub name: String,
+    pub spec: ServiceSpec,
+    pub image: String,
+    pub container_id: String,
+    pub container_name: String,
+    pub ports: BTreeMap<u16, SocketAddr>,
+    pub env: IndexMap<String, String>,
+    pub ready_ms: Option<u64>,
+    figures: figures::Collector,
+}
+
+/// A cell's stack on an engine; teardown removes whatever was created, however far
+/// provisioning got.
+#[derive(Debug)]
+pub struct Stack {
+    pub docker: Docker,
+    pub network: String,
+    network_created: bool,
+    pub services: Vec<RunningService>,
+    /// Containers created but not (yet) in `services`, for teardown.
+    pending: Vec<String>,
+    labels: HashMap<String, String>,
+}
+
+impl Stack {
+    pub fn new(engine: &EngineHandle, run: &RunLabels, cell: &Cell) -> Stack {
+        Stack {
+            docker: engine.docker.clone(),
+            network: labels::object_name(&["dm", &cell.id]),
+            network_created: false,
+            services: Vec::new(),
+            pending: Vec::new(),
+            labels: run.cell(&cell.id, ""),
+        }
+    }
+
+    /// Creates the network and starts every service in `depends-on` order, each waited
+    /// for before its dependents start.
+    pub async fn provision(
+        &mut self,
+        engine: &EngineHandle,
+        matrix: &Matrix,
+        cell: &Cell,
+    ) -> Result<(), StackError> {
+        self.docker
+            .create_network(NetworkCreateRequest {
+                name: self.network.clone(),
+                driver: Some("bridge".into()),
+                labels: Some(self.labels.clone()),
+                ..Default::default()
+            })
+            .await
+            .map_err(|source| StackError::CreateNetwork {
+                name: self.network.clone(),
+                source,
+            })?;
+        self.network_created = true;
+        for spec in matrix.services_in_start_order() {
+            let image = matrix.image_for(spec, cell).map_err(|e| StackError::Env {
+                service: spec.name.clone(),
+                source: env::EnvError::Template(e),
+            })?;
+            self.start_service(engine, cell, spec, &image).await?;
+        }
+        Ok(())
+    }
+
+    async fn start_service(
+        &mut self,
+        engine: &EngineHandle,
+        cell: &Cell,
+        spec: &ServiceSpec,
+        image: &str,
+    ) -> Result<(), StackError> {
+        let env = env::resolve(&spec.env, &|k| std::env::var(k).ok())
+            .map_err(|source| StackError::Env { service: spec.name.clone(), source })?;
+        let container_name = labels::object_name(&["dm", &cell.id, &spec.name]);
+        let mut svc_labels = self.labels.clone();
+        svc_labels.insert(labels::SERVICE.into(), spec.name.clone());
+        let ports = ready::ports_to_publish(spec);
+        let exposed: HashMap<String, HashMap<(), ()>> =
+            ports.iter().map(|p| (format!("{p}/tcp"), HashMap::new())).collect();
+        let bindings: HashMap<String, Option<Vec<PortBinding>>> = ports
+            .iter()
+            .map(|p| {
+                (
+                    format!("{p}/tcp"),
+                    Some(vec![PortBinding {
+                        host_ip: Some("0.0.0.0".into()),
+                        host_port: Some(String::new()),
+                    }]),
+                )
+            })
+            .collect();
+        let body = ContainerCreateBody {
+            image: Some(image.to_string()),
+            env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            cmd: spec.command.clone(),
+            labels: Some(svc_labels),
+            exposed_ports: Some(exposed.into_keys().collect()),
+            host_config: Some(HostConfig {
+                network_mode: Some(self.network.clone()),
+                port_bindings: Some(bindings),
+                memory: spec.memory.map(|m| m as i64),
+                // Without a swap limit equal to the memory limit, the kernel swaps instead
+                // of OOM-killing where swap exists.
+                memory_swap: spec.memory.map(|m| m as i64),
+                nano_cpus: spec.cpus.map(|c| (c * 1e9) as i64),
+                ..Default::default()
+            }),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    self.network.clone(),
+                    EndpointSettings {
+                        aliases: Some(vec![spec.name.clone()]),
+                        ..Default::default()
+                    },
+                )])),
+            }),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_container(
+                Some(CreateContainerOptions {
+                    name: Some(container_name.clone()),
+                    ..Default::default()
+                }),
+                body,
+            )
+            .await
+            .map_err(|source| StackError::CreateContainer {
+                service: spec.name.clone(),
+                image: image.to_string(),
+                source,
+            })?;
+        self.pending.push(created.id.clone());
+        self.docker
+            .start_container(&created.id, None)
+            .await
+            .map_err(|source| StackError::StartContainer {
+                service: spec.name.clone(),
+                source,
+            })?;
+        let inspect = self.docker.inspect_container(&created.id, None).await.ok();
+        let mut published = BTreeMap::new();
+        if let Some(port_map) = inspect
+            .as_ref()
+            .and_then(|i| i.network_settings.as_ref())
+            .and_then(|n| n.ports.as_ref())
+        {
+            for (key, binds) in port_map {
+                let Some(cport) = key.split('/').next().and_then(|p| p.parse::<u16>().ok()) else {
+                    continue;
+                };
+                let host_port = binds
+                    .iter()
+                    .flatten()
+                    .filter_map(|b| b.host_port.as_deref()?.parse::<u16>().ok())
+                    .next();
+                if let Some(hp) = host_port {
+                    published.insert(cport, SocketAddr::new(engine.publish_ip, hp));
+                }
+            }
+        }
+        let figures = figures::Collector::start(self.docker.clone(), created.id.clone());
+        self.pending.retain(|id| id != &created.id);
+        self.services.push(RunningService {
+            name: spec.name.clone(),
+            spec: spec.clone(),
+            image: image.to_string(),
+            container_id: created.id.clone(),
+            container_name,
+            ports: published,
+            env,
+            ready_ms: None,
+            figures,
+        });
+        let started = Instant::now();
+        let Some(svc) = self.services.last() else {
+            return Ok(());
+        };
+        ready::wait(&self.docker, svc).await?;
+        if let Some(svc) = self.services.last_mut() {
+            svc.ready_ms = Some(started.elapsed().as_millis() as u64);
+        }
+        Ok(())
+    }
+
+    /// What checks need to know of the stack.
+    pub fn target(&self, engine: &EngineHandle, cell: &Cell) -> Target {
+        Target {
+            docker: self.docker.clone(),
+            network: self.network.clone(),
+            cell: cell.clone(),
+            engine_version: engine.facts.server_version.clone(),
+            storage_driver: engine.facts.storage_driver.clone(),
+            services: self
+                .services
+                .iter()
+                .map(|s| {
+                    (
+                        s.name.clone(),
+                        ServiceTarget {
+                            name: s.name.clone(),
+                            kind: s.spec.kind,
+                            container_id: s.container_id.clone(),
+                            container_name: s.container_name.clone(),
+                            ports: s.ports.clone(),
+                            env: s.env.clone(),
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Per-service figures (peak memory, CPU, restarts, OOM kills) and, when `with_logs`,
+    /// the last log lines with secrets masked.
+    pub async fn service_records(&self, with_logs: bool) -> Vec<ServiceRecord> {
+        let mut out = Vec::new();
+        for s in &self.services {
+            let f = s.figures.snapshot(&self.docker).await;
+            let secrets: Vec<&str> = s
+                .env
+                .iter()
+                .filter(|(k, _)| crate::secrets::is_secret_key(k))
+                .map(|(_, v)| v.as_str())
+                .collect();
+            let log_tail = if with_logs {
+                container_log_tail(&self.docker, &s.container_id, LOG_TAIL_LINES)
+                    .await
+                    .into_iter()
+                    .map(|l| crate::secrets::redact_values(&l, secrets.iter().copied()))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            out.push(ServiceRecord {
+                name: s.name.clone(),
+                kind: format!("{:?}", s.spec.kind).to_ascii_lowercase(),
+                image: s.image.clone(),
+                peak_memory_bytes: f.peak_memory_bytes,
+                cpu_ms: f.cpu_ms,
+                restarts: f.restarts,
+                oom_killed: f.oom_killed,
+                ready_ms: s.ready_ms,
+                log_tail,
+            });
+        }
+        out
+    }
+
+    /// Removes the stack's containers (with their anonymous volumes) and network.
+    /// Idempotent: objects already gone are fine. Returns what could not be removed
+    /// (for a warning; `clean` removes it later).
+    pub async fn teardown(&mut self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for s in &self.services {
+            s.figures.stop();
+        }
+        let ids: Vec<String> = self
+            .services
+            .iter()
+            .rev()
+            .map(|s| s.container_id.clone())
+            .chain(self.pending.iter().cloned())
+            .collect();
+        let removals = ids.iter().map(|id| {
+            self.docker.remove_container(
+                id,
+                Some(RemoveContainerOptions {
+                    force: true,
+                    v: true,
+                    ..Default::default()
+                }),
+            )
+        });
+        for r in futures_util::future::join_all(removals).await {
+            if let Err(e) = r
+                && !is_not_found(&e)
+            {
+                problems.push(format!("teardown: {e}"));
+            }
+        }
+        self.services.clear();
+        self.pending.clear();
+        if self.network_created {
+            match self.docker.remove_network(&self.network).await {
+                Ok(()) => self.network_created = false,
+                Err(e) if is_not_found(&e) => self.network_created = false,
+                Err(e) => problems.push(format!("teardown of network {}: {e}", self.network)),
+            }
+        }
+        problems
+    }
+}
+
+/// 404 on removal means "already done".
+pub fn is_not_found(e: &bollard::errors::Error) -> bool {
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }
+    )
+}
+

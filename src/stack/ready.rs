@@ -1,0 +1,295 @@
+//! Readiness by a real handshake: PostgreSQL startup + `SELECT 1`, MySQL/MariaDB
+//! handshake + `SELECT 1`, Redis `PING`, an HTTP status, a TCP connect, a log line or an
+//! exec command; polled from 50 ms doubling to 1 s, until the service's timeout.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use futures_util::StreamExt;
+use indexmap::IndexMap;
+
+use super::{RunningService, StackError};
+use crate::matrix::{Ready, ServiceKind, ServiceSpec};
+
+/// How long one probe may take before it counts as "not yet".
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Container ports to publish: the declared ones, the kind's default and the ready port.
+pub fn ports_to_publish(spec: &ServiceSpec) -> Vec<u16> {
+    let mut ports = spec.ports.clone();
+    let extra = [
+        spec.kind.default_port(),
+        match &spec.ready {
+            Ready::Http { port, .. } | Ready::Tcp { port } => Some(*port),
+            _ => None,
+        },
+    ];
+    for p in extra.into_iter().flatten() {
+        if !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
+    ports
+}
+
+/// Login details a service's env configures, as the official images read them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub user: String,
+    pub password: Option<String>,
+    pub database: Option<String>,
+}
+
+pub fn credentials(kind: ServiceKind, env: &IndexMap<String, String>) -> Credentials {
+    let get = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
+    match kind {
+        ServiceKind::Postgres => {
+            let user = get("POSTGRES_USER").unwrap_or_else(|| "postgres".into());
+            Credentials {
+                password: get("POSTGRES_PASSWORD"),
+                database: get("POSTGRES_DB").or_else(|| Some(user.clone())),
+                user,
+            }
+        }
+        ServiceKind::Mysql => {
+            let root_pw = get("MYSQL_ROOT_PASSWORD").or_else(|| get("MARIADB_ROOT_PASSWORD"));
+            let database = get("MYSQL_DATABASE").or_else(|| get("MARIADB_DATABASE"));
+            match (root_pw, get("MYSQL_USER").or_else(|| get("MARIADB_USER"))) {
+                (Some(pw), _) => Credentials { user: "root".into(), password: Some(pw), database },
+                (None, Some(user)) => Credentials {
+                    user,
+                    password: get("MYSQL_PASSWORD").or_else(|| get("MARIADB_PASSWORD")),
+                    database,
+                },
+                (None, None) => Credentials { user: "root".into(), password: None, database },
+            }
+        }
+        ServiceKind::Redis => Credentials {
+            user: String::new(),
+            password: get("REDIS_PASSWORD"),
+            database: None,
+        },
+        ServiceKind::Http | ServiceKind::Generic => Credentials {
+            user: String::new(),
+            password: None,
+            database: None,
+        },
+    }
+}
+
+/// Waits until `svc` answers its probe, or fails with its last log lines' cause.
+pub async fn wait(docker: &Docker, svc: &RunningService) -> Result<(), StackError> {
+    let started = Instant::now();
+    let timeout = svc.spec.ready_timeout;
+    let mut delay = Duration::from_millis(50);
+    let mut last;
+    loop {
+        let inspect = docker.inspect_container(&svc.container_id, None).await.ok();
+        if let Some(state) = inspect.as_ref().and_then(|i| i.state.as_ref()) {
+            let running = state.running.unwrap_or(false);
+            let restarting = state.restarting.unwrap_or(false);
+            if !running && !restarting {
+                if state.oom_killed.unwrap_or(false) {
+                    return Err(StackError::OomKilled {
+                        service: svc.name.clone(),
+                        limit: svc.spec.memory.map_or("none".into(), |m| format!("{} MiB", m >> 20)),
+                    });
+                }
+                return Err(StackError::Exited {
+                    service: svc.name.clone(),
+                    code: state.exit_code.unwrap_or_default(),
+                });
+            }
+        }
+        match tokio::time::timeout(PROBE_TIMEOUT, probe(docker, svc)).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => last = e,
+            Err(_) => last = format!("the probe took longer than {}s", PROBE_TIMEOUT.as_secs()),
+        }
+        if started.elapsed() >= timeout {
+            return Err(StackError::NotReady {
+                service: svc.name.clone(),
+                waited: timeout,
+                last: crate::secrets::mask_urls(&last),
+            });
+        }
+        tokio::time::sleep(delay.min(timeout.saturating_sub(started.elapsed()))).await;
+        delay = (delay * 2).min(Duration::from_secs(1));
+    }
+}
+
+fn addr_of(svc: &RunningService, port: u16) -> Result<SocketAddr, String> {
+    svc.ports
+        .get(&port)
+        .copied()
+        .ok_or_else(|| format!("container port {port} is not published"))
+}
+
+async fn probe(docker: &Docker, svc: &RunningService) -> Result<(), String> {
+    match &svc.spec.ready {
+        Ready::Protocol => match svc.spec.kind {
+            ServiceKind::Postgres => postgres_select_1(addr_of(svc, 5432)?, &credentials(svc.spec.kind, &svc.env)).await,
+            ServiceKind::Mysql => mysql_select_1(addr_of(svc, 3306)?, &credentials(svc.spec.kind, &svc.env)).await,
+            ServiceKind::Redis => redis_ping(addr_of(svc, 6379)?, &credentials(svc.spec.kind, &svc.env)).await,
+            ServiceKind::Http | ServiceKind::Generic => match svc.spec.ports.first() {
+                Some(p) => tcp_connect(addr_of(svc, *p)?).await,
+                None => Ok(()), // running is all we can know
+            },
+        },
+        Ready::Http { path, port, status } => {
+            let (got, _) = http_get(addr_of(svc, *port)?, path).await?;
+            match status {
+                Some(want) if got == *want => Ok(()),
+                Some(want) => Err(format!("GET {path} answered {got}, waiting for {want}")),
+                None if (200..300).contains(&got) => Ok(()),
+                None => Err(format!("GET {path} answered {got}")),
+            }
+        }
+        Ready::Tcp { port } => tcp_connect(addr_of(svc, *port)?).await,
+        Ready::Log { pattern } => {
+            let lines = crate::engine::container_log_tail(docker, &svc.container_id, 2000).await;
+            if lines.iter().any(|l| l.contains(pattern.as_str())) {
+                Ok(())
+            } else {
+                Err(format!("the log has no line with `{pattern}` yet"))
+            }
+        }
+        Ready::Exec { command } => {
+            let (code, out) = exec(docker, &svc.container_id, command).await?;
+            if code == 0 {
+                Ok(())
+            } else {
+                Err(format!("`{}` exited {code}: {}", command.join(" "), out.trim()))
+            }
+        }
+    }
+}
+
+pub async fn tcp_connect(addr: SocketAddr) -> Result<(), String> {
+    tokio::net::TcpStream::connect(addr)
+        .await
+        .map(drop)
+        .map_err(|e| format!("TCP connect to {addr}: {e}"))
+}
+
+pub async fn postgres_select_1(addr: SocketAddr, c: &Credentials) -> Result<(), String> {
+    let mut cfg = tokio_postgres::Config::new();
+    cfg.host(addr.ip().to_string())
+        .port(addr.port())
+        .user(&c.user)
+        .connect_timeout(PROBE_TIMEOUT);
+    if let Some(pw) = &c.password {
+        cfg.password(pw);
+    }
+    if let Some(db) = &c.database {
+        cfg.dbname(db);
+    }
+    let (client, conn) = cfg.connect(tokio_postgres::NoTls).await.map_err(|e| format!("PostgreSQL: {e}"))?;
+    let task = tokio::spawn(conn);
+    let r = client.query_one("SELECT 1", &[]).await.map(drop).map_err(|e| format!("PostgreSQL SELECT 1: {e}"));
+    drop(client);
+    task.abort();
+    r
+}
+
+pub async fn mysql_select_1(addr: SocketAddr, c: &Credentials) -> Result<(), String> {
+    use mysql_async::prelude::Queryable;
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(addr.ip().to_string())
+        .tcp_port(addr.port())
+        .user(Some(c.user.clone()))
+        .pass(c.password.clone())
+        .db_name(c.database.clone())
+        .prefer_socket(false);
+    let mut conn = mysql_async::Conn::new(opts).await.map_err(|e| format!("MySQL: {e}"))?;
+    let r = conn.query_drop("SELECT 1").await.map_err(|e| format!("MySQL SELECT 1: {e}"));
+    let _ = conn.disconnect().await;
+    r
+}
+
+pub async fn redis_ping(addr: SocketAddr, c: &Credentials) -> Result<(), String> {
+    use redis::IntoConnectionInfo;
+    let info = redis::ConnectionAddr::Tcp(addr.ip().to_string(), addr.port())
+        .into_connection_info()
+        .map_err(|e| format!("Redis: {e}"))?;
+    let info = match &c.password {
+        Some(pw) => info.set_redis_settings(redis::RedisConnectionInfo::default().set_password(pw.clone())),
+        None => info,
+    };
+    let client = redis::Client::open(info).map_err(|e| format!("Redis: {e}"))?;
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .map_err(|e| format!("Redis: {e}"))?;
+    let pong: String = redis::cmd("PING").query_async(&mut conn).await.map_err(|e| format!("Redis PING: {e}"))?;
+    if pong == "PONG" { Ok(()) } else { Err(format!("Redis PING answered {pong}")) }
+}
+
+/// A minimal HTTP/1.1 GET: status and body (lossy UTF-8).
+pub async fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
+    use http_body_util::{BodyExt, Empty};
+    let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("HTTP connect to {addr}: {e}"))?;
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Empty<bytes::Bytes>>(io)
+        .await
+        .map_err(|e| format!("HTTP handshake: {e}"))?;
+    let task = tokio::spawn(conn);
+    let req = hyper::Request::get(path)
+        .header("host", addr.to_string())
+        .body(Empty::new())
+        .map_err(|e| format!("HTTP request: {e}"))?;
+    let resp = sender.send_request(req).await.map_err(|e| format!("HTTP GET {path}: {e}"))?;
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.map_err(|e| format!("HTTP body: {e}"))?.to_bytes();
+    task.abort();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// Runs `command` in a container: exit code and combined output.
+pub async fn exec(docker: &Docker, container: &str, command: &[String]) -> Result<(i64, String), String> {
+    let created = docker
+        .create_exec(
+            container,
+            CreateExecOptions {
+                cmd: Some(command.to_vec()),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| format!("exec: {e}"))?;
+    let mut output = Vec::new();
+    if let StartExecResults::Attached { output: mut stream, .. } =
+        docker.start_exec(&created.id, None).await.map_err(|e| format!("exec: {e}"))?
+    {
+        while let Some(Ok(chunk)) = stream.next().await {
+            output.extend_from_slice(&chunk.into_bytes());
+        }
+    }
+    let inspect = docker.inspect_exec(&created.id).await.map_err(|e| format!("exec: {e}"))?;
+    Ok((inspect.exit_code.unwrap_or(-1), String::from_utf8_lossy(&output).into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> IndexMap<String, String> {
+        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn credentials_follow_the_official_images() {
+        let pg = credentials(ServiceKind::Postgres, &env(&[("POSTGRES_PASSWORD", "pw")]));
+        assert_eq!(pg, Credentials { user: "postgres".into(), password: Some("pw".into()), database: Some("postgres".into()) });
+        let my = credentials(ServiceKind::Mysql, &env(&[("MARIADB_ROOT_PASSWORD", "r"), ("MYSQL_DATABASE", "demo")]));
+        assert_eq!(my.user, "root");
+        assert_eq!(my.password.as_deref(), Some("r"));
+        assert_eq!(my.database.as_deref(), Some("demo"));
+        let app = credentials(ServiceKind::Mysql, &env(&[("MYSQL_USER", "app"), ("MYSQL_PASSWORD", "p")]));
+        assert_eq!(app.user, "app");
+    }
+}
