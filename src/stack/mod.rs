@@ -273,6 +273,11 @@ impl Stack {
         Ok(())
     }
 
+    /// The run this stack belongs to.
+    pub fn run_id(&self) -> &str {
+        self.labels.get(labels::RUN).map_or("", String::as_str)
+    }
+
     /// What checks need to know of the stack.
     pub fn target(&self, engine: &EngineHandle, cell: &Cell) -> Target {
         Target {

@@ -1,0 +1,102 @@
+//! What the runner tells the outside world. The runner never prints: the progress view,
+//! the results store and the reports consume these (the cargo-nextest model).
+
+use indexmap::IndexMap;
+
+use crate::results::{CellRecord, CellStatus, CheckRecord, EngineFacts};
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    RunStarted {
+        run_id: String,
+        cells: usize,
+        jobs: usize,
+    },
+    EngineStarting {
+        engine: String,
+        driver: String,
+    },
+    EngineReady {
+        engine: String,
+        driver: String,
+        facts: Box<EngineFacts>,
+        ms: u64,
+    },
+    EngineFailed {
+        engine: String,
+        driver: String,
+        reason: String,
+        unsupported: bool,
+    },
+    ImagesLoaded {
+        engine: String,
+        driver: String,
+        images: usize,
+        ms: u64,
+    },
+    EngineStopped {
+        engine: String,
+        driver: String,
+    },
+    CellStarted {
+        id: String,
+        values: IndexMap<String, String>,
+        attempt: u32,
+    },
+    CellStep {
+        id: String,
+        step: Step,
+    },
+    CheckFinished {
+        cell: String,
+        record: Box<CheckRecord>,
+    },
+    CellRetrying {
+        id: String,
+        attempt: u32,
+        status: CellStatus,
+        reason: String,
+    },
+    CellFinished {
+        record: Box<CellRecord>,
+    },
+    /// A stack left running by `--keep`, and how to reach it.
+    CellKept {
+        id: String,
+        how: String,
+    },
+    Warning(String),
+    /// Ctrl-C or `--fail-fast`: no new cell starts; running ones are torn down.
+    Cancelling {
+        why: String,
+    },
+    RunFinished,
+}
+
+/// The step a cell is in (a timed-out cell names it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Engine,
+    Images,
+    Services,
+    Checks,
+    Teardown,
+}
+
+impl Step {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Engine => "engine",
+            Step::Images => "images",
+            Step::Services => "services",
+            Step::Checks => "checks",
+            Step::Teardown => "teardown",
+        }
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,450 @@
+//! The scheduler: runs cells concurrently (bounded by `-j`), each through engine → images
+//! → services → checks → teardown, with retries, a cell timeout, `--fail-fast`,
+//! `--keep` and cancellation. It never prints: it emits [`Event`]s.
+
+pub mod events;
+pub mod pool;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use futures_util::future::BoxFuture;
+use tokio::sync::{RwLock, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+pub use events::{Event, Step};
+use pool::{EngineKey, Pool};
+
+use crate::checks::Target;
+use crate::engine::labels::RunLabels;
+use crate::engine::EngineHandle;
+use crate::matrix::{Cell, Matrix, PullPolicy};
+use crate::results::{
+    AttemptRecord, CellRecord, CellStatus, CheckRecord, EngineFacts, ImageRecord, ServiceRecord,
+    StepDurations,
+};
+use crate::stack::Stack;
+
+/// The exclusive gate of perf checks: every step of every cell holds the read side; a
+/// perf measurement takes the write side, so running cells finish their current step and
+/// nothing new starts while it measures.
+pub type Gate = Arc<RwLock<()>>;
+
+/// Runs a cell's suites against its stack.
+pub type SuiteFn = Arc<dyn Fn(Target, Gate) -> BoxFuture<'static, Vec<CheckRecord>> + Send + Sync>;
+
+/// Receives events; called from many tasks.
+pub type Emit = Arc<dyn Fn(Event) + Send + Sync>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Keep {
+    #[default]
+    None,
+    Failed,
+    All,
+}
+
+pub struct RunConfig {
+    pub matrix: Arc<Matrix>,
+    pub cells: Vec<Cell>,
+    pub run_id: String,
+    pub jobs: usize,
+    pub retries: u32,
+    pub cell_timeout: Duration,
+    pub pull: PullPolicy,
+    pub fail_fast: bool,
+    pub keep: Keep,
+    pub suites: Option<SuiteFn>,
+}
+
+/// Twice the CPU count, at most 8.
+pub fn default_jobs() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cpus * 2).clamp(1, 8)
+}
+
+/// Runs every cell; returns their records in plan order. Cancellation (Ctrl-C,
+/// `--fail-fast`) stops new work, tears down what runs, and marks the rest `cancelled`.
+pub async fn run(cfg: RunConfig, host: Docker, emit: Emit, cancel: CancellationToken) -> Vec<CellRecord> {
+    let labels = RunLabels::new(&cfg.run_id);
+    let pool = Pool::new(host.clone(), labels.clone(), &cfg.matrix, &cfg.cells, cfg.pull);
+    let jobs = cfg.jobs.max(1);
+    emit(Event::RunStarted {
+        run_id: cfg.run_id.clone(),
+        cells: cfg.cells.len(),
+        jobs,
+    });
+    let runner = Runner {
+        cfg: &cfg,
+        pool: &pool,
+        labels: &labels,
+        emit: emit.clone(),
+        cancel: cancel.clone(),
+        gate: Arc::new(RwLock::new(())),
+        slots: Semaphore::new(jobs),
+        failed: AtomicBool::new(false),
+    };
+    let futures = cfg.cells.iter().map(|c| runner.cell(c));
+    let records = futures_util::future::join_all(futures).await;
+    let e = emit.clone();
+    pool.release_all(&move |ev| e(ev)).await;
+    emit(Event::RunFinished);
+    records
+}
+
+struct Runner<'a> {
+    cfg: &'a RunConfig,
+    pool: &'a Pool,
+    labels: &'a RunLabels,
+    emit: Emit,
+    cancel: CancellationToken,
+    gate: Gate,
+    slots: Semaphore,
+    failed: AtomicBool,
+}
+
+/// What one attempt found.
+struct Attempt {
+    status: CellStatus,
+    reason: Option<String>,
+    failed_step: Option<Step>,
+    durations: StepDurations,
+    engine: Option<EngineFacts>,
+    images: Vec<ImageRecord>,
+    services: Vec<ServiceRecord>,
+    checks: Vec<CheckRecord>,
+    kept: Option<String>,
+    /// Retrying cannot change the outcome (a refused engine, a missing image).
+    final_: bool,
+}
+
+impl Attempt {
+    fn new() -> Attempt {
+        Attempt {
+            status: CellStatus::Pass,
+            reason: None,
+            failed_step: None,
+            durations: StepDurations::default(),
+            engine: None,
+            images: Vec::new(),
+            services: Vec::new(),
+            checks: Vec::new(),
+            kept: None,
+            final_: false,
+        }
+    }
+
+    fn end(mut self, status: CellStatus, step: Option<Step>, reason: String) -> Attempt {
+        self.status = status;
+        self.failed_step = step;
+        self.reason = Some(reason);
+        self
+    }
+}
+
+/// How a step ended, when it did not simply succeed.
+enum Interrupt {
+    Cancelled,
+    TimedOut,
+}
+
+impl Runner<'_> {
+    fn emit(&self, e: Event) {
+        (self.emit)(e);
+    }
+
+    async fn cell(&self, cell: &Cell) -> CellRecord {
+        let key = EngineKey::of(cell);
+        let permit = tokio::select! {
+            p = self.slots.acquire() => p.ok(),
+            () = self.cancel.cancelled() => None,
+        };
+        let record = match permit {
+            Some(_permit) if !self.cancel.is_cancelled() => self.attempts(cell, &key).await,
+            _ => cancelled_record(cell, "not started: the run was cancelled"),
+        };
+        let e = self.emit.clone();
+        self.pool.cell_done(&key, &move |ev| e(ev)).await;
+        if record.status.is_failure(false) && self.cfg.fail_fast && !self.failed.swap(true, Ordering::SeqCst) {
+            self.emit(Event::Cancelling {
+                why: format!("--fail-fast: cell {} is {}", record.id, record.status),
+            });
+            self.cancel.cancel();
+        }
+        self.emit(Event::CellFinished {
+            record: Box::new(record.clone()),
+        });
+        record
+    }
+
+    async fn attempts(&self, cell: &Cell, key: &EngineKey) -> CellRecord {
+        let started = Instant::now();
+        let mut previous = Vec::new();
+        let mut attempt_no = 1;
+        loop {
+            self.emit(Event::CellStarted {
+                id: cell.id.clone(),
+                values: cell.values.clone(),
+                attempt: attempt_no,
+            });
+            let a = self.attempt(cell, key).await;
+            let retryable = matches!(a.status, CellStatus::Fail | CellStatus::Error) && !a.final_;
+            if retryable && attempt_no <= self.cfg.retries && !self.cancel.is_cancelled() {
+                let reason = a.reason.clone().unwrap_or_default();
+                self.emit(Event::CellRetrying {
+                    id: cell.id.clone(),
+                    attempt: attempt_no + 1,
+                    status: a.status,
+                    reason: reason.clone(),
+                });
+                previous.push(AttemptRecord {
+                    status: a.status,
+                    reason: Some(reason),
+                });
+                attempt_no += 1;
+                continue;
+            }
+            let status = if a.status == CellStatus::Pass && !previous.is_empty() {
+                CellStatus::Flaky
+            } else {
+                a.status
+            };
+            let mut durations = a.durations;
+            durations.total = started.elapsed().as_millis() as u64;
+            return CellRecord {
+                id: cell.id.clone(),
+                values: cell.values.clone(),
+                status,
+                reason: a.reason.or_else(|| {
+                    (status == CellStatus::Flaky).then(|| {
+                        format!(
+                            "passed on attempt {attempt_no} after: {}",
+                            previous.iter().filter_map(|p| p.reason.clone()).collect::<Vec<_>>().join("; ")
+                        )
+                    })
+                }),
+                failed_step: a.failed_step.map(|s| s.as_str().to_string()),
+                attempts: attempt_no,
+                previous_attempts: previous,
+                durations_ms: durations,
+                engine: a.engine,
+                images: a.images,
+                services: a.services,
+                checks: a.checks,
+                kept: a.kept,
+            };
+        }
+    }
+
+    /// Runs `fut` unless the run is cancelled or the cell's deadline passes first.
+    async fn step<T>(&self, deadline: tokio::time::Instant, fut: impl std::future::Future<Output = T>) -> Result<T, Interrupt> {
+        tokio::select! {
+            r = fut => Ok(r),
+            () = self.cancel.cancelled() => Err(Interrupt::Cancelled),
+            () = tokio::time::sleep_until(deadline) => Err(Interrupt::TimedOut),
+        }
+    }
+
+    fn interrupted(&self, a: Attempt, why: Interrupt, step: Step) -> Attempt {
+        match why {
+            Interrupt::Cancelled => a.end(CellStatus::Cancelled, Some(step), format!("cancelled during step `{step}`")),
+            Interrupt::TimedOut => {
+                let mut a = a.end(
+                    CellStatus::Fail,
+                    Some(step),
+                    format!("timed out after {}s in step `{step}`", self.cfg.cell_timeout.as_secs()),
+                );
+                a.final_ = false;
+                a
+            }
+        }
+    }
+
+    async fn attempt(&self, cell: &Cell, key: &EngineKey) -> Attempt {
+        let deadline = tokio::time::Instant::now() + self.cfg.cell_timeout;
+        let mut a = Attempt::new();
+        let emit = self.emit.clone();
+        let emit_fn = move |ev| emit(ev);
+
+        // Engine
+        self.emit(Event::CellStep { id: cell.id.clone(), step: Step::Engine });
+        let t = Instant::now();
+        let engine = {
+            let _g = self.gate.read().await;
+            self.step(deadline, self.pool.engine(key, &emit_fn)).await
+        };
+        a.durations.engine = t.elapsed().as_millis() as u64;
+        let engine: EngineHandle = match engine {
+            Err(why) => return self.interrupted(a, why, Step::Engine),
+            Ok(Err(f)) => {
+                let status = if f.unsupported { CellStatus::Unsupported } else { CellStatus::Error };
+                let mut a = a.end(status, Some(Step::Engine), f.reason);
+                a.final_ = true;
+                return a;
+            }
+            Ok(Ok(h)) => h,
+        };
+        a.engine = Some(engine.facts.clone());
+
+        // Images
+        self.emit(Event::CellStep { id: cell.id.clone(), step: Step::Images });
+        let t = Instant::now();
+        let loaded = {
+            let _g = self.gate.read().await;
+            self.step(deadline, self.pool.images(key, &engine, &emit_fn)).await
+        };
+        a.durations.images = t.elapsed().as_millis() as u64;
+        let loaded = match loaded {
+            Err(why) => return self.interrupted(a, why, Step::Images),
+            Ok(l) => l,
+        };
+        let mut missing = Vec::new();
+        for svc in self.cfg.matrix.services.values() {
+            let Ok(image) = self.cfg.matrix.image_for(svc, cell) else { continue };
+            match loaded.get(&image) {
+                Some(Ok(rec)) => a.images.push(ImageRecord {
+                    service: svc.name.clone(),
+                    ..rec.clone()
+                }),
+                Some(Err(e)) => missing.push(e.clone()),
+                None => missing.push(format!("image `{image}` was not planned for this engine")),
+            }
+        }
+        if !missing.is_empty() {
+            let mut a = a.end(CellStatus::Error, Some(Step::Images), missing.join("; "));
+            a.final_ = true;
+            return a;
+        }
+
+        // Services
+        self.emit(Event::CellStep { id: cell.id.clone(), step: Step::Services });
+        let t = Instant::now();
+        let mut stack = Stack::new(&engine, self.labels, cell);
+        let provisioned = {
+            let _g = self.gate.read().await;
+            self.step(deadline, stack.provision(&engine, &self.cfg.matrix, cell)).await
+        };
+        a.durations.services = t.elapsed().as_millis() as u64;
+        a = match provisioned {
+            Err(why) => self.interrupted(a, why, Step::Services),
+            Ok(Err(e)) => {
+                let status = if e.is_stack_failure() { CellStatus::Fail } else { CellStatus::Error };
+                let reason = crate::secrets::mask_urls(&pool::error_chain(&e));
+                let mut a = a.end(status, Some(Step::Services), reason);
+                a.final_ = matches!(e, crate::stack::StackError::Env { .. });
+                a
+            }
+            Ok(Ok(())) => {
+                // Checks
+                self.emit(Event::CellStep { id: cell.id.clone(), step: Step::Checks });
+                let t = Instant::now();
+                let checks = match &self.cfg.suites {
+                    Some(suites) => {
+                        let target = stack.target(&engine, cell);
+                        self.step(deadline, suites(target, self.gate.clone())).await
+                    }
+                    None => Ok(Vec::new()),
+                };
+                a.durations.checks = t.elapsed().as_millis() as u64;
+                match checks {
+                    Err(why) => self.interrupted(a, why, Step::Checks),
+                    Ok(records) => {
+                        for r in &records {
+                            self.emit(Event::CheckFinished {
+                                cell: cell.id.clone(),
+                                record: Box::new(r.clone()),
+                            });
+                        }
+                        let failing: Vec<&CheckRecord> = records.iter().filter(|r| r.status.fails_cell()).collect();
+                        let mut a = a;
+                        if !failing.is_empty() {
+                            let names: Vec<String> = failing.iter().take(3).map(|r| format!("{} ({})", r.name, r.status)).collect();
+                            let more = if failing.len() > 3 { format!(" and {} more", failing.len() - 3) } else { String::new() };
+                            a = a.end(CellStatus::Fail, Some(Step::Checks), format!("{} check(s) failed: {}{more}", failing.len(), names.join(", ")));
+                        }
+                        a.checks = records;
+                        a
+                    }
+                }
+            }
+        };
+
+        // Figures and, for a cell that did not pass, the services' last log lines.
+        a.services = stack.service_records(a.status != CellStatus::Pass).await;
+        if a.status == CellStatus::Pass
+            && let Some(oom) = a.services.iter().find(|s| s.oom_killed).map(|s| s.name.clone())
+        {
+            a = a.end(CellStatus::Fail, Some(Step::Checks), format!("service `{oom}` was OOM-killed while the cell ran"));
+        }
+
+        let keep = match self.cfg.keep {
+            Keep::All => a.status != CellStatus::Cancelled,
+            Keep::Failed => a.status.is_failure(false),
+            Keep::None => false,
+        };
+        if keep {
+            self.pool.keep(key);
+            let how = keep_instructions(&engine, cell, &stack);
+            self.emit(Event::CellKept { id: cell.id.clone(), how: how.clone() });
+            a.kept = Some(how);
+        } else {
+            self.emit(Event::CellStep { id: cell.id.clone(), step: Step::Teardown });
+            let t = Instant::now();
+            for problem in stack.teardown().await {
+                self.emit(Event::Warning(format!("cell {}: {problem}", cell.id)));
+            }
+            a.durations.teardown = t.elapsed().as_millis() as u64;
+        }
+        a
+    }
+}
+
+fn keep_instructions(engine: &EngineHandle, cell: &Cell, stack: &Stack) -> String {
+    let docker = match &engine.dind {
+        Some(_) => format!("docker -H tcp://{}:2375", engine.publish_ip),
+        None => "docker".to_string(),
+    };
+    let ports: Vec<String> = stack
+        .services
+        .iter()
+        .flat_map(|s| s.ports.iter().map(move |(c, a)| format!("{}:{c} → {a}", s.name)))
+        .collect();
+    format!(
+        "{docker} ps --filter label=io.dockmatrix.cell={}; ports: {}; remove with: dockmatrix clean --run {}",
+        cell.id,
+        ports.join(", "),
+        stack_run_id(stack)
+    )
+}
+
+fn stack_run_id(stack: &Stack) -> String {
+    stack.run_id().to_string()
+}
+
+/// The record of a cell that never ran.
+pub fn cancelled_record(cell: &Cell, reason: &str) -> CellRecord {
+    CellRecord {
+        id: cell.id.clone(),
+        values: cell.values.clone(),
+        status: CellStatus::Cancelled,
+        reason: Some(reason.to_string()),
+        failed_step: None,
+        attempts: 0,
+        previous_attempts: Vec::new(),
+        durations_ms: StepDurations::default(),
+        engine: None,
+        images: Vec::new(),
+        services: Vec::new(),
+        checks: Vec::new(),
+        kept: None,
+    }
+}
+
+/// A run id: UTC timestamp + random suffix.
+pub fn new_run_id() -> String {
+    let now = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let suffix: u32 = rand::random();
+    format!("{now}-{:04x}", suffix & 0xffff)
+}

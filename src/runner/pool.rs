@@ -1,0 +1,250 @@
+//! One engine per (engine, storage driver) pair serves every cell that shares it: started
+//! by the first cell that needs it, loaded with the images of all its cells in one stream,
+//! released when its last cell is done. Its lifecycle is separate from the stacks'.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use bollard::Docker;
+use tokio::sync::{Mutex, OnceCell};
+
+use super::events::Event;
+use crate::engine::images::{self, Loaded};
+use crate::engine::labels::RunLabels;
+use crate::engine::{self, EngineHandle};
+use crate::matrix::{Cell, EngineKind, EngineSpec, Matrix, PullPolicy};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EngineKey {
+    pub engine: String,
+    pub driver: Option<String>,
+}
+
+impl EngineKey {
+    pub fn of(cell: &Cell) -> EngineKey {
+        EngineKey {
+            engine: cell.get("engine").unwrap_or("host").to_string(),
+            driver: cell.get("storage-driver").map(str::to_string),
+        }
+    }
+
+    pub fn driver_label(&self) -> &str {
+        self.driver.as_deref().unwrap_or("default")
+    }
+}
+
+/// Why a cell cannot have its engine: a refusal (`unsupported`) or a fault (`error`).
+#[derive(Debug, Clone)]
+pub struct EngineFailure {
+    pub unsupported: bool,
+    pub reason: String,
+}
+
+struct Entry {
+    spec: Option<EngineSpec>,
+    images: Vec<String>,
+    engine: OnceCell<Result<EngineHandle, EngineFailure>>,
+    loaded: OnceCell<Arc<Loaded>>,
+    /// Set by the start task itself, so that an engine whose waiting cell was cancelled
+    /// mid-start is still released.
+    started: std::sync::Mutex<Option<EngineHandle>>,
+    remaining: AtomicUsize,
+    keep: std::sync::atomic::AtomicBool,
+    released: Mutex<bool>,
+}
+
+pub struct Pool {
+    host: Docker,
+    labels: RunLabels,
+    pull: PullPolicy,
+    entries: HashMap<EngineKey, Arc<Entry>>,
+    starts: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Pool {
+    /// Plans the engines of `cells`: which images each must hold, how many cells use it.
+    pub fn new(host: Docker, labels: RunLabels, matrix: &Matrix, cells: &[Cell], pull: PullPolicy) -> Pool {
+        let mut plan: HashMap<EngineKey, (Vec<String>, usize)> = HashMap::new();
+        for cell in cells {
+            let e = plan.entry(EngineKey::of(cell)).or_default();
+            e.1 += 1;
+            for svc in matrix.services.values() {
+                if let Ok(img) = matrix.image_for(svc, cell)
+                    && !e.0.contains(&img)
+                {
+                    e.0.push(img);
+                }
+            }
+        }
+        let entries = plan
+            .into_iter()
+            .map(|(key, (images, n))| {
+                let spec = matrix.engines.get(&key.engine).cloned();
+                (
+                    key,
+                    Arc::new(Entry {
+                        spec,
+                        images,
+                        engine: OnceCell::new(),
+                        loaded: OnceCell::new(),
+                        started: std::sync::Mutex::new(None),
+                        remaining: AtomicUsize::new(n),
+                        keep: false.into(),
+                        released: Mutex::new(false),
+                    }),
+                )
+            })
+            .collect();
+        Pool {
+            host,
+            labels,
+            pull,
+            entries,
+            starts: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn host(&self) -> &Docker {
+        &self.host
+    }
+
+    /// The engine of `key`, started on first use.
+    pub async fn engine(&self, key: &EngineKey, emit: &(dyn Fn(Event) + Send + Sync)) -> Result<EngineHandle, EngineFailure> {
+        let Some(entry) = self.entries.get(key) else {
+            return Err(EngineFailure {
+                unsupported: false,
+                reason: format!("engine `{}` was not planned", key.engine),
+            });
+        };
+        entry
+            .engine
+            .get_or_init(|| async {
+                emit(Event::EngineStarting {
+                    engine: key.engine.clone(),
+                    driver: key.driver_label().to_string(),
+                });
+                let t = Instant::now();
+                // The start runs in its own task: a cancelled cell must not leave a
+                // half-started engine that nobody releases.
+                let (host, labels, task_entry, driver) =
+                    (self.host.clone(), self.labels.clone(), entry.clone(), key.driver.clone());
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let task = tokio::spawn(async move {
+                    let r = engine::start(&host, task_entry.spec.as_ref(), driver.as_deref(), &labels).await;
+                    if let (Ok(h), Ok(mut slot)) = (&r, task_entry.started.lock()) {
+                        *slot = Some(h.clone());
+                    }
+                    let _ = tx.send(r);
+                });
+                self.starts.lock().await.push(task);
+                let r = rx.await.unwrap_or_else(|_| Err(engine::EngineError::Unsupported("the engine start task ended".into())));
+                match r {
+                    Ok(h) => {
+                        emit(Event::EngineReady {
+                            engine: key.engine.clone(),
+                            driver: key.driver_label().to_string(),
+                            facts: Box::new(h.facts.clone()),
+                            ms: t.elapsed().as_millis() as u64,
+                        });
+                        Ok(h)
+                    }
+                    Err(e) => {
+                        let failure = EngineFailure {
+                            unsupported: e.is_refusal(),
+                            reason: crate::secrets::mask_urls(&error_chain(&e)),
+                        };
+                        emit(Event::EngineFailed {
+                            engine: key.engine.clone(),
+                            driver: key.driver_label().to_string(),
+                            reason: failure.reason.clone(),
+                            unsupported: failure.unsupported,
+                        });
+                        Err(failure)
+                    }
+                }
+            })
+            .await
+            .clone()
+    }
+
+    /// The images of every cell on this engine, loaded once.
+    pub async fn images(&self, key: &EngineKey, engine: &EngineHandle, emit: &(dyn Fn(Event) + Send + Sync)) -> Arc<Loaded> {
+        let Some(entry) = self.entries.get(key) else {
+            return Arc::new(Loaded::new());
+        };
+        entry
+            .loaded
+            .get_or_init(|| async {
+                let t = Instant::now();
+                let is_host = entry.spec.as_ref().is_none_or(|s| s.kind == EngineKind::Host);
+                let loaded = images::preload(&self.host, &engine.docker, is_host, &entry.images, self.pull).await;
+                emit(Event::ImagesLoaded {
+                    engine: key.engine.clone(),
+                    driver: key.driver_label().to_string(),
+                    images: entry.images.len(),
+                    ms: t.elapsed().as_millis() as u64,
+                });
+                Arc::new(loaded)
+            })
+            .await
+            .clone()
+    }
+
+    /// Marks the engine as kept (a `--keep`ed stack runs on it).
+    pub fn keep(&self, key: &EngineKey) {
+        if let Some(e) = self.entries.get(key) {
+            e.keep.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// One cell of the engine is done; the last one releases it.
+    pub async fn cell_done(&self, key: &EngineKey, emit: &(dyn Fn(Event) + Send + Sync)) {
+        let Some(entry) = self.entries.get(key) else { return };
+        if entry.remaining.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.release(key, entry, emit).await;
+        }
+    }
+
+    /// Releases every engine still up (end of run, or cancellation).
+    pub async fn release_all(&self, emit: &(dyn Fn(Event) + Send + Sync)) {
+        let starts: Vec<_> = self.starts.lock().await.drain(..).collect();
+        futures_util::future::join_all(starts).await;
+        let all = self.entries.iter().map(|(k, e)| self.release(k, e, emit));
+        futures_util::future::join_all(all).await;
+    }
+
+    async fn release(&self, key: &EngineKey, entry: &Entry, emit: &(dyn Fn(Event) + Send + Sync)) {
+        let mut released = entry.released.lock().await;
+        if *released || entry.keep.load(Ordering::SeqCst) {
+            return;
+        }
+        *released = true;
+        let started = entry.started.lock().ok().and_then(|mut s| s.take());
+        if let Some(h) = started {
+            if h.dind.is_some() {
+                engine::release(&self.host, &h).await;
+                emit(Event::EngineStopped {
+                    engine: key.engine.clone(),
+                    driver: key.driver_label().to_string(),
+                });
+            }
+        }
+    }
+}
+
+/// An error and its causes, once each: `a: b: c`.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let msg = s.to_string();
+        if !out.contains(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        src = s.source();
+    }
+    out
+}
