@@ -83,6 +83,9 @@ pub struct Known {
     #[serde(serialize_with = "serialize_display")]
     pub filter: Filter,
     pub check: String,
+    /// Where `check` is written in the matrix file: scenario cross-checks point at it.
+    #[serde(skip)]
+    pub check_span: Range<usize>,
     pub reason: String,
 }
 

@@ -150,6 +150,7 @@ pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Ma
             Ok(filter) => known.push(Known {
                 filter,
                 check: entry.check.get_ref().clone(),
+                check_span: entry.check.span(),
                 reason: entry.reason.get_ref().clone(),
             }),
             Err(e) => {
