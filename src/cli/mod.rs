@@ -1,7 +1,13 @@
 //! The command line: clap definitions, rendering of errors, and the mapping of outcomes to
 //! DESIGN.md's exit codes. The library's core knows nothing of this module.
 
+mod clean;
+mod engines;
 mod plan;
+mod progress;
+mod run;
+mod suites;
+mod report;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,8 +31,20 @@ pub struct Cli {
 pub enum Command {
     /// Print the cells of a matrix, without touching Docker.
     Plan(PlanArgs),
+    /// Provision, test and tear down every cell; write run.json and the reports.
+    Run(RunArgs),
+    /// Start each engine of a matrix once and print what it measures.
+    Engines(EnginesArgs),
+    /// Remove labelled containers, networks and volumes left behind.
+    Clean(CleanArgs),
     /// Print the image references a matrix needs (engines and services), one per line.
     Images(ImagesArgs),
+    /// Render a finished (or merged) run again: table, markdown, csv, json, junit, html.
+    Report(report::ReportArgs),
+    /// Status changes and performance deltas between two runs; exit 1 when something regressed.
+    Compare(report::CompareArgs),
+    /// Join the shards of a partitioned run into one run folder.
+    Merge(report::MergeArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -53,6 +71,84 @@ pub struct PlanArgs {
 pub enum PlanFormat {
     Table,
     Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The matrix file.
+    pub matrix: PathBuf,
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Cells at a time (default: [run] max-parallel, else twice the CPUs, at most 8).
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs_arg: Option<u16>,
+    /// Retries of a failing cell (a pass on retry is `flaky`).
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
+    /// A cell taking longer fails, naming the step it was in (e.g. 10m, 90s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub cell_timeout: Option<std::time::Duration>,
+    #[arg(long, value_parser = parse_pull)]
+    pub pull: Option<crate::matrix::PullPolicy>,
+    /// Stop at the first failing cell: the rest are `cancelled`.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Leave stacks running: `failed` cells' or `all`.
+    #[arg(long, value_parser = parse_keep)]
+    pub keep: Option<crate::runner::Keep>,
+    /// The run folder (default: reports/<run-id>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// A previous run folder: perf checks worse than it beyond tolerance fail.
+    #[arg(long, value_name = "RUN")]
+    pub baseline: Option<PathBuf>,
+    /// Rerun only the cells that failed, errored or were cancelled in RUN.
+    #[arg(long, value_name = "RUN")]
+    pub only_failed: Option<PathBuf>,
+    /// Also fail (exit 1) on these statuses: `unsupported`.
+    #[arg(long, value_name = "STATUS", value_parser = ["unsupported"])]
+    pub fail_on: Vec<String>,
+    #[arg(skip)]
+    pub jobs: Option<usize>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EnginesArgs {
+    pub matrix: PathBuf,
+    #[command(flatten)]
+    pub selection: Selection,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CleanArgs {
+    /// Remove the objects of this run only (even if its process is alive).
+    #[arg(long, value_name = "ID", conflicts_with = "all")]
+    pub run: Option<String>,
+    /// Remove every object labelled by dockmatrix.
+    #[arg(long)]
+    pub all: bool,
+}
+
+fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    crate::matrix::units::parse_duration(s)
+}
+
+fn parse_pull(s: &str) -> Result<crate::matrix::PullPolicy, String> {
+    s.parse()
+}
+
+fn parse_keep(s: &str) -> Result<crate::runner::Keep, String> {
+    match s {
+        "none" => Ok(crate::runner::Keep::None),
+        "failed" => Ok(crate::runner::Keep::Failed),
+        "all" => Ok(crate::runner::Keep::All),
+        other => Err(format!("`{other}`: expected failed, all or none")),
+    }
+}
+
+/// An error and its causes, once each.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    crate::runner::pool::error_chain(e)
 }
 
 #[derive(Debug, clap::Args)]
@@ -102,6 +198,15 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Plan(args) => plan::plan(&args),
         Command::Images(args) => plan::images(&args),
+        Command::Run(mut args) => {
+            args.jobs = args.jobs_arg.map(usize::from);
+            run::run(&args)
+        }
+        Command::Engines(args) => engines::run(&args),
+        Command::Clean(args) => clean::run(&args),
+        Command::Report(args) => report::report(&args),
+        Command::Compare(args) => report::compare(&args),
+        Command::Merge(args) => report::merge(&args),
     };
     match &outcome {
         Outcome::BadInput(msg) => eprintln!("{msg}"),

@@ -1,19 +1,24 @@
 //! Getting images into an engine without an internet registry.
 //!
-//! Why streaming `docker save` → `docker load` rather than a local registry: measured on
-//! these machines (DESIGN.md), a registry must first be filled (16 s for a 234 MB
-//! PostgreSQL image) before any engine can pull, and then two engines pulled concurrently
-//! in 9–11 s; save→load of the same image took ~16.7 s to one engine with no fill step and
-//! no extra daemon. Streaming all the images an engine needs in *one* save keeps shared
-//! Debian base layers crossing once, and starts moving bytes as soon as the engine
-//! answers, overlapping with other engines' cells. For the demo's 2–3 cells per engine,
-//! the registry's fill cost is never repaid. A user with a registry sets `pull`.
+//! Why `docker save` → `docker load` rather than a local registry: measured on these
+//! machines (DESIGN.md), a registry must first be filled (16 s for a 234 MB PostgreSQL
+//! image) before any engine can pull, and then two engines pulled concurrently in 9–11 s;
+//! save→load of the same image took ~16.7 s to one engine with no fill step and no extra
+//! daemon. The save side is the host engine's work and was the bottleneck when four
+//! engines each ran their own save (68–103 s for 466 MB each, measured here): so each
+//! image is saved once into a cache file named by its image id (content-addressed: a
+//! rebuilt image gets a new file; reruns reuse it), and every engine loads from that file.
+//! A user with a registry sets `pull`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use bollard::Docker;
 use bollard::query_parameters::{CreateImageOptions, ImportImageOptions};
 use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::OnceCell;
 
 use crate::matrix::PullPolicy;
 use crate::results::ImageRecord;
@@ -23,8 +28,8 @@ use crate::results::ImageRecord;
 pub type Loaded = HashMap<String, Result<ImageRecord, String>>;
 
 /// Makes `images` available on `target`, taking them from `host` (the local engine)
-/// where the policy allows. Each image's bytes cross at most once: one save stream for all
-/// images the engine lacks.
+/// where the policy allows. Each image's bytes cross at most once per engine, and are
+/// saved from the host at most once.
 pub async fn preload(
     host: &Docker,
     target: &Docker,
@@ -105,22 +110,86 @@ pub async fn preload(
     out
 }
 
-/// Streams `docker save IMAGES` from `host` into `docker load` on `target`.
+/// Loads each image into `target` from its cache file (saved from `host` once).
 async fn transfer(host: &Docker, target: &Docker, images: &[String]) -> Result<(), String> {
-    let refs: Vec<&str> = images.iter().map(String::as_str).collect();
-    let stream = host.export_images(&refs);
-    let mut load = target.import_image_stream(ImportImageOptions { quiet: true, ..Default::default() }, stream, None);
-    while let Some(item) = load.next().await {
-        match item {
-            Ok(info) => {
-                if let Some(err) = info.error_detail.and_then(|d| d.message) {
-                    return Err(err);
+    for image in images {
+        let file = cached_tar(host, image).await?;
+        let reader = tokio::fs::File::open(&file)
+            .await
+            .map_err(|e| format!("{}: {e}", file.display()))?;
+        let stream = tokio_util::io::ReaderStream::with_capacity(reader, 1 << 20);
+        let mut load = target.import_image_stream(ImportImageOptions { quiet: true, ..Default::default() }, stream, None);
+        while let Some(item) = load.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                        return Err(err);
+                    }
                 }
+                Err(e) => return Err(e.to_string()),
             }
-            Err(e) => return Err(e.to_string()),
         }
     }
     Ok(())
+}
+
+/// Where saved images are kept: `$DOCKMATRIX_CACHE`, else `$XDG_CACHE_HOME/dockmatrix`,
+/// else `~/.cache/dockmatrix`.
+pub fn cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("DOCKMATRIX_CACHE") {
+        return PathBuf::from(d);
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("dockmatrix")
+}
+
+/// One save per image id per process, however many engines want it at once.
+type SaveCell = Arc<OnceCell<Result<PathBuf, String>>>;
+static SAVES: std::sync::OnceLock<std::sync::Mutex<HashMap<String, SaveCell>>> = std::sync::OnceLock::new();
+
+/// The image saved as a tar file named by its id, made on first use.
+async fn cached_tar(host: &Docker, image: &str) -> Result<PathBuf, String> {
+    let id = host
+        .inspect_image(image)
+        .await
+        .map_err(|e| format!("inspecting `{image}` on the host engine: {e}"))?
+        .id
+        .unwrap_or_default();
+    let digest = id.trim_start_matches("sha256:").to_string();
+    let cell = {
+        let saves = SAVES.get_or_init(Default::default);
+        let mut map = saves.lock().map_err(|_| "image cache lock poisoned".to_string())?;
+        map.entry(digest.clone()).or_default().clone()
+    };
+    cell.get_or_init(|| async {
+        let dir = cache_dir().join("images");
+        let file = dir.join(format!("{digest}.tar"));
+        if file.is_file() {
+            return Ok(file);
+        }
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        let tmp = dir.join(format!("{digest}.tar.{}.partial", std::process::id()));
+        let mut out = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(|e| format!("{}: {e}", tmp.display()))?;
+        let mut stream = host.export_image(image);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| format!("saving `{image}`: {e}"))?;
+            out.write_all(&chunk).await.map_err(|e| format!("{}: {e}", tmp.display()))?;
+        }
+        out.flush().await.map_err(|e| format!("{}: {e}", tmp.display()))?;
+        tokio::fs::rename(&tmp, &file)
+            .await
+            .map_err(|e| format!("{}: {e}", file.display()))?;
+        Ok(file)
+    })
+    .await
+    .clone()
 }
 
 async fn pull_image(target: &Docker, image: &str) -> Result<(), String> {

@@ -3,6 +3,7 @@
 //! is) and `endpoint` (an existing daemon at a unix:// or tcp:// URL). Every engine is
 //! measured — version, API, driver, containerd, runc, kernel, cgroups — never trusted.
 
+pub mod clean;
 pub mod images;
 pub mod labels;
 
@@ -310,11 +311,10 @@ async fn start_dind(
         HostConfig {
             cap_add: Some(vec!["ALL".into()]),
             cap_drop: Some(vec!["SYS_RESOURCE".into()]),
-            security_opt: Some(vec![
-                "seccomp=unconfined".into(),
-                "apparmor=unconfined".into(),
-                "systempaths=unconfined".into(),
-            ]),
+            security_opt: Some(vec!["seccomp=unconfined".into(), "apparmor=unconfined".into()]),
+            // What the CLI's `--security-opt systempaths=unconfined` means in the API.
+            masked_paths: Some(Vec::new()),
+            readonly_paths: Some(Vec::new()),
             devices: std::path::Path::new("/dev/fuse").exists().then(|| {
                 vec![DeviceMapping {
                     path_on_host: Some("/dev/fuse".into()),

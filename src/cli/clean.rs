@@ -1,0 +1,51 @@
+//! `dockmatrix clean`: removes labelled objects left by runs whose process is gone, by one
+//! run, or all of them.
+
+use super::{CleanArgs, Outcome};
+use crate::engine::clean::{Scope, clean};
+
+pub fn run(args: &CleanArgs) -> Outcome {
+    let scope = match (&args.run, args.all) {
+        (Some(id), _) => Scope::Run(id.clone()),
+        (None, true) => Scope::All,
+        (None, false) => Scope::Dead,
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return Outcome::BadInput(format!("error: failed to start the async runtime: {e}")),
+    };
+    rt.block_on(async {
+        let host = match crate::engine::connect_host().await {
+            Ok(h) => h,
+            Err(e) => return Outcome::NoDocker(super::chain(&e)),
+        };
+        let done = clean(&host, &scope).await;
+        let mut runs: Vec<&String> = done
+            .containers
+            .keys()
+            .chain(done.networks.keys())
+            .chain(done.volumes.keys())
+            .collect();
+        runs.sort();
+        runs.dedup();
+        for run in &runs {
+            let n = |m: &std::collections::BTreeMap<String, usize>| m.get(*run).copied().unwrap_or(0);
+            println!(
+                "run {run}: removed {} containers, {} networks, {} volumes",
+                n(&done.containers),
+                n(&done.networks),
+                n(&done.volumes)
+            );
+        }
+        if done.total() == 0 {
+            println!("nothing to remove");
+        }
+        for live in &done.live_runs {
+            eprintln!("run {live} is still running (its process is alive): left alone; use --run {live} to remove it anyway");
+        }
+        for p in &done.problems {
+            eprintln!("warning: {p}");
+        }
+        if done.problems.is_empty() { Outcome::Success } else { Outcome::Failed }
+    })
+}

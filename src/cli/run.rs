@@ -1,0 +1,282 @@
+//! `dockmatrix run`: runs the cells, shows progress, stores results as they come, writes
+//! run.json and the reports, and maps the outcome to an exit code.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::progress::Progress;
+use super::{Outcome, RunArgs};
+use crate::matrix::{Matrix, PullPolicy};
+use crate::results::{CellRecord, HostFacts, MatrixInfo, RunOptions, RunRecord, SCHEMA};
+use crate::runner::{self, Event, Keep, RunConfig};
+
+pub fn run(args: &RunArgs) -> Outcome {
+    let (matrix, mut cells) = match super::plan::select(&args.matrix, &args.selection) {
+        Ok(x) => x,
+        Err(o) => return o,
+    };
+    if let Some(prev) = &args.only_failed {
+        let record = match RunRecord::load(prev) {
+            Ok(r) => r,
+            Err(e) => return Outcome::BadInput(format!("error: --only-failed: {}", super::chain(&e))),
+        };
+        cells.retain(|c| {
+            record
+                .cell_by_values(&c.values)
+                .is_some_and(|r| r.status.needs_rerun())
+        });
+        if cells.is_empty() {
+            eprintln!("--only-failed {}: no cell failed, errored or was cancelled there; nothing to rerun", prev.display());
+            return Outcome::Success;
+        }
+    }
+    if cells.is_empty() {
+        return Outcome::Success; // an empty shard; `select` said so
+    }
+    let suites = match super::suites::load(&matrix, args.baseline.as_deref()) {
+        Ok(s) => s,
+        Err(o) => return o,
+    };
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return Outcome::BadInput(format!("error: failed to start the async runtime: {e}")),
+    };
+    runtime.block_on(run_async(args, matrix, cells, suites))
+}
+
+async fn run_async(
+    args: &RunArgs,
+    matrix: Matrix,
+    cells: Vec<crate::matrix::Cell>,
+    suites: Option<runner::SuiteFn>,
+) -> Outcome {
+    let host = match crate::engine::connect_host().await {
+        Ok(h) => h,
+        Err(e) => return Outcome::NoDocker(super::chain(&e)),
+    };
+    let run_id = runner::new_run_id();
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("reports").join(&run_id));
+    if let Err(e) = std::fs::create_dir_all(&out_dir) {
+        return Outcome::BadInput(format!("error: cannot create {}: {e}", out_dir.display()));
+    }
+    let jobs = args.jobs.or(matrix.run.max_parallel).unwrap_or_else(runner::default_jobs);
+    let retries = args.retries.or(matrix.run.retries).unwrap_or(0);
+    let cell_timeout = args
+        .cell_timeout
+        .or(matrix.run.cell_timeout)
+        .unwrap_or(Duration::from_secs(600));
+    let pull = args.pull.or(matrix.run.pull).unwrap_or(PullPolicy::Never);
+    let keep = args.keep.unwrap_or(Keep::None);
+
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut record = RunRecord {
+        schema: SCHEMA,
+        run_id: run_id.clone(),
+        matrix: MatrixInfo {
+            name: matrix.name.clone(),
+            hash: matrix.hash(),
+            path: args.matrix.display().to_string(),
+        },
+        partition: args.selection.partition.map(|p| p.to_string()),
+        started_at,
+        finished_at: None,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        host: host_facts(),
+        options: RunOptions {
+            jobs,
+            retries,
+            cell_timeout_ms: cell_timeout.as_millis() as u64,
+            pull: format!("{pull:?}").to_lowercase(),
+            fail_fast: args.fail_fast,
+            filter: (!args.selection.filter.is_empty()).then(|| args.selection.filter.join(",")),
+            baseline: args.baseline.as_ref().map(|p| p.display().to_string()),
+            only_failed: args.only_failed.as_ref().map(|p| p.display().to_string()),
+        },
+        axes: matrix.keys().iter().map(|k| k.to_string()).collect(),
+        cells: Vec::new(),
+        interrupted: false,
+        warnings: Vec::new(),
+        merged_from: Vec::new(),
+    };
+    for k in &matrix.known {
+        if !cells.iter().any(|c| k.filter.matches(&c.values)) {
+            record.warnings.push(format!(
+                "[[known]] entry for `{}` (filter `{}`) matches no cell of this run",
+                k.check, k.filter
+            ));
+        }
+    }
+    for w in &record.warnings {
+        eprintln!("warning: {w}");
+    }
+
+    let cancel = CancellationToken::new();
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    spawn_signal_handler(cancel.clone(), interrupted.clone(), run_id.clone());
+
+    let store = Arc::new(Mutex::new(Store::open(&out_dir)));
+    let progress = Arc::new(Progress::new(cells.len(), std::io::stderr().is_terminal()));
+    let warnings = Arc::new(Mutex::new(Vec::<String>::new()));
+    let emit: runner::Emit = {
+        let (store, progress, warnings) = (store.clone(), progress.clone(), warnings.clone());
+        Arc::new(move |ev: Event| {
+            if let Event::CellFinished { record } = &ev
+                && let Ok(mut s) = store.lock()
+            {
+                s.append(record);
+            }
+            if let Event::Warning(w) = &ev
+                && let Ok(mut ws) = warnings.lock()
+            {
+                ws.push(w.clone());
+            }
+            progress.handle(&ev);
+        })
+    };
+
+    let cfg = RunConfig {
+        matrix: Arc::new(matrix),
+        cells,
+        run_id: run_id.clone(),
+        jobs,
+        retries,
+        cell_timeout,
+        pull,
+        fail_fast: args.fail_fast,
+        keep,
+        suites,
+    };
+    let cells = runner::run(cfg, host.clone(), emit, cancel.clone()).await;
+    // The safety net under explicit teardown: nothing labelled with this run survives but
+    // what --keep asked for.
+    let kept: Vec<&CellRecord> = cells.iter().filter(|c| c.kept.is_some()).collect();
+    if kept.is_empty() {
+        for problem in crate::engine::clean::remove_run(&host, &run_id).await.problems {
+            eprintln!("warning: {problem}");
+        }
+    }
+    progress.finish();
+
+    record.cells = cells;
+    record.interrupted = interrupted.load(std::sync::atomic::Ordering::SeqCst);
+    record.finished_at = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    if let Ok(ws) = warnings.lock() {
+        record.warnings.extend(ws.iter().cloned());
+    }
+    let saved = match record.save(&out_dir) {
+        Ok(p) => p,
+        Err(e) => return Outcome::BadInput(format!("error: {}", super::chain(&e))),
+    };
+    if let Err(e) = crate::report::write_all(&record, &out_dir) {
+        eprintln!("warning: failed to write the reports: {}", super::chain(&e));
+    }
+    let table = crate::report::render_table(&record, &crate::report::Options {
+        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        ..Default::default()
+    });
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{table}");
+    let s = record.summary();
+    eprintln!(
+        "{} cells: {} pass, {} flaky, {} unsupported, {} fail, {} error, {} cancelled — {}",
+        s.total,
+        s.pass,
+        s.flaky,
+        s.unsupported,
+        s.fail,
+        s.error,
+        s.cancelled,
+        saved.display()
+    );
+    for c in &record.cells {
+        if let Some(how) = &c.kept {
+            eprintln!("kept {}: {how}", c.id);
+        }
+    }
+    if record.interrupted {
+        return Outcome::Interrupted;
+    }
+    let fail_on_unsupported = args.fail_on.iter().any(|f| f == "unsupported");
+    if record.cells.iter().any(|c| c.status.is_failure(fail_on_unsupported)) {
+        Outcome::Failed
+    } else {
+        Outcome::Success
+    }
+}
+
+/// First Ctrl-C or SIGTERM: stop new work and tear down. Second: leave at once, saying
+/// what is left for `clean`.
+fn spawn_signal_handler(cancel: CancellationToken, interrupted: Arc<std::sync::atomic::AtomicBool>, run_id: String) {
+    tokio::spawn(async move {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return,
+        };
+        for n in 0.. {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+            if n == 0 {
+                eprintln!("\ninterrupted: stopping new work and tearing down (press Ctrl-C again to leave at once)");
+                cancel.cancel();
+            } else {
+                eprintln!(
+                    "\ninterrupted again: leaving now; containers, networks and volumes of run {run_id} may remain: remove them with `dockmatrix clean --run {run_id}`"
+                );
+                std::process::exit(130);
+            }
+        }
+    });
+}
+
+/// Cells as they finish, one JSON line each: nothing is lost if the process dies before
+/// run.json is written.
+struct Store {
+    file: Option<std::fs::File>,
+}
+
+impl Store {
+    fn open(dir: &Path) -> Store {
+        Store {
+            file: std::fs::File::create(dir.join("cells.jsonl")).ok(),
+        }
+    }
+
+    fn append(&mut self, record: &CellRecord) {
+        if let (Some(f), Ok(line)) = (self.file.as_mut(), serde_json::to_string(record)) {
+            let _ = writeln!(f, "{line}");
+            let _ = f.flush();
+        }
+    }
+}
+
+fn host_facts() -> HostFacts {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let os = read("/etc/os-release")
+        .lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+        .map(|s| s.trim_matches('"').to_string())
+        .unwrap_or_default();
+    let memory_bytes = read("/proc/meminfo")
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|s| s.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024);
+    HostFacts {
+        hostname: crate::engine::labels::hostname(),
+        os,
+        kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        memory_bytes,
+    }
+}
