@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+pub mod compare;
+pub mod merge;
+
 /// The schema version of run.json.
 pub const SCHEMA: u32 = 1;
 

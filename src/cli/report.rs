@@ -1,0 +1,222 @@
+//! `dockmatrix report`, `compare` and `merge`: finished runs rendered again, compared,
+//! and shards joined. The CLI decides colour (a TTY without NO_COLOR) and exit codes;
+//! `report` and `results` do the work.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use clap::ValueEnum;
+
+use super::Outcome;
+use crate::report::{self, Format, Options, Pivot};
+use crate::results::compare::{DEFAULT_TOLERANCE_PCT, compare as compare_runs};
+use crate::results::merge::merge as merge_runs;
+use crate::results::{RunRecord, write_atomically};
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// A run folder (reports/<run-id>/) or its run.json.
+    pub run: PathBuf,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+    /// A compatibility grid: rows = one axis, columns = another (`engine,storage-driver`);
+    /// table, markdown and html.
+    #[arg(long, value_name = "ROWS,COLS")]
+    pub pivot: Option<String>,
+    /// Write to FILE instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Markdown,
+    Csv,
+    Json,
+    Junit,
+    Html,
+}
+
+impl From<ReportFormat> for Format {
+    fn from(f: ReportFormat) -> Format {
+        match f {
+            ReportFormat::Table => Format::Table,
+            ReportFormat::Markdown => Format::Markdown,
+            ReportFormat::Csv => Format::Csv,
+            ReportFormat::Json => Format::Json,
+            ReportFormat::Junit => Format::Junit,
+            ReportFormat::Html => Format::Html,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// The earlier run (folder or run.json).
+    pub base: PathBuf,
+    /// The later run.
+    pub new: PathBuf,
+    #[arg(long, value_enum, default_value_t = CompareFormat::Table)]
+    pub format: CompareFormat,
+    /// Perf deltas within this many percent are noise (p95 slower, or throughput lower).
+    #[arg(long, value_name = "PCT", default_value_t = DEFAULT_TOLERANCE_PCT)]
+    pub tolerance: f64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CompareFormat {
+    Table,
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MergeArgs {
+    /// The shards: run folders or run.json files of one matrix run with --partition.
+    #[arg(required = true, num_args = 1..)]
+    pub runs: Vec<PathBuf>,
+    /// The folder for the merged run (created if needed).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// `error: failed to read …: No such file or directory`: the chain of causes, once.
+fn render_error(e: &dyn std::error::Error) -> String {
+    let mut msg = format!("error: {e}");
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    msg
+}
+
+fn load(path: &Path) -> Result<RunRecord, Outcome> {
+    RunRecord::load(path).map_err(|e| Outcome::BadInput(render_error(&e)))
+}
+
+/// Colour for a terminal that wants it: https://no-color.org (set and not empty = none).
+fn wants_colour() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+fn emit(text: &str, output: Option<&Path>) -> Outcome {
+    match output {
+        Some(path) => match write_atomically(path, text.as_bytes()) {
+            Ok(()) => Outcome::Success,
+            Err(e) => Outcome::BadInput(render_error(&e)),
+        },
+        None => {
+            let mut out = std::io::stdout().lock();
+            // A closed pipe (`| head`) is not an error worth a message.
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+            Outcome::Success
+        }
+    }
+}
+
+pub fn report(args: &ReportArgs) -> Outcome {
+    let format = Format::from(args.format);
+    let record = match load(&args.run) {
+        Ok(r) => r,
+        Err(o) => return o,
+    };
+    let pivot = match &args.pivot {
+        None => None,
+        Some(_) if !format.supports_pivot() => {
+            return Outcome::BadInput(
+                "error: --pivot works with --format table, markdown or html".to_string(),
+            );
+        }
+        Some(p) => match p
+            .parse::<Pivot>()
+            .and_then(|p| p.check(&record).map(|()| p))
+        {
+            Ok(p) => Some(p),
+            Err(e) => return Outcome::BadInput(format!("error: invalid --pivot: {e}")),
+        },
+    };
+    let opts = Options {
+        color: format == Format::Table && args.output.is_none() && wants_colour(),
+        pivot,
+    };
+    emit(
+        &report::render(format, &record, &opts),
+        args.output.as_deref(),
+    )
+}
+
+pub fn compare(args: &CompareArgs) -> Outcome {
+    if !(args.tolerance.is_finite() && args.tolerance >= 0.0) {
+        return Outcome::BadInput(format!(
+            "error: --tolerance must be a percentage of 0 or more, not {}",
+            args.tolerance
+        ));
+    }
+    let base = match load(&args.base) {
+        Ok(r) => r,
+        Err(o) => return o,
+    };
+    let new = match load(&args.new) {
+        Ok(r) => r,
+        Err(o) => return o,
+    };
+    let cmp = compare_runs(&base, &new, args.tolerance);
+    if cmp.different_matrices {
+        eprintln!(
+            "warning: {} and {} are runs of different matrices; cells are matched by their values",
+            args.base.display(),
+            args.new.display()
+        );
+    }
+    let text = match args.format {
+        CompareFormat::Table => report::compare::render_table(&cmp),
+        CompareFormat::Markdown => report::compare::render_markdown(&cmp),
+        CompareFormat::Json => report::compare::render_json(&cmp),
+    };
+    emit(&text, None);
+    if cmp.regressed {
+        Outcome::Failed
+    } else {
+        Outcome::Success
+    }
+}
+
+pub fn merge(args: &MergeArgs) -> Outcome {
+    let mut shards = Vec::with_capacity(args.runs.len());
+    for p in &args.runs {
+        match load(p) {
+            Ok(r) => shards.push(r),
+            Err(o) => return o,
+        }
+    }
+    let merged = match merge_runs(&shards) {
+        Ok(m) => m,
+        Err(e) => return Outcome::BadInput(format!("error: cannot merge: {e}")),
+    };
+    if let Err(e) = std::fs::create_dir_all(&args.out) {
+        return Outcome::BadInput(format!(
+            "error: failed to create {}: {e}",
+            args.out.display()
+        ));
+    }
+    if let Err(e) = merged
+        .save(&args.out)
+        .and_then(|_| report::write_all(&merged, &args.out))
+    {
+        return Outcome::BadInput(render_error(&e));
+    }
+    for w in &merged.warnings {
+        eprintln!("warning: {w}");
+    }
+    eprintln!(
+        "merged {} runs into {} (run {}): {}",
+        shards.len(),
+        args.out.display(),
+        merged.run_id,
+        report::summary_line(&merged)
+    );
+    Outcome::Success
+}

@@ -1,0 +1,122 @@
+//! CSV: one row per (cell, check); a cell without checks (unsupported, error, cancelled,
+//! a stack that never came up) has one row with the check columns empty. Columns, in this
+//! order (stable; new columns are only ever appended at the end):
+//! [`CSV_COLUMNS_BEFORE_AXES`], then one column per axis (the run's axis order), then
+//! [`CSV_COLUMNS_AFTER_AXES`].
+
+use super::Options;
+use super::pivot::all_axes;
+use super::text::sanitised;
+use crate::results::{CellRecord, CheckRecord, RunRecord};
+
+pub const CSV_COLUMNS_BEFORE_AXES: &[&str] = &["run_id", "cell_id"];
+
+pub const CSV_COLUMNS_AFTER_AXES: &[&str] = &[
+    "cell_status",
+    "attempts",
+    "cell_reason",
+    "failed_step",
+    "engine_version",
+    "api_version",
+    "storage_driver",
+    "cell_duration_ms",
+    "suite",
+    "check",
+    "check_status",
+    "check_duration_ms",
+    "message",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "ops_per_sec",
+    "cv",
+    "samples",
+    "baseline_p95_ms",
+    "p95_delta_pct",
+    "ops_delta_pct",
+    "perf_regressed",
+];
+
+pub fn render_csv(record: &RunRecord, _opts: &Options) -> String {
+    let record = sanitised(record);
+    let axes = all_axes(&record);
+    let mut w = csv::WriterBuilder::new()
+        .flexible(false)
+        .from_writer(Vec::with_capacity(record.cells.len() * 400));
+    let header: Vec<&str> = CSV_COLUMNS_BEFORE_AXES
+        .iter()
+        .copied()
+        .chain(axes.iter().map(String::as_str))
+        .chain(CSV_COLUMNS_AFTER_AXES.iter().copied())
+        .collect();
+    // Writing to a Vec cannot fail; a failure would only lose rows, never panic.
+    let _ = w.write_record(&header);
+    let mut row: Vec<String> = Vec::with_capacity(header.len());
+    for cell in &record.cells {
+        if cell.checks.is_empty() {
+            fill(&mut row, &record, &axes, cell, None);
+            let _ = w.write_record(&row);
+        }
+        for ch in &cell.checks {
+            fill(&mut row, &record, &axes, cell, Some(ch));
+            let _ = w.write_record(&row);
+        }
+    }
+    let bytes = w.into_inner().unwrap_or_default();
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+fn fill(
+    row: &mut Vec<String>,
+    record: &RunRecord,
+    axes: &[String],
+    cell: &CellRecord,
+    check: Option<&CheckRecord>,
+) {
+    row.clear();
+    row.push(record.run_id.clone());
+    row.push(cell.id.clone());
+    row.extend(
+        axes.iter()
+            .map(|a| cell.values.get(a).cloned().unwrap_or_default()),
+    );
+    row.push(cell.status.to_string());
+    row.push(cell.attempts.to_string());
+    row.push(cell.reason.clone().unwrap_or_default());
+    row.push(cell.failed_step.clone().unwrap_or_default());
+    let e = cell.engine.as_ref();
+    row.push(e.map(|e| e.server_version.clone()).unwrap_or_default());
+    row.push(e.map(|e| e.api_version.clone()).unwrap_or_default());
+    row.push(e.map(|e| e.storage_driver.clone()).unwrap_or_default());
+    row.push(cell.durations_ms.total.to_string());
+    match check {
+        None => row.extend(std::iter::repeat_n(String::new(), 15)),
+        Some(ch) => {
+            row.push(ch.suite.clone());
+            row.push(ch.name.clone());
+            row.push(ch.status.to_string());
+            row.push(ch.duration_ms.to_string());
+            row.push(ch.message.clone());
+            match &ch.perf {
+                None => row.extend(std::iter::repeat_n(String::new(), 10)),
+                Some(p) => {
+                    row.push(p.p50_ms.to_string());
+                    row.push(p.p95_ms.to_string());
+                    row.push(p.p99_ms.to_string());
+                    row.push(p.ops_per_sec.to_string());
+                    row.push(p.cv.to_string());
+                    row.push(p.samples.to_string());
+                    match &p.baseline {
+                        None => row.extend(std::iter::repeat_n(String::new(), 4)),
+                        Some(b) => {
+                            row.push(b.p95_ms.to_string());
+                            row.push(b.p95_delta_pct.to_string());
+                            row.push(b.ops_delta_pct.to_string());
+                            row.push(b.regressed.to_string());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,477 @@
+//! One self-contained HTML page (inline CSS, no script, no external asset): the summary,
+//! the pivot grids, the cell table, performance figures, and for every cell that did not
+//! pass its reason, failing checks and service log tails. Every string is escaped (and
+//! was sanitised before), so nothing a container printed can become markup.
+
+use std::fmt::Write as _;
+
+use super::pivot::{Grid, all_axes};
+use super::text::{html as esc, sanitised};
+use super::{
+    Options, cell_note, cells_needing_attention, check_totals, describe_values, fmt_duration,
+    fmt_ms, fmt_pct, grids_for, measured_engine, perf_headline, suites, summary_line, tallies,
+};
+use crate::results::{CellRecord, CellStatus, CheckStatus, RunRecord};
+
+const CSS: &str = r#"
+:root { color-scheme: light; --fg: #1f2328; --muted: #59636e; --line: #d1d9e0; --head: #f6f8fa; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", "Noto Sans", Helvetica, Arial, sans-serif, "Noto Color Emoji"; color: var(--fg); margin: 0; padding: 24px 32px 48px; background: #fff; }
+h1 { font-size: 24px; margin: 0 0 4px; }
+h2 { font-size: 18px; margin: 32px 0 10px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
+h3 { font-size: 15px; margin: 0 0 6px; }
+.meta, .facts, .muted { color: var(--muted); }
+.meta { margin: 0; }
+ul.counts { list-style: none; display: flex; flex-wrap: wrap; gap: 8px; padding: 0; margin: 8px 0; }
+ul.counts li { border-radius: 6px; padding: 6px 12px; font-weight: 600; }
+ul.counts .n { font-size: 18px; margin-right: 4px; }
+table { border-collapse: collapse; margin: 8px 0 16px; }
+th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
+thead th { background: var(--head); font-weight: 600; }
+caption { text-align: left; font-weight: 600; padding: 4px 0; }
+table.pivot td.sq { text-align: center; font-size: 18px; min-width: 88px; padding: 8px 12px; white-space: nowrap; }
+table.pivot th.corner { color: var(--muted); font-weight: 500; }
+table.pivot tbody th { background: var(--head); }
+table.cells td.status, table.cells td.tally { white-space: nowrap; text-align: center; }
+table.cells td.note { max-width: 40em; }
+table.perf td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.st-pass { background: #dafbe1; color: #116329; }
+.st-flaky { background: #fff8c5; color: #7d4e00; }
+.st-unsupported { background: #fbefff; color: #6e40c9; }
+.st-fail { background: #ffebe9; color: #a40e26; }
+.st-error { background: #ffd8d3; color: #82071e; }
+.st-cancelled { background: #eaeef2; color: #424a53; }
+.st-mixed { background: #fff1e5; color: #953800; }
+.st-empty { background: #fff; }
+.st-known-fail, .st-fixed { background: #ddf4ff; color: #0550ae; }
+.st-skipped { color: var(--muted); }
+table.cells tr > td:not(.status):not(.tally) { background: #fff; color: var(--fg); }
+.regressed { color: #a40e26; font-weight: 600; }
+article.detail { border: 1px solid var(--line); border-left-width: 6px; border-radius: 6px; padding: 12px 16px; margin: 12px 0; background: #fff; color: var(--fg); }
+article.detail.st-fail, article.detail.st-error { border-left-color: #cf222e; }
+article.detail.st-flaky { border-left-color: #d4a72c; }
+article.detail.st-unsupported { border-left-color: #8250df; }
+article.detail.st-cancelled { border-left-color: #818b98; }
+ul.checks { padding-left: 18px; }
+pre { background: #f6f8fa; border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px; overflow-x: auto; white-space: pre-wrap; word-break: break-word; font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; margin: 4px 0 10px; }
+details summary { cursor: pointer; color: var(--muted); }
+footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
+"#;
+
+pub fn render_html(record: &RunRecord, opts: &Options) -> String {
+    let r = sanitised(record);
+    let mut o = String::with_capacity(8192 + r.cells.len() * 900);
+    let title = format!("dockmatrix · {} · run {}", r.matrix.name, r.run_id);
+    let _ = write!(
+        o,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n",
+        esc(&title)
+    );
+    header(&mut o, &r);
+    summary(&mut o, &r);
+    for g in grids_for(&r, opts, true) {
+        pivot(&mut o, &g);
+    }
+    cells(&mut o, &r);
+    perf(&mut o, &r);
+    failures(&mut o, &r);
+    notes(&mut o, &r);
+    let _ = write!(
+        o,
+        "<footer>Rendered by dockmatrix {} from run.json (schema {}).</footer>\n</body>\n</html>\n",
+        esc(&r.tool_version),
+        r.schema
+    );
+    o
+}
+
+fn header(o: &mut String, r: &RunRecord) {
+    let _ = writeln!(o, "<header>\n<h1>dockmatrix: {}</h1>", esc(&r.matrix.name));
+    let mut meta = vec![format!("run <code>{}</code>", esc(&r.run_id))];
+    if let Some(p) = &r.partition {
+        meta.push(format!("partition {}", esc(p)));
+    }
+    meta.push(format!("started {}", esc(&r.started_at)));
+    if let Some(f) = &r.finished_at {
+        meta.push(format!("finished {}", esc(f)));
+    }
+    if !r.host.hostname.is_empty() {
+        meta.push(format!("host {}", esc(&r.host.hostname)));
+    }
+    if !r.merged_from.is_empty() {
+        meta.push(format!("merged from {} shards", r.merged_from.len()));
+    }
+    if !r.matrix.path.is_empty() {
+        meta.push(format!("matrix {}", esc(&r.matrix.path)));
+    }
+    let _ = writeln!(o, "<p class=\"meta\">{}</p>\n</header>", meta.join(" · "));
+}
+
+fn summary(o: &mut String, r: &RunRecord) {
+    let s = r.summary();
+    let _ = writeln!(
+        o,
+        "<section id=\"summary\">\n<h2>Summary</h2>\n<ul class=\"counts\">"
+    );
+    for (n, st) in [
+        (s.pass, CellStatus::Pass),
+        (s.flaky, CellStatus::Flaky),
+        (s.unsupported, CellStatus::Unsupported),
+        (s.fail, CellStatus::Fail),
+        (s.error, CellStatus::Error),
+        (s.cancelled, CellStatus::Cancelled),
+    ] {
+        if n > 0 {
+            let _ = writeln!(
+                o,
+                "<li class=\"st-{st}\" data-status=\"{st}\"><span class=\"n\">{n}</span> {} {st}</li>",
+                st.symbol()
+            );
+        }
+    }
+    let (passed, run) = check_totals(r);
+    let _ = writeln!(
+        o,
+        "</ul>\n<p class=\"summary-line\">{}</p>\n<p class=\"muted\">{passed} of {run} checks passed (skipped ones not counted). \
+         ✅ pass · ❌ fail · 🔁 flaky · ⛔ unsupported · 💥 error · ⏹ cancelled · – skipped · 📝 known-fail · ✨ fixed · ◐ p/t: p cells pass or flaky of t cells (unsupported not counted)</p>\n</section>",
+        esc(&summary_line(r))
+    );
+}
+
+fn pivot(o: &mut String, g: &Grid) {
+    if g.rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "<section class=\"grid\">\n<h2>{} × {}</h2>\n<table class=\"pivot\" data-rows=\"{}\" data-cols=\"{}\">\n<thead><tr><th class=\"corner\">{}</th>",
+        esc(&g.pivot.rows),
+        esc(&g.pivot.cols),
+        esc(&g.pivot.rows),
+        esc(&g.pivot.cols),
+        esc(&g.corner())
+    );
+    for c in &g.cols {
+        let _ = write!(o, "<th scope=\"col\">{}</th>", esc(c));
+    }
+    o.push_str("</tr></thead>\n<tbody>\n");
+    for (row, squares) in g.rows.iter().zip(&g.squares) {
+        let _ = write!(o, "<tr><th scope=\"row\">{}</th>", esc(row));
+        for (col, sq) in g.cols.iter().zip(squares) {
+            let _ = write!(
+                o,
+                "<td class=\"sq st-{cls}\" data-row=\"{}\" data-col=\"{}\" data-status=\"{cls}\" title=\"{}\">{}</td>",
+                esc(row),
+                esc(col),
+                esc(&if sq.is_empty() {
+                    "no cell".to_string()
+                } else {
+                    sq.describe()
+                }),
+                esc(&sq.label()),
+                cls = sq.class(),
+            );
+        }
+        o.push_str("</tr>\n");
+    }
+    o.push_str("</tbody>\n</table>\n");
+    if g.left_out > 0 {
+        let _ = writeln!(
+            o,
+            "<p class=\"muted\">{} cells lack {} or {} and are not in this grid.</p>",
+            g.left_out,
+            esc(&g.pivot.rows),
+            esc(&g.pivot.cols)
+        );
+    }
+    o.push_str("</section>\n");
+}
+
+fn cells(o: &mut String, r: &RunRecord) {
+    let axes = all_axes(r);
+    let suites = suites(r);
+    o.push_str("<section id=\"cells\">\n<h2>Cells</h2>\n<table class=\"cells\">\n<thead><tr>");
+    for a in &axes {
+        let _ = write!(o, "<th>{}</th>", esc(a));
+    }
+    o.push_str("<th>status</th>");
+    for s in &suites {
+        let _ = write!(o, "<th>{}</th>", esc(s));
+    }
+    o.push_str(
+        "<th>measured engine</th><th>p95</th><th>time</th><th>note</th></tr></thead>\n<tbody>\n",
+    );
+    for c in &r.cells {
+        let st = c.status.as_str();
+        let _ = write!(o, "<tr id=\"cell-{}\" data-status=\"{st}\">", esc(&c.id));
+        for a in &axes {
+            let _ = write!(
+                o,
+                "<td>{}</td>",
+                esc(c.values.get(a).map_or("–", String::as_str))
+            );
+        }
+        let _ = write!(
+            o,
+            "<td class=\"status st-{st}\">{} {st}</td>",
+            c.status.symbol()
+        );
+        for t in tallies(c, &suites) {
+            match t {
+                Some(t) => {
+                    let _ = write!(
+                        o,
+                        "<td class=\"tally st-{}\">{}</td>",
+                        t.class(),
+                        esc(&t.label())
+                    );
+                }
+                None => o.push_str("<td class=\"tally\"></td>"),
+            }
+        }
+        let _ = write!(o, "<td>{}</td>", esc(&measured_engine(c)));
+        match perf_headline(c) {
+            Some(p) if p.regressed => {
+                let _ = write!(
+                    o,
+                    "<td class=\"regressed\" title=\"{}\">{}</td>",
+                    esc(&p.check),
+                    esc(&p.label())
+                );
+            }
+            Some(p) => {
+                let _ = write!(
+                    o,
+                    "<td title=\"{}\">{}</td>",
+                    esc(&p.check),
+                    esc(&p.label())
+                );
+            }
+            None => o.push_str("<td></td>"),
+        }
+        let _ = write!(o, "<td>{}</td>", fmt_duration(c.durations_ms.total));
+        let note = cell_note(c);
+        if needs_detail(c) {
+            let _ = write!(
+                o,
+                "<td class=\"note\"><a href=\"#detail-{}\">{}</a></td>",
+                esc(&c.id),
+                if note.is_empty() {
+                    "details".into()
+                } else {
+                    esc(&note)
+                }
+            );
+        } else {
+            let _ = write!(o, "<td class=\"note\">{}</td>", esc(&note));
+        }
+        o.push_str("</tr>\n");
+    }
+    o.push_str("</tbody>\n</table>\n</section>\n");
+}
+
+fn needs_detail(c: &CellRecord) -> bool {
+    c.status != CellStatus::Pass || c.checks.iter().any(|ch| ch.status.fails_cell())
+}
+
+fn perf(o: &mut String, r: &RunRecord) {
+    let rows: Vec<(
+        &CellRecord,
+        &crate::results::CheckRecord,
+        &crate::results::PerfStats,
+    )> = r
+        .cells
+        .iter()
+        .flat_map(|c| {
+            c.checks
+                .iter()
+                .filter_map(move |ch| ch.perf.as_ref().map(|p| (c, ch, p)))
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    o.push_str(
+        "<section id=\"perf\">\n<h2>Performance</h2>\n<table class=\"perf\">\n<thead><tr><th>cell</th><th>check</th>\
+         <th>ops/s</th><th>p50</th><th>p95</th><th>p99</th><th>cv</th><th>samples</th><th>baseline p95</th><th>Δ p95</th><th>Δ ops/s</th></tr></thead>\n<tbody>\n",
+    );
+    for (c, ch, p) in rows {
+        let _ = write!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td class=\"num\">{:.0}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{:.2}</td><td class=\"num\">{}</td>",
+            esc(&describe_values(c)),
+            esc(&ch.name),
+            p.ops_per_sec,
+            fmt_ms(p.p50_ms),
+            fmt_ms(p.p95_ms),
+            fmt_ms(p.p99_ms),
+            p.cv,
+            p.samples
+        );
+        match &p.baseline {
+            Some(b) => {
+                let cls = if b.regressed { " regressed" } else { "" };
+                let _ = write!(
+                    o,
+                    "<td class=\"num\">{}</td><td class=\"num{cls}\">{}</td><td class=\"num{cls}\">{}</td>",
+                    fmt_ms(b.p95_ms),
+                    fmt_pct(b.p95_delta_pct),
+                    fmt_pct(b.ops_delta_pct)
+                );
+            }
+            None => o.push_str("<td></td><td></td><td></td>"),
+        }
+        o.push_str("</tr>\n");
+    }
+    o.push_str("</tbody>\n</table>\n</section>\n");
+}
+
+fn failures(o: &mut String, r: &RunRecord) {
+    let cells = cells_needing_attention(r);
+    if cells.is_empty() {
+        return;
+    }
+    o.push_str("<section id=\"failures\">\n<h2>What failed</h2>\n");
+    for c in cells {
+        let st = c.status.as_str();
+        let _ = writeln!(
+            o,
+            "<article class=\"detail st-{st}\" id=\"detail-{}\" data-status=\"{st}\">\n<h3>{} {st} · {}</h3>",
+            esc(&c.id),
+            c.status.symbol(),
+            esc(&describe_values(c))
+        );
+        let mut facts = vec![format!("cell <code>{}</code>", esc(&c.id))];
+        facts.push(format!(
+            "{} attempt{}",
+            c.attempts,
+            if c.attempts == 1 { "" } else { "s" }
+        ));
+        if let Some(step) = &c.failed_step {
+            facts.push(format!("failed in step <b>{}</b>", esc(step)));
+        }
+        let engine = measured_engine(c);
+        if let Some(e) = &c.engine {
+            facts.push(format!(
+                "engine {} (API {}, containerd {}, runc {}, cgroup v{})",
+                esc(&engine),
+                esc(&e.api_version),
+                esc(&e.containerd),
+                esc(&e.runc),
+                esc(&e.cgroup_version)
+            ));
+        }
+        if let Some(k) = &c.kept {
+            facts.push(format!("kept: {}", esc(k)));
+        }
+        let _ = writeln!(o, "<p class=\"facts\">{}</p>", facts.join(" · "));
+        if let Some(reason) = c.reason.as_deref().filter(|x| !x.trim().is_empty()) {
+            let label = if c.status == CellStatus::Unsupported {
+                "The engine's reason"
+            } else {
+                "Reason"
+            };
+            let _ = writeln!(
+                o,
+                "<p>{label}:</p>\n<pre class=\"reason\">{}</pre>",
+                esc(reason)
+            );
+        }
+        if !c.previous_attempts.is_empty() {
+            o.push_str("<ul class=\"attempts\">\n");
+            for (i, a) in c.previous_attempts.iter().enumerate() {
+                let _ = writeln!(
+                    o,
+                    "<li>attempt {}: {} {}{}</li>",
+                    i + 1,
+                    a.status.symbol(),
+                    a.status,
+                    a.reason
+                        .as_deref()
+                        .map(|x| format!(": {}", esc(x)))
+                        .unwrap_or_default()
+                );
+            }
+            let _ = writeln!(
+                o,
+                "<li>attempt {}: {} {}</li>\n</ul>",
+                c.attempts,
+                c.status.symbol(),
+                c.status
+            );
+        }
+        let failing: Vec<_> = c
+            .checks
+            .iter()
+            .filter(|ch| ch.status.fails_cell())
+            .collect();
+        if !failing.is_empty() {
+            o.push_str("<ul class=\"checks\">\n");
+            for ch in failing {
+                let _ = write!(
+                    o,
+                    "<li class=\"check\" data-status=\"{}\">{} <b>{} › {}</b> ({}, {})",
+                    ch.status,
+                    ch.status.symbol(),
+                    esc(&ch.suite),
+                    esc(&ch.name),
+                    ch.status,
+                    fmt_duration(ch.duration_ms)
+                );
+                if !ch.message.trim().is_empty() {
+                    let _ = write!(o, "<pre>{}</pre>", esc(&ch.message));
+                }
+                o.push_str("</li>\n");
+            }
+            o.push_str("</ul>\n");
+        }
+        for svc in c.services.iter().filter(|s| !s.log_tail.is_empty()) {
+            let mut facts = vec![esc(&svc.image).into_owned()];
+            if svc.oom_killed {
+                facts.push("OOM-killed".into());
+            }
+            if svc.restarts > 0 {
+                facts.push(format!("{} restarts", svc.restarts));
+            }
+            let _ = writeln!(
+                o,
+                "<details class=\"log\"{}><summary>{} log, {} ({})</summary>\n<pre>{}</pre>\n</details>",
+                if c.status == CellStatus::Pass {
+                    ""
+                } else {
+                    " open"
+                },
+                esc(&svc.name),
+                super::markdown::last_lines(svc.log_tail.len()),
+                facts.join(", "),
+                esc(&svc.log_tail.join("\n"))
+            );
+        }
+        o.push_str("</article>\n");
+    }
+    o.push_str("</section>\n");
+}
+
+fn notes(o: &mut String, r: &RunRecord) {
+    let mut items = Vec::new();
+    for c in &r.cells {
+        for ch in c.checks.iter().filter(|ch| ch.status == CheckStatus::Fixed) {
+            items.push(format!(
+                "<li class=\"st-fixed\">✨ <b>{}</b> now passes on {}: its <code>[[known]]</code> entry can go</li>",
+                esc(&ch.name),
+                esc(&describe_values(c))
+            ));
+        }
+    }
+    items.extend(r.warnings.iter().map(|w| format!("<li>⚠ {}</li>", esc(w))));
+    if items.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "<section id=\"notes\">\n<h2>Notes</h2>\n<ul>\n{}\n</ul>\n</section>",
+        items.join("\n")
+    );
+}

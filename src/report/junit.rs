@@ -1,0 +1,204 @@
+//! JUnit XML for CI (quick-junit): one `<testsuite>` per cell, one `<testcase>` per check.
+//! `fail` is a `<failure>`, `error` an `<error>`, `skipped` and `known-fail` are
+//! `<skipped>` (a documented incompatibility must not turn CI red), `fixed` passes with
+//! a property saying so. A cell that ran no check (`unsupported`: skipped with the
+//! engine's reason; `error`, `fail`: with its reason; `cancelled`: skipped), a cell that
+//! failed though none of its checks did, and a `flaky` cell (its earlier attempts as
+//! `<flakyFailure>`, the Surefire/nextest convention CI systems read) get one more
+//! testcase named [`CELL_CASE`]. Every suite carries the cell's status as a property.
+
+use std::time::Duration;
+
+use quick_junit::{
+    NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
+};
+
+use super::text::{one_line, sanitised, truncate};
+use super::{Options, describe_values};
+use crate::results::{CellRecord, CellStatus, CheckRecord, CheckStatus, RunRecord};
+
+/// The name of the testcase that stands for the cell itself.
+pub const CELL_CASE: &str = "[cell]";
+
+/// How long a `message` attribute may be (the element's text has the whole message).
+const MESSAGE_WIDTH: usize = 200;
+
+pub fn render_junit(record: &RunRecord, _opts: &Options) -> String {
+    let record = sanitised(record);
+    let mut report = Report::new(format!("dockmatrix {}", record.matrix.name));
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&record.started_at) {
+        report.set_timestamp(t);
+    }
+    let total: u64 = record.cells.iter().map(|c| c.durations_ms.total).sum();
+    report.set_time(Duration::from_millis(total));
+    report.add_test_suites(record.cells.iter().map(suite));
+    report
+        .to_string()
+        .unwrap_or_else(|e| format!("<!-- failed to write JUnit XML: {e} -->\n"))
+}
+
+fn suite(cell: &CellRecord) -> TestSuite {
+    let mut s = TestSuite::new(describe_values(cell));
+    s.set_time(Duration::from_millis(cell.durations_ms.total));
+    s.add_property(Property::new("dockmatrix.cell", cell.id.as_str()));
+    s.add_property(Property::new("dockmatrix.status", cell.status.as_str()));
+    s.add_property(Property::new(
+        "dockmatrix.attempts",
+        cell.attempts.to_string(),
+    ));
+    if let Some(e) = &cell.engine {
+        s.add_property(Property::new(
+            "dockmatrix.engine.server_version",
+            e.server_version.as_str(),
+        ));
+        s.add_property(Property::new(
+            "dockmatrix.engine.api_version",
+            e.api_version.as_str(),
+        ));
+        s.add_property(Property::new(
+            "dockmatrix.engine.storage_driver",
+            e.storage_driver.as_str(),
+        ));
+    }
+    if let Some(r) = &cell.reason {
+        s.add_property(Property::new("dockmatrix.reason", one_line(r)));
+    }
+    if let Some(case) = cell_case(cell) {
+        s.add_test_case(case);
+    }
+    s.add_test_cases(cell.checks.iter().map(check_case));
+    let logs: Vec<String> = cell
+        .services
+        .iter()
+        .filter(|svc| !svc.log_tail.is_empty())
+        .map(|svc| {
+            format!(
+                "==> {} ({}) <==\n{}\n",
+                svc.name,
+                svc.image,
+                svc.log_tail.join("\n")
+            )
+        })
+        .collect();
+    if !logs.is_empty() {
+        s.set_system_out(logs.join("\n"));
+    }
+    s
+}
+
+/// The testcase standing for the cell, when its checks do not say everything.
+fn cell_case(cell: &CellRecord) -> Option<TestCase> {
+    let reason = cell
+        .reason
+        .clone()
+        .unwrap_or_else(|| cell.status.to_string());
+    let checks_explain = cell.checks.iter().any(|c| c.status.fails_cell());
+    let status = match cell.status {
+        CellStatus::Pass if cell.checks.is_empty() => TestCaseStatus::success(),
+        CellStatus::Pass => return None,
+        CellStatus::Flaky => TestCaseStatus::Success {
+            flaky_runs: cell
+                .previous_attempts
+                .iter()
+                .map(|a| {
+                    let mut r = TestRerun::new(match a.status {
+                        CellStatus::Error => NonSuccessKind::Error,
+                        _ => NonSuccessKind::Failure,
+                    });
+                    let text = a.reason.clone().unwrap_or_else(|| a.status.to_string());
+                    r.set_message(truncate(&one_line(&text), MESSAGE_WIDTH));
+                    r.set_type(a.status.as_str());
+                    r.set_description(text);
+                    r
+                })
+                .collect(),
+        },
+        CellStatus::Fail | CellStatus::Error if checks_explain => return None,
+        CellStatus::Fail | CellStatus::Error => {
+            let kind = if cell.status == CellStatus::Fail {
+                NonSuccessKind::Failure
+            } else {
+                NonSuccessKind::Error
+            };
+            let mut st = TestCaseStatus::non_success(kind);
+            st.set_message(truncate(&one_line(&reason), MESSAGE_WIDTH));
+            st.set_type(cell.status.as_str());
+            st.set_description(reason.as_str());
+            st
+        }
+        CellStatus::Unsupported | CellStatus::Cancelled => {
+            let mut st = TestCaseStatus::skipped();
+            st.set_message(truncate(
+                &one_line(&format!("{}: {reason}", cell.status)),
+                MESSAGE_WIDTH,
+            ));
+            st.set_type(cell.status.as_str());
+            st.set_description(reason.as_str());
+            st
+        }
+    };
+    let mut case = TestCase::new(CELL_CASE, status);
+    case.set_classname("dockmatrix.cell");
+    case.set_time(Duration::from_millis(cell.durations_ms.total));
+    case.add_property(Property::new("dockmatrix.status", cell.status.as_str()));
+    Some(case)
+}
+
+fn check_case(ch: &CheckRecord) -> TestCase {
+    let first_line = truncate(&one_line(&ch.message), MESSAGE_WIDTH).into_owned();
+    let status = match ch.status {
+        CheckStatus::Pass | CheckStatus::Fixed => TestCaseStatus::success(),
+        CheckStatus::Skipped | CheckStatus::KnownFail => {
+            let mut st = TestCaseStatus::skipped();
+            st.set_message(if ch.status == CheckStatus::KnownFail {
+                format!("known-fail: {first_line}")
+            } else {
+                first_line
+            });
+            st.set_type(ch.status.as_str());
+            st
+        }
+        CheckStatus::Fail | CheckStatus::Error => {
+            let mut st = TestCaseStatus::non_success(if ch.status == CheckStatus::Fail {
+                NonSuccessKind::Failure
+            } else {
+                NonSuccessKind::Error
+            });
+            st.set_message(first_line);
+            st.set_type(ch.status.as_str());
+            st.set_description(ch.message.as_str());
+            st
+        }
+    };
+    let mut case = TestCase::new(ch.name.as_str(), status);
+    case.set_classname(ch.suite.as_str());
+    case.set_time(Duration::from_millis(ch.duration_ms));
+    case.add_property(Property::new("dockmatrix.status", ch.status.as_str()));
+    if ch.status == CheckStatus::Fixed {
+        case.set_system_out(format!(
+            "fixed: this known incompatibility passes now; its [[known]] entry can go. {}",
+            ch.message
+        ));
+    }
+    if let Some(p) = &ch.perf {
+        case.add_property(Property::new(
+            "dockmatrix.perf.p95_ms",
+            p.p95_ms.to_string(),
+        ));
+        case.add_property(Property::new(
+            "dockmatrix.perf.ops_per_sec",
+            p.ops_per_sec.to_string(),
+        ));
+        if let Some(b) = &p.baseline {
+            case.add_property(Property::new(
+                "dockmatrix.perf.p95_delta_pct",
+                b.p95_delta_pct.to_string(),
+            ));
+            case.add_property(Property::new(
+                "dockmatrix.perf.regressed",
+                b.regressed.to_string(),
+            ));
+        }
+    }
+    case
+}
