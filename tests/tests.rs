@@ -3,3 +3,5 @@
 
 mod common;
 mod matrix_errors;
+mod report;
+mod run;

@@ -54,7 +54,8 @@ pub async fn clean(docker: &Docker, scope: &Scope) -> Cleaned {
     let wanted = |l: &HashMap<String, String>, out: &mut Cleaned| -> Option<String> {
         let run = l.get(labels::RUN)?.clone();
         if *scope == Scope::Dead {
-            let owner = l.get(labels::OWNER).map_or("", String::as_str);
+            // Without an owner label the object is not a run's: never judged dead.
+            let owner = l.get(labels::OWNER)?;
             if owner_alive(owner) {
                 if !out.live_runs.contains(&run) {
                     out.live_runs.push(run);
@@ -95,9 +96,9 @@ pub async fn clean(docker: &Docker, scope: &Scope) -> Cleaned {
     {
         Ok(list) => {
             for n in list {
-                let (Some(name), Some(l)) = (n.name, n.labels) else { continue };
+                let (Some(id), Some(name), Some(l)) = (n.id, n.name, n.labels) else { continue };
                 let Some(run) = wanted(&l, &mut out) else { continue };
-                match docker.remove_network(&name).await {
+                match docker.remove_network(&id).await {
                     Ok(()) => *out.networks.entry(run).or_default() += 1,
                     Err(e) if is_not_found(&e) => {}
                     Err(e) => out.problems.push(format!("network {name}: {e}")),

@@ -164,6 +164,29 @@ pub struct ServiceSpec {
     pub ready_timeout: Duration,
     pub memory: Option<u64>,
     pub cpus: Option<f64>,
+    pub restart: Option<Restart>,
+}
+
+/// A service container's restart policy (Docker's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Restart {
+    No,
+    OnFailure,
+    Always,
+    UnlessStopped,
+}
+
+impl Restart {
+    pub fn parse(s: &str) -> Option<Restart> {
+        match s {
+            "no" => Some(Restart::No),
+            "on-failure" => Some(Restart::OnFailure),
+            "always" => Some(Restart::Always),
+            "unless-stopped" => Some(Restart::UnlessStopped),
+            _ => None,
+        }
+    }
 }
 
 /// How a service is known to be ready: a real protocol handshake per kind by default.

@@ -10,7 +10,7 @@ pub type Str = Spanned<String>;
 pub type SpannedMap<V> = IndexMap<Str, V>;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a matrix table")]
 pub struct RawMatrix {
     pub name: Str,
     #[serde(default)]
@@ -30,7 +30,7 @@ pub struct RawMatrix {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a [run] table")]
 pub struct RawRun {
     pub max_parallel: Option<Spanned<i64>>,
     pub retries: Option<Spanned<i64>>,
@@ -39,7 +39,7 @@ pub struct RawRun {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a [[known]] table with filter, check and reason")]
 pub struct RawKnown {
     pub filter: Str,
     pub check: Str,
@@ -47,7 +47,7 @@ pub struct RawKnown {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "an engine table such as { kind = \"dind\", image = \"docker:28.5-dind\" }")]
 pub struct RawEngine {
     pub kind: Str,
     pub image: Option<Str>,
@@ -64,7 +64,7 @@ pub struct RawEngine {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a service table such as { kind = \"redis\", image = \"redis:{version}\" }")]
 pub struct RawService {
     pub kind: Option<Str>,
     pub image: Option<Str>,
@@ -79,10 +79,12 @@ pub struct RawService {
     pub ready: Option<Spanned<RawReady>>,
     pub memory: Option<Spanned<toml::Value>>,
     pub cpus: Option<Spanned<toml::Value>>,
+    /// Restart policy: `no`, `on-failure`, `always`, `unless-stopped`.
+    pub restart: Option<Str>,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table such as { http = \"/health\", port = 8080 } or { tcp = 5432 }")]
 pub struct RawReady {
     /// HTTP path answering 2xx (or `status`).
     pub http: Option<Str>,

@@ -10,6 +10,7 @@ use toml::Spanned;
 use super::raw::{RawEngine, RawMatrix, RawReady, RawService, SpannedMap};
 use super::units::{parse_bytes, parse_duration};
 use super::*;
+use crate::diagnostic::toml_key;
 
 struct Ctx<'a> {
     path: &'a Path,
@@ -23,6 +24,9 @@ impl Ctx<'_> {
             .push(Diagnostic::at(self.path, self.source, span, key, msg).with_help(help));
     }
 }
+
+/// The most combinations the axes of one matrix may make (before excludes).
+pub const MAX_CELLS: usize = 1_000_000;
 
 const SPECIAL_AXES: [&str; 4] = ["engine", "storage-driver", "daemon-config", "upgrade"];
 
@@ -69,7 +73,7 @@ pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Ma
             if !axis_names.contains(&k.get_ref().as_str()) {
                 cx.err(
                     k.span(),
-                    format!("{key}.{}", k.get_ref()),
+                    format!("{key}.{}", toml_key(k.get_ref())),
                     format!("exclude names `{}`, which is not an axis", k.get_ref()),
                     format!("an exclude may only name axes: {}", axis_names.join(", ")),
                 );
@@ -88,11 +92,34 @@ pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Ma
     }
 
     if axes.is_empty() && include.is_empty() {
+        let message = "the matrix has no axes and no include entries, so it has no cell";
+        let help = "add an axis under [axes], e.g. postgres = [\"15\", \"17\"]";
+        match &raw.axes {
+            Some(a) => cx.err(a.span(), "axes", message, help),
+            // No [axes] table to point at: the problem is the file's.
+            None => {
+                let mut d = Diagnostic::whole_file(path, message).with_help(help);
+                d.key = "axes".into();
+                cx.problems.push(d);
+            }
+        }
+    }
+
+    // The product is allocated before excludes apply: bound it before expanding.
+    let product = axes
+        .iter()
+        .try_fold(1usize, |n, a| n.checked_mul(a.values.len()))
+        .filter(|n| *n <= MAX_CELLS);
+    if product.is_none() {
+        let counts: Vec<String> = axes.iter().map(|a| a.values.len().to_string()).collect();
         cx.err(
             raw.axes.as_ref().map_or(0..0, |a| a.span()),
             "axes",
-            "the matrix has no axes and no include entries, so it has no cell",
-            "add an axis under [axes], e.g. postgres = [\"15\", \"17\"]",
+            format!(
+                "the axes make {} combinations, more than the {MAX_CELLS} a matrix may have",
+                counts.join(" × ")
+            ),
+            "split the matrix into several files, or drop values",
         );
     }
 
@@ -109,10 +136,12 @@ pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Ma
             )
         }
     };
+    // An engine whose table is invalid has its own error: it still counts as defined.
+    let defined = |s: &String| raw.engines.keys().any(|k| k.get_ref() == s);
     if let Some((_, vals)) = raw_axes.iter().find(|(k, _)| k.get_ref() == "engine") {
         for (i, v) in vals.get_ref().iter().enumerate() {
             let s = value_string(v.get_ref());
-            if let Some(s) = s.filter(|s| !engines.contains_key(s)) {
+            if let Some(s) = s.filter(|s| !defined(s)) {
                 let help = engine_hint();
                 cx.err(v.span(), format!("axes.engine[{i}]"), format!("engine `{s}` has no [engines.\"{s}\"] entry"), help);
             }
@@ -121,7 +150,7 @@ pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Ma
     for (i, inc) in raw.include.iter().enumerate() {
         for (k, v) in inc.get_ref() {
             if k.get_ref() == "engine"
-                && let Some(s) = value_string(v.get_ref()).filter(|s| !engines.contains_key(s))
+                && let Some(s) = value_string(v.get_ref()).filter(|s| !defined(s))
             {
                 let help = engine_hint();
                 cx.err(v.span(), format!("include[{i}].engine"), format!("engine `{s}` has no [engines.\"{s}\"] entry"), help);
@@ -259,16 +288,18 @@ fn axes(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<Vec<Spanned<toml::Value>>>>) 
     for (name, values) in raw {
         let n = name.get_ref();
         if !valid_name(n) {
-            cx.err(name.span(), format!("axes.{n}"), format!("`{n}` is not a valid axis name"), "use letters, digits, `-` and `_`");
+            cx.err(name.span(), format!("axes.{}", toml_key(n)), format!("`{n}` is not a valid axis name"), "use letters, digits, `-` and `_`");
         }
         if values.get_ref().is_empty() {
-            cx.err(values.span(), format!("axes.{n}"), format!("axis `{n}` has no values"), "give at least one value, or remove the axis");
+            cx.err(values.span(), format!("axes.{}", toml_key(n)), format!("axis `{n}` has no values"), "give at least one value, or remove the axis");
         }
         let mut vals: Vec<String> = Vec::new();
+        // value → index: a long axis must not make validation quadratic.
+        let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         for (i, v) in values.get_ref().iter().enumerate() {
-            let key = format!("axes.{n}[{i}]");
+            let key = format!("axes.{}[{i}]", toml_key(n));
             if let Some(s) = scalar(cx, v, &key) {
-                if let Some(first) = vals.iter().position(|x| *x == s) {
+                if let Some(&first) = seen.get(&s) {
                     cx.err(
                         v.span(),
                         key,
@@ -276,6 +307,7 @@ fn axes(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<Vec<Spanned<toml::Value>>>>) 
                         "each value of an axis must be unique; remove one",
                     );
                 } else {
+                    seen.insert(s.clone(), i);
                     vals.push(s);
                 }
             }
@@ -288,7 +320,7 @@ fn axes(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<Vec<Spanned<toml::Value>>>>) 
 fn combo_values(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<toml::Value>>, key: &str) -> IndexMap<String, String> {
     let mut out = IndexMap::new();
     for (k, v) in raw {
-        let path = format!("{key}.{}", k.get_ref());
+        let path = format!("{key}.{}", toml_key(k.get_ref()));
         if let Some(s) = scalar(cx, v, &path) {
             out.insert(k.get_ref().clone(), s);
         }
@@ -304,7 +336,7 @@ fn engines(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<RawEngine>>, base: &Path) 
     let mut out = IndexMap::new();
     for (name, e) in raw {
         let n = name.get_ref().clone();
-        let key = format!("engines.\"{n}\"");
+        let key = format!("engines.{}", toml_key(&n));
         let e = e.get_ref();
         let kind = match e.kind.get_ref().as_str() {
             "dind" => EngineKind::Dind,
@@ -391,7 +423,7 @@ fn services(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<RawService>>, keys: &[Str
     let mut out = IndexMap::new();
     for (name, s) in raw {
         let n = name.get_ref().clone();
-        let key = format!("services.{n}");
+        let key = format!("services.{}", toml_key(&n));
         if !valid_name(&n) {
             cx.err(name.span(), key.clone(), format!("`{n}` is not a valid service name (it becomes a DNS alias)"), "use letters, digits, `-` and `_`");
         }
@@ -442,7 +474,7 @@ fn services(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<RawService>>, keys: &[Str
                 toml::Value::Integer(i) => Some(i.to_string()),
                 toml::Value::Boolean(b) => Some(b.to_string()),
                 other => {
-                    cx.err(v.span(), format!("{key}.env.{}", k.get_ref()), format!("expected a string, found {}", other.type_str()), "env values are strings");
+                    cx.err(v.span(), format!("{key}.env.{}", toml_key(k.get_ref())), format!("expected a string, found {}", other.type_str()), "env values are strings");
                     None
                 }
             };
@@ -493,6 +525,13 @@ fn services(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<RawService>>, keys: &[Str
                 }
             }
         });
+        let restart = s.restart.as_ref().and_then(|r| {
+            let parsed = Restart::parse(r.get_ref());
+            if parsed.is_none() {
+                cx.err(r.span(), format!("{key}.restart"), format!("`{}` is not a restart policy", r.get_ref()), "restart = \"no\", \"on-failure\", \"always\" or \"unless-stopped\"");
+            }
+            parsed
+        });
         out.insert(
             n.clone(),
             ServiceSpec {
@@ -509,6 +548,7 @@ fn services(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<RawService>>, keys: &[Str
                 ready_timeout,
                 memory,
                 cpus,
+                restart,
             },
         );
     }
@@ -544,6 +584,13 @@ fn ready(cx: &mut Ctx<'_>, raw: Option<&Spanned<RawReady>>, key: &str, ports: &[
     if chosen > 1 {
         cx.err(span.clone(), key.clone(), "ready names more than one probe", "choose one of http, tcp, log or exec");
     }
+    let status = r.status.as_ref().and_then(|s| match u16::try_from(*s.get_ref()) {
+        Ok(v) if (100..=599).contains(&v) => Some(v),
+        _ => {
+            cx.err(s.span(), format!("{key}.status"), format!("{} is not an HTTP status", s.get_ref()), "a status between 100 and 599, e.g. status = 204");
+            None
+        }
+    });
     let mut port_of = |p: &Option<Spanned<i64>>, what: &str| -> u16 {
         match p {
             Some(p) => match u16::try_from(*p.get_ref()) {
@@ -565,7 +612,6 @@ fn ready(cx: &mut Ctx<'_>, raw: Option<&Spanned<RawReady>>, key: &str, ports: &[
     };
     let ready = if let Some(path) = &r.http {
         let port = port_of(&r.port, "port");
-        let status = r.status.as_ref().and_then(|s| u16::try_from(*s.get_ref()).ok());
         Ready::Http { path: path.get_ref().clone(), port, status }
     } else if r.tcp.is_some() {
         Ready::Tcp { port: port_of(&r.tcp, "tcp") }
@@ -624,7 +670,7 @@ fn check_cycles(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<RawService>>) {
                     cycle.push(dn);
                     cx.err(
                         d.span(),
-                        format!("services.{node}.depends-on[{i}]"),
+                        format!("services.{}.depends-on[{i}]", toml_key(node)),
                         format!("depends-on forms a cycle: {}", cycle.join(" → ")),
                         "a service cannot wait for one that waits for it; remove one of these dependencies",
                     );

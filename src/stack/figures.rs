@@ -45,8 +45,19 @@ impl Collector {
         self.task.abort();
     }
 
-    /// The figures so far, with restarts and OOM state read from the container now.
+    /// The figures so far, with restarts and OOM state read from the container now, and
+    /// one last stats sample (a short-lived cell may end before the stream's first one).
     pub async fn snapshot(&self, docker: &Docker) -> Figures {
+        let mut last = docker.stats(
+            &self.container,
+            Some(StatsOptions {
+                stream: false,
+                one_shot: true,
+            }),
+        );
+        if let Some(Ok(st)) = last.next().await {
+            record(&self.state, &st);
+        }
         let inspect = docker.inspect_container(&self.container, None).await.ok();
         let restarts = inspect
             .as_ref()
@@ -85,26 +96,7 @@ async fn follow(docker: Docker, container: String, state: Arc<Mutex<State>>) {
             }),
         );
         while let Some(Ok(st)) = stream.next().await {
-            let mem = st.memory_stats.as_ref();
-            let usage = mem
-                .and_then(|m| m.max_usage.or(m.usage))
-                .unwrap_or(0);
-            let cpu = st
-                .cpu_stats
-                .as_ref()
-                .and_then(|c| c.cpu_usage.as_ref())
-                .and_then(|u| u.total_usage)
-                .unwrap_or(0);
-            if let Ok(mut s) = state.lock() {
-                s.peak = s.peak.max(usage);
-                if cpu < s.cpu_last_ns {
-                    // The container restarted: its cgroup's counter began again.
-                    s.cpu_done_ns += s.cpu_last_ns;
-                }
-                if cpu > 0 {
-                    s.cpu_last_ns = cpu;
-                }
-            }
+            record(&state, &st);
         }
         // The stream ends when the container stops: record an OOM kill before a restart
         // policy brings it back and clears the flag.
@@ -117,5 +109,28 @@ async fn follow(docker: Docker, container: String, state: Arc<Mutex<State>>) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Folds one stats sample into the running figures.
+fn record(state: &Mutex<State>, st: &bollard::models::ContainerStatsResponse) {
+    let mem = st.memory_stats.as_ref();
+    // cgroup v1 keeps the high-water mark; v2 only the current usage.
+    let usage = mem.and_then(|m| m.max_usage.or(m.usage)).unwrap_or(0);
+    let cpu = st
+        .cpu_stats
+        .as_ref()
+        .and_then(|c| c.cpu_usage.as_ref())
+        .and_then(|u| u.total_usage)
+        .unwrap_or(0);
+    if let Ok(mut s) = state.lock() {
+        s.peak = s.peak.max(usage);
+        if cpu < s.cpu_last_ns {
+            // The container restarted: its cgroup's counter began again.
+            s.cpu_done_ns += s.cpu_last_ns;
+        }
+        if cpu > 0 {
+            s.cpu_last_ns = cpu;
+        }
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bollard::Docker;
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
-    PortBinding,
+    PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{CreateContainerOptions, RemoveContainerOptions};
 use indexmap::IndexMap;
@@ -21,7 +21,7 @@ use indexmap::IndexMap;
 use crate::checks::{ServiceTarget, Target};
 use crate::engine::labels::{self, RunLabels};
 use crate::engine::{EngineHandle, container_log_tail};
-use crate::matrix::{Cell, Matrix, ServiceSpec};
+use crate::matrix::{Cell, Matrix, Restart, ServiceSpec};
 use crate::results::ServiceRecord;
 
 /// Lines of a service's log kept in run.json when its cell did not pass.
@@ -101,7 +101,8 @@ pub struct RunningService {
 pub struct Stack {
     pub docker: Docker,
     pub network: String,
-    network_created: bool,
+    /// The network's id once created (removal by id: names can be ambiguous).
+    network_id: Option<String>,
     pub services: Vec<RunningService>,
     /// Containers created but not (yet) in `services`, for teardown.
     pending: Vec<String>,
@@ -112,8 +113,9 @@ impl Stack {
     pub fn new(engine: &EngineHandle, run: &RunLabels, cell: &Cell) -> Stack {
         Stack {
             docker: engine.docker.clone(),
-            network: labels::object_name(&["dm", &cell.id]),
-            network_created: false,
+            // Cells of concurrent runs may share the host engine: names carry the run too.
+            network: labels::object_name(&["dm", &run.run_id, &cell.id]),
+            network_id: None,
             services: Vec::new(),
             pending: Vec::new(),
             labels: run.cell(&cell.id, ""),
@@ -128,7 +130,8 @@ impl Stack {
         matrix: &Matrix,
         cell: &Cell,
     ) -> Result<(), StackError> {
-        self.docker
+        let created = self
+            .docker
             .create_network(NetworkCreateRequest {
                 name: self.network.clone(),
                 driver: Some("bridge".into()),
@@ -140,7 +143,7 @@ impl Stack {
                 name: self.network.clone(),
                 source,
             })?;
-        self.network_created = true;
+        self.network_id = Some(created.id);
         for spec in matrix.services_in_start_order() {
             let image = matrix.image_for(spec, cell).map_err(|e| StackError::Env {
                 service: spec.name.clone(),
@@ -160,7 +163,7 @@ impl Stack {
     ) -> Result<(), StackError> {
         let env = env::resolve(&spec.env, &|k| std::env::var(k).ok())
             .map_err(|source| StackError::Env { service: spec.name.clone(), source })?;
-        let container_name = labels::object_name(&["dm", &cell.id, &spec.name]);
+        let container_name = labels::object_name(&["dm", self.run_id(), &cell.id, &spec.name]);
         let mut svc_labels = self.labels.clone();
         svc_labels.insert(labels::SERVICE.into(), spec.name.clone());
         let ports = ready::ports_to_publish(spec);
@@ -192,6 +195,15 @@ impl Stack {
                 // of OOM-killing where swap exists.
                 memory_swap: spec.memory.map(|m| m as i64),
                 nano_cpus: spec.cpus.map(|c| (c * 1e9) as i64),
+                restart_policy: spec.restart.map(|r| RestartPolicy {
+                    name: Some(match r {
+                        Restart::No => RestartPolicyNameEnum::NO,
+                        Restart::OnFailure => RestartPolicyNameEnum::ON_FAILURE,
+                        Restart::Always => RestartPolicyNameEnum::ALWAYS,
+                        Restart::UnlessStopped => RestartPolicyNameEnum::UNLESS_STOPPED,
+                    }),
+                    maximum_retry_count: None,
+                }),
                 ..Default::default()
             }),
             networking_config: Some(NetworkingConfig {
@@ -228,27 +240,12 @@ impl Stack {
                 service: spec.name.clone(),
                 source,
             })?;
-        let inspect = self.docker.inspect_container(&created.id, None).await.ok();
-        let mut published = BTreeMap::new();
-        if let Some(port_map) = inspect
-            .as_ref()
-            .and_then(|i| i.network_settings.as_ref())
-            .and_then(|n| n.ports.as_ref())
-        {
-            for (key, binds) in port_map {
-                let Some(cport) = key.split('/').next().and_then(|p| p.parse::<u16>().ok()) else {
-                    continue;
-                };
-                let host_port = binds
-                    .iter()
-                    .flatten()
-                    .filter_map(|b| b.host_port.as_deref()?.parse::<u16>().ok())
-                    .next();
-                if let Some(hp) = host_port {
-                    published.insert(cport, SocketAddr::new(engine.publish_ip, hp));
-                }
-            }
-        }
+        let published = self
+            .docker
+            .inspect_container(&created.id, None)
+            .await
+            .map(|i| published_ports(&i, engine.publish_ip))
+            .unwrap_or_default();
         let figures = figures::Collector::start(self.docker.clone(), created.id.clone());
         self.pending.retain(|id| id != &created.id);
         self.services.push(RunningService {
@@ -263,13 +260,12 @@ impl Stack {
             figures,
         });
         let started = Instant::now();
-        let Some(svc) = self.services.last() else {
+        let docker = self.docker.clone();
+        let Some(svc) = self.services.last_mut() else {
             return Ok(());
         };
-        ready::wait(&self.docker, svc).await?;
-        if let Some(svc) = self.services.last_mut() {
-            svc.ready_ms = Some(started.elapsed().as_millis() as u64);
-        }
+        ready::wait(&docker, svc, engine.publish_ip).await?;
+        svc.ready_ms = Some(started.elapsed().as_millis() as u64);
         Ok(())
     }
 
@@ -376,15 +372,40 @@ impl Stack {
         }
         self.services.clear();
         self.pending.clear();
-        if self.network_created {
-            match self.docker.remove_network(&self.network).await {
-                Ok(()) => self.network_created = false,
-                Err(e) if is_not_found(&e) => self.network_created = false,
+        if let Some(id) = &self.network_id {
+            match self.docker.remove_network(id).await {
+                Ok(()) => self.network_id = None,
+                Err(e) if is_not_found(&e) => self.network_id = None,
                 Err(e) => problems.push(format!("teardown of network {}: {e}", self.network)),
             }
         }
         problems
     }
+}
+
+/// Container port → where this process reaches it, from a container's inspect.
+pub fn published_ports(
+    inspect: &bollard::models::ContainerInspectResponse,
+    publish_ip: std::net::IpAddr,
+) -> BTreeMap<u16, SocketAddr> {
+    let mut out = BTreeMap::new();
+    let Some(port_map) = inspect.network_settings.as_ref().and_then(|n| n.ports.as_ref()) else {
+        return out;
+    };
+    for (key, binds) in port_map {
+        let Some(cport) = key.split('/').next().and_then(|p| p.parse::<u16>().ok()) else {
+            continue;
+        };
+        let host_port = binds
+            .iter()
+            .flatten()
+            .filter_map(|b| b.host_port.as_deref()?.parse::<u16>().ok())
+            .next();
+        if let Some(hp) = host_port {
+            out.insert(cport, SocketAddr::new(publish_ip, hp));
+        }
+    }
+    out
 }
 
 /// 404 on removal means "already done".

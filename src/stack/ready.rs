@@ -79,14 +79,22 @@ pub fn credentials(kind: ServiceKind, env: &IndexMap<String, String>) -> Credent
     }
 }
 
-/// Waits until `svc` answers its probe, or fails with its last log lines' cause.
-pub async fn wait(docker: &Docker, svc: &RunningService) -> Result<(), StackError> {
+/// Waits until `svc` answers its probe, or fails with its last log lines' cause. The
+/// published ports are read again on every poll (a restarted container gets new ones);
+/// `svc.ports` holds the ones that answered.
+pub async fn wait(docker: &Docker, svc: &mut RunningService, publish_ip: std::net::IpAddr) -> Result<(), StackError> {
     let started = Instant::now();
     let timeout = svc.spec.ready_timeout;
     let mut delay = Duration::from_millis(50);
     let mut last;
     loop {
         let inspect = docker.inspect_container(&svc.container_id, None).await.ok();
+        if let Some(i) = &inspect {
+            let ports = super::published_ports(i, publish_ip);
+            if !ports.is_empty() {
+                svc.ports = ports;
+            }
+        }
         if let Some(state) = inspect.as_ref().and_then(|i| i.state.as_ref()) {
             let running = state.running.unwrap_or(false);
             let restarting = state.restarting.unwrap_or(false);
@@ -167,11 +175,21 @@ async fn probe(docker: &Docker, svc: &RunningService) -> Result<(), String> {
     }
 }
 
+/// A TCP connect that is not fooled by Docker's userland proxy: the proxy accepts on the
+/// published port whether or not the container listens, then closes at once when its own
+/// connect is refused. So a connection counts only if it stays open (or the server
+/// speaks) for a moment.
 pub async fn tcp_connect(addr: SocketAddr) -> Result<(), String> {
-    tokio::net::TcpStream::connect(addr)
+    use tokio::io::AsyncReadExt;
+    let mut stream = tokio::net::TcpStream::connect(addr)
         .await
-        .map(drop)
-        .map_err(|e| format!("TCP connect to {addr}: {e}"))
+        .map_err(|e| format!("TCP connect to {addr}: {e}"))?;
+    let mut buf = [0u8; 1];
+    match tokio::time::timeout(Duration::from_millis(300), stream.read(&mut buf)).await {
+        Err(_) | Ok(Ok(1..)) => Ok(()),
+        Ok(Ok(0)) => Err(format!("TCP {addr}: accepted, then closed at once (nothing listens behind the published port)")),
+        Ok(Err(e)) => Err(format!("TCP {addr}: {e}")),
+    }
 }
 
 pub async fn postgres_select_1(addr: SocketAddr, c: &Credentials) -> Result<(), String> {

@@ -29,3 +29,83 @@ pub fn stderr(o: &Output) -> String {
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
+
+/// Whether a Docker engine answers. Without one, a test that needs it is skipped with a
+/// message — unless DOCKMATRIX_REQUIRE_DOCKER=1 (CI), where that is a failure.
+pub fn docker_available(test: &str) -> bool {
+    let ok = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        if std::env::var("DOCKMATRIX_REQUIRE_DOCKER").as_deref() == Ok("1") {
+            panic!("{test}: no Docker engine answers, and DOCKMATRIX_REQUIRE_DOCKER=1 forbids skipping");
+        }
+        eprintln!("SKIPPED {test}: no Docker engine answers (run scripts/setup.sh to install and start one)");
+    }
+    ok
+}
+
+/// Whether the local images `images` exist; like [`docker_available`], a skip outside CI.
+pub fn images_available(test: &str, images: &[&str]) -> bool {
+    let missing: Vec<&str> = images
+        .iter()
+        .copied()
+        .filter(|i| {
+            !Command::new("docker")
+                .args(["image", "inspect", i])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    if std::env::var("DOCKMATRIX_REQUIRE_DOCKER").as_deref() == Ok("1") {
+        panic!("{test}: images {missing:?} are missing (scripts/setup.sh ci builds them)");
+    }
+    eprintln!("SKIPPED {test}: images {missing:?} are missing (scripts/setup.sh ci builds them)");
+    false
+}
+
+/// Names of labelled Docker objects (containers, networks, volumes) of a run.
+pub fn labelled_objects(run_id: &str) -> Vec<String> {
+    let label = format!("label=io.dockmatrix.run={run_id}");
+    let mut out = Vec::new();
+    for (kind, fmt) in [
+        ("ps", "{{.Names}}"),
+        ("network", "{{.Name}}"),
+        ("volume", "{{.Name}}"),
+    ] {
+        let mut args = vec![kind];
+        if kind != "ps" {
+            args.push("ls");
+        }
+        args.extend(["-a", "--filter", &label, "--format", fmt]);
+        if kind != "ps" {
+            args.retain(|a| *a != "-a");
+        }
+        let o = Command::new("docker").args(&args).output().expect("docker runs");
+        out.extend(
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(|l| format!("{kind}:{l}")),
+        );
+    }
+    out
+}
+
+/// Writes `text` as a matrix file in a fresh temporary folder.
+pub fn matrix_file(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("matrix.toml");
+    std::fs::write(&path, text).expect("matrix written");
+    (dir, path)
+}
+
+/// Reads a run folder's run.json as JSON.
+pub fn run_json(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("run.json")).expect("run.json exists");
+    serde_json::from_str(&text).expect("run.json is JSON")
+}
