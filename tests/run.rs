@@ -20,7 +20,13 @@ image = "dockmatrix/engine:28.5.2"
 
 fn image_label(image: &str, label: &str) -> String {
     let o = Command::new("docker")
-        .args(["image", "inspect", image, "--format", &format!("{{{{index .Config.Labels \"{label}\"}}}}")])
+        .args([
+            "image",
+            "inspect",
+            image,
+            "--format",
+            &format!("{{{{index .Config.Labels \"{label}\"}}}}"),
+        ])
         .output()
         .expect("docker runs");
     String::from_utf8_lossy(&o.stdout).trim().to_string()
@@ -36,11 +42,19 @@ fn cell<'a>(run: &'a serde_json::Value, values: &[(&str, &str)]) -> &'a serde_js
 }
 
 /// Runs `matrix` into a fresh folder; returns the output, the folder and run.json.
-fn run_matrix(matrix: &str, extra: &[&str]) -> (std::process::Output, tempfile::TempDir, serde_json::Value) {
+fn run_matrix(
+    matrix: &str,
+    extra: &[&str],
+) -> (std::process::Output, tempfile::TempDir, serde_json::Value) {
     let (_mdir, path) = matrix_file(matrix);
     let out = tempfile::tempdir().expect("tempdir");
     let out_path = out.path().join("run");
-    let mut args = vec!["run", path.to_str().expect("utf-8"), "--out", out_path.to_str().expect("utf-8")];
+    let mut args = vec![
+        "run",
+        path.to_str().expect("utf-8"),
+        "--out",
+        out_path.to_str().expect("utf-8"),
+    ];
     args.extend(extra);
     let o = dockmatrix(&args);
     let json = run_json(&out_path);
@@ -49,8 +63,14 @@ fn run_matrix(matrix: &str, extra: &[&str]) -> (std::process::Output, tempfile::
 
 #[test]
 fn run_two_engine_versions_two_drivers_and_a_refused_driver() {
-    let images = ["dockmatrix/engine:20.10.24", "dockmatrix/engine:28.5.2", "dockmatrix/redis:7.0"];
-    if !docker_available("run_two_engine_versions") || !images_available("run_two_engine_versions", &images) {
+    let images = [
+        "dockmatrix/engine:20.10.24",
+        "dockmatrix/engine:28.5.2",
+        "dockmatrix/redis:7.0",
+    ];
+    if !docker_available("run_two_engine_versions")
+        || !images_available("run_two_engine_versions", &images)
+    {
         return;
     }
     let matrix = format!(
@@ -75,37 +95,66 @@ image = "dockmatrix/redis:{{version}}"
     assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
     assert_eq!(run["cells"].as_array().map(Vec::len), Some(5));
     for (engine, api_floor) in [("20.10.24", "1.41"), ("28.5.2", "1.51")] {
-        let package = image_label(&format!("dockmatrix/engine:{engine}"), "io.dockmatrix.package.docker.io");
+        let package = image_label(
+            &format!("dockmatrix/engine:{engine}"),
+            "io.dockmatrix.package.docker.io",
+        );
         for driver in ["overlay2", "vfs"] {
             let c = cell(&run, &[("engine", engine), ("storage-driver", driver)]);
             assert_eq!(c["status"], "pass", "{c}");
             let facts = &c["engine"];
             // Measured, never trusted: the engine's own version is the one Debian packaged.
             let server = facts["server_version"].as_str().expect("server_version");
-            assert!(!server.is_empty() && package.starts_with(server), "{server} vs label {package}");
+            assert!(
+                !server.is_empty() && package.starts_with(server),
+                "{server} vs label {package}"
+            );
             let api = facts["api_version"].as_str().expect("api");
             let (maj, min) = api.split_once('.').expect("api x.y");
             let (fmaj, fmin) = api_floor.split_once('.').expect("floor");
-            assert!((maj.parse::<u32>().ok(), min.parse::<u32>().ok()) >= (fmaj.parse().ok(), fmin.parse().ok()), "{api}");
+            assert!(
+                (maj.parse::<u32>().ok(), min.parse::<u32>().ok())
+                    >= (fmaj.parse().ok(), fmin.parse().ok()),
+                "{api}"
+            );
             assert_eq!(facts["storage_driver"], driver);
             for key in ["containerd", "runc", "kernel", "cgroup_version"] {
-                assert!(facts[key].as_str().is_some_and(|s| !s.is_empty()), "{key} in {facts}");
+                assert!(
+                    facts[key].as_str().is_some_and(|s| !s.is_empty()),
+                    "{key} in {facts}"
+                );
             }
             let redis = &c["services"][0];
-            assert!(redis["peak_memory_bytes"].as_u64().is_some_and(|m| m > 0), "{redis}");
-            assert_eq!(c["images"][0]["labels"]["io.dockmatrix.image"], "dockmatrix/redis:7.0");
+            assert!(
+                redis["peak_memory_bytes"].as_u64().is_some_and(|m| m > 0),
+                "{redis}"
+            );
+            assert_eq!(
+                c["images"][0]["labels"]["io.dockmatrix.image"],
+                "dockmatrix/redis:7.0"
+            );
         }
     }
     assert_eq!(
-        cell(&run, &[("engine", "20.10.24"), ("storage-driver", "overlay2")])["engine"]["api_version"],
+        cell(
+            &run,
+            &[("engine", "20.10.24"), ("storage-driver", "overlay2")]
+        )["engine"]["api_version"],
         "1.41"
     );
     let refused = cell(&run, &[("storage-driver", "btrfs")]);
     assert_eq!(refused["status"], "unsupported", "{refused}");
     let reason = refused["reason"].as_str().unwrap_or_default();
-    assert!(reason.contains("btrfs") && reason.contains("failed to start daemon"), "the engine's own words: {reason}");
+    assert!(
+        reason.contains("btrfs") && reason.contains("failed to start daemon"),
+        "the engine's own words: {reason}"
+    );
     let run_id = run["run_id"].as_str().expect("run id");
-    assert_eq!(labelled_objects(run_id), Vec::<String>::new(), "nothing left behind");
+    assert_eq!(
+        labelled_objects(run_id),
+        Vec::<String>::new(),
+        "nothing left behind"
+    );
 }
 
 fn host_matrix(services: &str) -> String {
@@ -114,7 +163,9 @@ fn host_matrix(services: &str) -> String {
 
 #[test]
 fn run_service_that_never_becomes_ready_fails_with_its_log() {
-    if !docker_available("never_ready") || !images_available("never_ready", &["dockmatrix/redis:7.0"]) {
+    if !docker_available("never_ready")
+        || !images_available("never_ready", &["dockmatrix/redis:7.0"])
+    {
         return;
     }
     let m = host_matrix(
@@ -132,10 +183,27 @@ ready = { tcp = 6379, timeout = "3s" }
     let c = &run["cells"][0];
     assert_eq!(c["status"], "fail");
     assert_eq!(c["failed_step"], "services");
-    assert!(c["reason"].as_str().unwrap_or_default().contains("did not become ready within 3s"), "{c}");
-    let log: Vec<&str> = c["services"][0]["log_tail"].as_array().expect("log tail").iter().filter_map(|l| l.as_str()).collect();
-    assert!(log.iter().any(|l| l.contains("waiting for nothing")), "{log:?}");
-    assert_eq!(labelled_objects(run["run_id"].as_str().expect("id")), Vec::<String>::new());
+    assert!(
+        c["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("did not become ready within 3s"),
+        "{c}"
+    );
+    let log: Vec<&str> = c["services"][0]["log_tail"]
+        .as_array()
+        .expect("log tail")
+        .iter()
+        .filter_map(|l| l.as_str())
+        .collect();
+    assert!(
+        log.iter().any(|l| l.contains("waiting for nothing")),
+        "{log:?}"
+    );
+    assert_eq!(
+        labelled_objects(run["run_id"].as_str().expect("id")),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
@@ -155,7 +223,13 @@ image = "dockmatrix/does-not-exist:1"
     let c = &run["cells"][0];
     assert_eq!(c["status"], "error");
     assert_eq!(c["failed_step"], "images");
-    assert!(c["reason"].as_str().unwrap_or_default().contains("dockmatrix/does-not-exist:1"), "{c}");
+    assert!(
+        c["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("dockmatrix/does-not-exist:1"),
+        "{c}"
+    );
 }
 
 #[test]
@@ -178,7 +252,13 @@ ready = { tcp = 6379, timeout = "30s" }
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let c = &run["cells"][0];
     assert_eq!(c["status"], "fail", "{c}");
-    assert!(c["reason"].as_str().unwrap_or_default().contains("OOM-killed"), "{c}");
+    assert!(
+        c["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("OOM-killed"),
+        "{c}"
+    );
     assert_eq!(c["services"][0]["oom_killed"], true, "{c}");
 }
 
@@ -201,14 +281,29 @@ restart = "on-failure"
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let c = &run["cells"][0];
     assert_eq!(c["status"], "pass", "{c}");
-    assert!(c["services"][0]["restarts"].as_u64().is_some_and(|r| r >= 1), "{c}");
+    assert!(
+        c["services"][0]["restarts"]
+            .as_u64()
+            .is_some_and(|r| r >= 1),
+        "{c}"
+    );
 }
 
 /// Starts a run in the background and waits until an engine is up; returns the child,
 /// its run id and the run folder.
-fn start_background_run(matrix: &std::path::Path, out: &std::path::Path) -> (std::process::Child, String) {
+fn start_background_run(
+    matrix: &std::path::Path,
+    out: &std::path::Path,
+) -> (std::process::Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_dockmatrix"))
-        .args(["run", matrix.to_str().expect("utf-8"), "--out", out.to_str().expect("utf-8"), "-j", "2"])
+        .args([
+            "run",
+            matrix.to_str().expect("utf-8"),
+            "--out",
+            out.to_str().expect("utf-8"),
+            "-j",
+            "2",
+        ])
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -224,14 +319,19 @@ fn start_background_run(matrix: &std::path::Path, out: &std::path::Path) -> (std
     let started = Instant::now();
     let mut run_id = String::new();
     loop {
-        let line = rx.recv_timeout(Duration::from_secs(120)).expect("the run prints progress");
+        let line = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("the run prints progress");
         if let Some(rest) = line.strip_prefix("run ") {
             run_id = rest.split(':').next().unwrap_or_default().to_string();
         }
         if line.contains("images ready") {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(180), "no engine came up");
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "no engine came up"
+        );
     }
     std::thread::spawn(move || while rx.recv().is_ok() {});
     (child, run_id)
@@ -261,7 +361,11 @@ ready = {{ tcp = 6379, timeout = "5m" }}
 
 #[test]
 fn run_interrupted_by_ctrl_c_tears_everything_down() {
-    let images = ["dockmatrix/engine:20.10.24", "dockmatrix/engine:28.5.2", "dockmatrix/redis:7.0"];
+    let images = [
+        "dockmatrix/engine:20.10.24",
+        "dockmatrix/engine:28.5.2",
+        "dockmatrix/redis:7.0",
+    ];
     if !docker_available("ctrl_c") || !images_available("ctrl_c", &images) {
         return;
     }
@@ -269,29 +373,51 @@ fn run_interrupted_by_ctrl_c_tears_everything_down() {
     let out = tempfile::tempdir().expect("tempdir");
     let out_path = out.path().join("run");
     let (mut child, run_id) = start_background_run(&matrix, &out_path);
-    assert!(!labelled_objects(&run_id).is_empty(), "the run has objects before the interrupt");
+    assert!(
+        !labelled_objects(&run_id).is_empty(),
+        "the run has objects before the interrupt"
+    );
     let pid = i32::try_from(child.id()).expect("pid");
     // SAFETY-free: kill(2) through the shell keeps the test free of unsafe code.
-    Command::new("kill").args(["-INT", &pid.to_string()]).status().expect("kill runs");
+    Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("kill runs");
     let t = Instant::now();
     let status = loop {
         if let Some(s) = child.try_wait().expect("wait") {
             break s;
         }
-        assert!(t.elapsed() < Duration::from_secs(60), "exited within 60 s of Ctrl-C");
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "exited within 60 s of Ctrl-C"
+        );
         std::thread::sleep(Duration::from_millis(200));
     };
     assert_eq!(status.code(), Some(130));
     let run = run_json(&out_path);
     assert_eq!(run["interrupted"], true);
-    let cancelled = run["cells"].as_array().expect("cells").iter().filter(|c| c["status"] == "cancelled").count();
+    let cancelled = run["cells"]
+        .as_array()
+        .expect("cells")
+        .iter()
+        .filter(|c| c["status"] == "cancelled")
+        .count();
     assert!(cancelled >= 1, "unfinished cells are cancelled: {run}");
-    assert_eq!(labelled_objects(&run_id), Vec::<String>::new(), "nothing left after Ctrl-C");
+    assert_eq!(
+        labelled_objects(&run_id),
+        Vec::<String>::new(),
+        "nothing left after Ctrl-C"
+    );
 }
 
 #[test]
 fn run_killed_then_clean_removes_what_it_left() {
-    let images = ["dockmatrix/engine:20.10.24", "dockmatrix/engine:28.5.2", "dockmatrix/redis:7.0"];
+    let images = [
+        "dockmatrix/engine:20.10.24",
+        "dockmatrix/engine:28.5.2",
+        "dockmatrix/redis:7.0",
+    ];
     if !docker_available("clean") || !images_available("clean", &images) {
         return;
     }
@@ -304,6 +430,10 @@ fn run_killed_then_clean_removes_what_it_left() {
     assert!(!left.is_empty(), "a killed run leaves its objects");
     let o = dockmatrix(&["clean"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stdout(&o).contains(&run_id), "clean says what it removed: {}", stdout(&o));
+    assert!(
+        stdout(&o).contains(&run_id),
+        "clean says what it removed: {}",
+        stdout(&o)
+    );
     assert_eq!(labelled_objects(&run_id), Vec::<String>::new());
 }

@@ -20,9 +20,14 @@ pub fn run(args: &EnginesArgs) -> Outcome {
             keys.push(k);
         }
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
-        Err(e) => return Outcome::BadInput(format!("error: failed to start the async runtime: {e}")),
+        Err(e) => {
+            return Outcome::BadInput(format!("error: failed to start the async runtime: {e}"));
+        }
     };
     rt.block_on(async {
         let host = match crate::engine::connect_host().await {
@@ -32,10 +37,15 @@ pub fn run(args: &EnginesArgs) -> Outcome {
         let run_id = format!("engines-{}", crate::runner::new_run_id());
         let labels = RunLabels::new(&run_id);
         let starts = keys.iter().map(|k| {
-            let (host, labels, spec) = (host.clone(), labels.clone(), matrix.engines.get(&k.engine).cloned());
+            let (host, labels, spec) = (
+                host.clone(),
+                labels.clone(),
+                matrix.engines.get(&k.engine).cloned(),
+            );
             async move {
                 eprintln!("starting {}/{}…", k.engine, k.driver_label());
-                let r = crate::engine::start(&host, spec.as_ref(), k.driver.as_deref(), &labels).await;
+                let r =
+                    crate::engine::start(&host, spec.as_ref(), k.driver.as_deref(), &labels).await;
                 if let Ok(h) = &r {
                     crate::engine::release(&host, h).await;
                 }
@@ -45,7 +55,19 @@ pub fn run(args: &EnginesArgs) -> Outcome {
         let results = futures_util::future::join_all(starts).await;
         crate::engine::clean::remove_run(&host, &run_id).await;
         let mut b = Builder::default();
-        b.push_record(["engine", "driver", "status", "server", "API", "driver (measured)", "containerd", "runc", "kernel", "cgroup", "os/arch"]);
+        b.push_record([
+            "engine",
+            "driver",
+            "status",
+            "server",
+            "API",
+            "driver (measured)",
+            "containerd",
+            "runc",
+            "kernel",
+            "cgroup",
+            "os/arch",
+        ]);
         for (k, r) in &results {
             match r {
                 Ok(h) => {
@@ -65,8 +87,16 @@ pub fn run(args: &EnginesArgs) -> Outcome {
                     ]);
                 }
                 Err(e) => {
-                    let status = if e.is_refusal() { "⛔ unsupported" } else { "💥 error" };
-                    let mut row = vec![k.engine.clone(), k.driver_label().to_string(), status.to_string()];
+                    let status = if e.is_refusal() {
+                        "⛔ unsupported"
+                    } else {
+                        "💥 error"
+                    };
+                    let mut row = vec![
+                        k.engine.clone(),
+                        k.driver_label().to_string(),
+                        status.to_string(),
+                    ];
                     row.push(crate::secrets::mask_urls(&error_chain(e)).replace('\n', " | "));
                     row.resize(11, String::new());
                     b.push_record(row);
@@ -76,7 +106,10 @@ pub fn run(args: &EnginesArgs) -> Outcome {
         let mut t = b.build();
         t.with(Style::rounded());
         println!("{t}");
-        if results.iter().any(|(_, r)| matches!(r, Err(e) if !e.is_refusal())) {
+        if results
+            .iter()
+            .any(|(_, r)| matches!(r, Err(e) if !e.is_refusal()))
+        {
             Outcome::Failed
         } else {
             Outcome::Success

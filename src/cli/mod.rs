@@ -5,9 +5,9 @@ mod clean;
 mod engines;
 mod plan;
 mod progress;
+mod report;
 mod run;
 mod suites;
-mod report;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

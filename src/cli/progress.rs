@@ -26,13 +26,20 @@ impl Progress {
         let bar = tty.then(|| {
             let b = ProgressBar::new(total as u64);
             b.set_style(
-                ProgressStyle::with_template("{spinner} [{pos}/{len}] {elapsed_precise} {wide_msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(
+                    "{spinner} [{pos}/{len}] {elapsed_precise} {wide_msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             b.enable_steady_tick(Duration::from_millis(120));
             b
         });
-        Progress { bar, total, state: Mutex::new(State::default()), started: Instant::now() }
+        Progress {
+            bar,
+            total,
+            state: Mutex::new(State::default()),
+            started: Instant::now(),
+        }
     }
 
     fn line(&self, text: String) {
@@ -47,7 +54,9 @@ impl Progress {
     }
 
     pub fn handle(&self, ev: &Event) {
-        let Ok(mut st) = self.state.lock() else { return };
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
         match ev {
             Event::RunStarted { run_id, cells, jobs } => {
                 self.line(format!("run {run_id}: {cells} cells, {jobs} at a time"));

@@ -22,7 +22,9 @@ pub fn run(args: &RunArgs) -> Outcome {
     if let Some(prev) = &args.only_failed {
         let record = match RunRecord::load(prev) {
             Ok(r) => r,
-            Err(e) => return Outcome::BadInput(format!("error: --only-failed: {}", super::chain(&e))),
+            Err(e) => {
+                return Outcome::BadInput(format!("error: --only-failed: {}", super::chain(&e)));
+            }
         };
         cells.retain(|c| {
             record
@@ -30,7 +32,10 @@ pub fn run(args: &RunArgs) -> Outcome {
                 .is_some_and(|r| r.status.needs_rerun())
         });
         if cells.is_empty() {
-            eprintln!("--only-failed {}: no cell failed, errored or was cancelled there; nothing to rerun", prev.display());
+            eprintln!(
+                "--only-failed {}: no cell failed, errored or was cancelled there; nothing to rerun",
+                prev.display()
+            );
             return Outcome::Success;
         }
     }
@@ -42,9 +47,14 @@ pub fn run(args: &RunArgs) -> Outcome {
         Err(o) => return o,
     };
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
-        Err(e) => return Outcome::BadInput(format!("error: failed to start the async runtime: {e}")),
+        Err(e) => {
+            return Outcome::BadInput(format!("error: failed to start the async runtime: {e}"));
+        }
     };
     runtime.block_on(run_async(args, matrix, cells, suites))
 }
@@ -67,7 +77,10 @@ async fn run_async(
     if let Err(e) = std::fs::create_dir_all(&out_dir) {
         return Outcome::BadInput(format!("error: cannot create {}: {e}", out_dir.display()));
     }
-    let jobs = args.jobs.or(matrix.run.max_parallel).unwrap_or_else(runner::default_jobs);
+    let jobs = args
+        .jobs
+        .or(matrix.run.max_parallel)
+        .unwrap_or_else(runner::default_jobs);
     let retries = args.retries.or(matrix.run.retries).unwrap_or(0);
     let cell_timeout = args
         .cell_timeout
@@ -159,7 +172,10 @@ async fn run_async(
     // what --keep asked for.
     let kept: Vec<&CellRecord> = cells.iter().filter(|c| c.kept.is_some()).collect();
     if kept.is_empty() {
-        for problem in crate::engine::clean::remove_run(&host, &run_id).await.problems {
+        for problem in crate::engine::clean::remove_run(&host, &run_id)
+            .await
+            .problems
+        {
             eprintln!("warning: {problem}");
         }
     }
@@ -167,7 +183,8 @@ async fn run_async(
 
     record.cells = cells;
     record.interrupted = interrupted.load(std::sync::atomic::Ordering::SeqCst);
-    record.finished_at = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    record.finished_at =
+        Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     if let Ok(ws) = warnings.lock() {
         record.warnings.extend(ws.iter().cloned());
     }
@@ -178,10 +195,13 @@ async fn run_async(
     if let Err(e) = crate::report::write_all(&record, &out_dir) {
         eprintln!("warning: failed to write the reports: {}", super::chain(&e));
     }
-    let table = crate::report::render_table(&record, &crate::report::Options {
-        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-        ..Default::default()
-    });
+    let table = crate::report::render_table(
+        &record,
+        &crate::report::Options {
+            color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            ..Default::default()
+        },
+    );
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{table}");
     let s = record.summary();
@@ -205,7 +225,11 @@ async fn run_async(
         return Outcome::Interrupted;
     }
     let fail_on_unsupported = args.fail_on.iter().any(|f| f == "unsupported");
-    if record.cells.iter().any(|c| c.status.is_failure(fail_on_unsupported)) {
+    if record
+        .cells
+        .iter()
+        .any(|c| c.status.is_failure(fail_on_unsupported))
+    {
         Outcome::Failed
     } else {
         Outcome::Success
@@ -214,12 +238,17 @@ async fn run_async(
 
 /// First Ctrl-C or SIGTERM: stop new work and tear down. Second: leave at once, saying
 /// what is left for `clean`.
-fn spawn_signal_handler(cancel: CancellationToken, interrupted: Arc<std::sync::atomic::AtomicBool>, run_id: String) {
+fn spawn_signal_handler(
+    cancel: CancellationToken,
+    interrupted: Arc<std::sync::atomic::AtomicBool>,
+    run_id: String,
+) {
     tokio::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return,
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
         for n in 0.. {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
@@ -227,7 +256,9 @@ fn spawn_signal_handler(cancel: CancellationToken, interrupted: Arc<std::sync::a
             }
             interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
             if n == 0 {
-                eprintln!("\ninterrupted: stopping new work and tearing down (press Ctrl-C again to leave at once)");
+                eprintln!(
+                    "\ninterrupted: stopping new work and tearing down (press Ctrl-C again to leave at once)"
+                );
                 cancel.cancel();
             } else {
                 eprintln!(

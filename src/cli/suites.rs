@@ -5,7 +5,10 @@ use crate::matrix::Matrix;
 use crate::runner::SuiteFn;
 
 /// `None` when the matrix names no scenario.
-pub fn load(matrix: &Matrix, _baseline: Option<&std::path::Path>) -> Result<Option<SuiteFn>, Outcome> {
+pub fn load(
+    matrix: &Matrix,
+    _baseline: Option<&std::path::Path>,
+) -> Result<Option<SuiteFn>, Outcome> {
     if matrix.scenarios.is_empty() {
         return Ok(None);
     }

@@ -76,10 +76,21 @@ pub async fn clean(docker: &Docker, scope: &Scope) -> Cleaned {
     {
         Ok(list) => {
             for c in list {
-                let (Some(id), Some(l)) = (c.id, c.labels) else { continue };
-                let Some(run) = wanted(&l, &mut out) else { continue };
+                let (Some(id), Some(l)) = (c.id, c.labels) else {
+                    continue;
+                };
+                let Some(run) = wanted(&l, &mut out) else {
+                    continue;
+                };
                 match docker
-                    .remove_container(&id, Some(RemoveContainerOptions { force: true, v: true, ..Default::default() }))
+                    .remove_container(
+                        &id,
+                        Some(RemoveContainerOptions {
+                            force: true,
+                            v: true,
+                            ..Default::default()
+                        }),
+                    )
                     .await
                 {
                     Ok(()) => *out.containers.entry(run).or_default() += 1,
@@ -91,13 +102,19 @@ pub async fn clean(docker: &Docker, scope: &Scope) -> Cleaned {
         Err(e) => out.problems.push(format!("listing containers: {e}")),
     }
     match docker
-        .list_networks(Some(ListNetworksOptions { filters: Some(filter.clone()) }))
+        .list_networks(Some(ListNetworksOptions {
+            filters: Some(filter.clone()),
+        }))
         .await
     {
         Ok(list) => {
             for n in list {
-                let (Some(id), Some(name), Some(l)) = (n.id, n.name, n.labels) else { continue };
-                let Some(run) = wanted(&l, &mut out) else { continue };
+                let (Some(id), Some(name), Some(l)) = (n.id, n.name, n.labels) else {
+                    continue;
+                };
+                let Some(run) = wanted(&l, &mut out) else {
+                    continue;
+                };
                 match docker.remove_network(&id).await {
                     Ok(()) => *out.networks.entry(run).or_default() += 1,
                     Err(e) if is_not_found(&e) => {}
@@ -108,13 +125,20 @@ pub async fn clean(docker: &Docker, scope: &Scope) -> Cleaned {
         Err(e) => out.problems.push(format!("listing networks: {e}")),
     }
     match docker
-        .list_volumes(Some(ListVolumesOptions { filters: Some(filter) }))
+        .list_volumes(Some(ListVolumesOptions {
+            filters: Some(filter),
+        }))
         .await
     {
         Ok(list) => {
             for v in list.volumes.unwrap_or_default() {
-                let Some(run) = wanted(&v.labels, &mut out) else { continue };
-                match docker.remove_volume(&v.name, Some(RemoveVolumeOptions { force: true })).await {
+                let Some(run) = wanted(&v.labels, &mut out) else {
+                    continue;
+                };
+                match docker
+                    .remove_volume(&v.name, Some(RemoveVolumeOptions { force: true }))
+                    .await
+                {
                     Ok(()) => *out.volumes.entry(run).or_default() += 1,
                     Err(e) if is_not_found(&e) => {}
                     Err(e) => out.problems.push(format!("volume {}: {e}", v.name)),

@@ -56,7 +56,12 @@ pub async fn preload(
                 }
                 Err(_) if !target_is_host => {} // fall back to the host's copy below
                 Err(e) => {
-                    out.insert(image.clone(), Err(format!("image `{image}` is not on the engine and pulling it failed: {e}")));
+                    out.insert(
+                        image.clone(),
+                        Err(format!(
+                            "image `{image}` is not on the engine and pulling it failed: {e}"
+                        )),
+                    );
                     continue;
                 }
             }
@@ -85,7 +90,10 @@ pub async fn preload(
         && let Err(e) = transfer(host, target, &to_transfer).await
     {
         for image in &to_transfer {
-            out.insert(image.clone(), Err(format!("loading `{image}` into the engine failed: {e}")));
+            out.insert(
+                image.clone(),
+                Err(format!("loading `{image}` into the engine failed: {e}")),
+            );
         }
     }
     for image in images {
@@ -103,7 +111,9 @@ pub async fn preload(
                     .map(|l| l.into_iter().collect::<BTreeMap<_, _>>())
                     .unwrap_or_default(),
             }),
-            Err(e) => Err(format!("image `{image}` is not on the engine after loading: {e}")),
+            Err(e) => Err(format!(
+                "image `{image}` is not on the engine after loading: {e}"
+            )),
         };
         out.insert(image.clone(), record);
     }
@@ -118,7 +128,14 @@ async fn transfer(host: &Docker, target: &Docker, images: &[String]) -> Result<(
             .await
             .map_err(|e| format!("{}: {e}", file.display()))?;
         let stream = tokio_util::io::ReaderStream::with_capacity(reader, 1 << 20);
-        let mut load = target.import_image_stream(ImportImageOptions { quiet: true, ..Default::default() }, stream, None);
+        let mut load = target.import_image_stream(
+            ImportImageOptions {
+                quiet: true,
+                ..Default::default()
+            },
+            stream,
+            None,
+        );
         while let Some(item) = load.next().await {
             match item {
                 Ok(info) => {
@@ -148,7 +165,8 @@ pub fn cache_dir() -> PathBuf {
 
 /// One save per image id per process, however many engines want it at once.
 type SaveCell = Arc<OnceCell<Result<PathBuf, String>>>;
-static SAVES: std::sync::OnceLock<std::sync::Mutex<HashMap<String, SaveCell>>> = std::sync::OnceLock::new();
+static SAVES: std::sync::OnceLock<std::sync::Mutex<HashMap<String, SaveCell>>> =
+    std::sync::OnceLock::new();
 
 /// The image saved as a tar file named by its id, made on first use.
 async fn cached_tar(host: &Docker, image: &str) -> Result<PathBuf, String> {
@@ -161,7 +179,9 @@ async fn cached_tar(host: &Docker, image: &str) -> Result<PathBuf, String> {
     let digest = id.trim_start_matches("sha256:").to_string();
     let cell = {
         let saves = SAVES.get_or_init(Default::default);
-        let mut map = saves.lock().map_err(|_| "image cache lock poisoned".to_string())?;
+        let mut map = saves
+            .lock()
+            .map_err(|_| "image cache lock poisoned".to_string())?;
         map.entry(digest.clone()).or_default().clone()
     };
     cell.get_or_init(|| async {
@@ -180,9 +200,13 @@ async fn cached_tar(host: &Docker, image: &str) -> Result<PathBuf, String> {
         let mut stream = host.export_image(image);
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| format!("saving `{image}`: {e}"))?;
-            out.write_all(&chunk).await.map_err(|e| format!("{}: {e}", tmp.display()))?;
+            out.write_all(&chunk)
+                .await
+                .map_err(|e| format!("{}: {e}", tmp.display()))?;
         }
-        out.flush().await.map_err(|e| format!("{}: {e}", tmp.display()))?;
+        out.flush()
+            .await
+            .map_err(|e| format!("{}: {e}", tmp.display()))?;
         tokio::fs::rename(&tmp, &file)
             .await
             .map_err(|e| format!("{}: {e}", file.display()))?;

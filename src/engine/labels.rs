@@ -98,7 +98,10 @@ mod tests {
 
     #[test]
     fn names_are_docker_safe() {
-        assert_eq!(object_name(&["dm", "28.5-vfs-ab12", "app"]), "dm-28.5-vfs-ab12-app");
+        assert_eq!(
+            object_name(&["dm", "28.5-vfs-ab12", "app"]),
+            "dm-28.5-vfs-ab12-app"
+        );
         assert_eq!(object_name(&["-x/y"]), "d-x_y");
     }
 

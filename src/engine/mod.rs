@@ -73,7 +73,9 @@ pub enum EngineError {
         #[source]
         source: bollard::errors::Error,
     },
-    #[error("the engine image `{image}` does not exist on the host engine (build it with scripts/setup.sh, or pull it)")]
+    #[error(
+        "the engine image `{image}` does not exist on the host engine (build it with scripts/setup.sh, or pull it)"
+    )]
     ImageMissing { image: String },
     #[error("failed to create volume `{name}`")]
     CreateVolume {
@@ -121,7 +123,10 @@ pub enum EngineError {
 impl EngineError {
     /// Whether the cell is `unsupported` (a compatibility result) rather than `error`.
     pub fn is_refusal(&self) -> bool {
-        matches!(self, EngineError::Refused { .. } | EngineError::WrongDriver { .. })
+        matches!(
+            self,
+            EngineError::Refused { .. } | EngineError::WrongDriver { .. }
+        )
     }
 }
 
@@ -192,7 +197,8 @@ pub async fn start(
             }
         }
         EngineKind::Dind => {
-            let spec = spec.ok_or_else(|| EngineError::Unsupported("dind engine without spec".into()))?;
+            let spec =
+                spec.ok_or_else(|| EngineError::Unsupported("dind engine without spec".into()))?;
             start_dind(host, spec, driver, labels).await?
         }
     };
@@ -220,13 +226,15 @@ async fn connect_endpoint(
         source,
     };
     let docker = if let Some(path) = url.strip_prefix("unix://") {
-        Docker::connect_with_unix(path, API_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION).map_err(connect)?
+        Docker::connect_with_unix(path, API_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+            .map_err(connect)?
     } else if tls.is_some() {
         return Err(EngineError::Unsupported(format!(
             "TLS endpoints ({shown}) are not supported by this build of dockmatrix yet; reach the daemon over unix:// or plain tcp:// on a trusted network"
         )));
     } else {
-        Docker::connect_with_http(url, API_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION).map_err(connect)?
+        Docker::connect_with_http(url, API_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+            .map_err(connect)?
     };
     docker.negotiate_version().await.map_err(connect)
 }
@@ -236,11 +244,14 @@ pub async fn measure(docker: &Docker, name: &str, kind: &str) -> Result<EngineFa
     let version = docker
         .version()
         .await
-        .map_err(|source| EngineError::Query { what: "version", source })?;
-    let info = docker
-        .info()
-        .await
-        .map_err(|source| EngineError::Query { what: "info", source })?;
+        .map_err(|source| EngineError::Query {
+            what: "version",
+            source,
+        })?;
+    let info = docker.info().await.map_err(|source| EngineError::Query {
+        what: "info",
+        source,
+    })?;
     let component = |wanted: &str| {
         version
             .components
@@ -252,7 +263,12 @@ pub async fn measure(docker: &Docker, name: &str, kind: &str) -> Result<EngineFa
     let cgroup = info
         .cgroup_version
         .as_ref()
-        .map(|v| serde_json::to_value(v).ok().and_then(|j| j.as_str().map(str::to_string)).unwrap_or_default())
+        .map(|v| {
+            serde_json::to_value(v)
+                .ok()
+                .and_then(|j| j.as_str().map(str::to_string))
+                .unwrap_or_default()
+        })
         .unwrap_or_default();
     Ok(EngineFacts {
         name: name.to_string(),
@@ -262,7 +278,11 @@ pub async fn measure(docker: &Docker, name: &str, kind: &str) -> Result<EngineFa
         storage_driver: info.driver.clone().unwrap_or_default(),
         containerd: component("containerd"),
         runc: component("runc"),
-        kernel: version.kernel_version.clone().or(info.kernel_version.clone()).unwrap_or_default(),
+        kernel: version
+            .kernel_version
+            .clone()
+            .or(info.kernel_version.clone())
+            .unwrap_or_default(),
         cgroup_version: cgroup,
         os: info.operating_system.clone().unwrap_or_default(),
         arch: version.arch.clone().unwrap_or_default(),
@@ -290,7 +310,10 @@ async fn start_dind(
         ..Default::default()
     })
     .await
-    .map_err(|source| EngineError::CreateVolume { name: volume.clone(), source })?;
+    .map_err(|source| EngineError::CreateVolume {
+        name: volume.clone(),
+        source,
+    })?;
 
     let mut cmd: Vec<String> = Vec::new();
     if let Some(d) = driver {
@@ -311,7 +334,10 @@ async fn start_dind(
         HostConfig {
             cap_add: Some(vec!["ALL".into()]),
             cap_drop: Some(vec!["SYS_RESOURCE".into()]),
-            security_opt: Some(vec!["seccomp=unconfined".into(), "apparmor=unconfined".into()]),
+            security_opt: Some(vec![
+                "seccomp=unconfined".into(),
+                "apparmor=unconfined".into(),
+            ]),
             // What the CLI's `--security-opt systempaths=unconfined` means in the API.
             masked_paths: Some(Vec::new()),
             readonly_paths: Some(Vec::new()),
@@ -341,7 +367,10 @@ async fn start_dind(
         body,
     )
     .await
-    .map_err(|source| EngineError::CreateContainer { image: image.clone(), source })?;
+    .map_err(|source| EngineError::CreateContainer {
+        image: image.clone(),
+        source,
+    })?;
 
     let dind = DindContainer {
         container: name.clone(),
@@ -385,16 +414,22 @@ async fn boot_dind(
     }
     host.start_container(name, None)
         .await
-        .map_err(|source| EngineError::StartContainer { name: name.to_string(), source })?;
+        .map_err(|source| EngineError::StartContainer {
+            name: name.to_string(),
+            source,
+        })?;
 
     let started = Instant::now();
     let mut delay = Duration::from_millis(100);
     let mut client: Option<(Docker, IpAddr)> = None;
     loop {
-        let inspect = host
-            .inspect_container(name, None)
-            .await
-            .map_err(|source| EngineError::Inspect { name: name.to_string(), source })?;
+        let inspect =
+            host.inspect_container(name, None)
+                .await
+                .map_err(|source| EngineError::Inspect {
+                    name: name.to_string(),
+                    source,
+                })?;
         let state = inspect.state.clone().unwrap_or_default();
         if !state.running.unwrap_or(false) {
             let log = container_log_tail(host, name, 60).await;
@@ -405,12 +440,16 @@ async fn boot_dind(
                 .network_settings
                 .as_ref()
                 .and_then(|n| n.networks.as_ref())
-                .and_then(|nets| nets.values().find_map(|e| e.ip_address.clone().filter(|s| !s.is_empty())))
+                .and_then(|nets| {
+                    nets.values()
+                        .find_map(|e| e.ip_address.clone().filter(|s| !s.is_empty()))
+                })
                 .and_then(|s| s.parse::<IpAddr>().ok());
             if let Some(ip) = ip {
                 let url = format!("tcp://{ip}:2375");
-                let docker = Docker::connect_with_http(&url, API_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
-                    .map_err(|source| EngineError::Connect { url, source })?;
+                let docker =
+                    Docker::connect_with_http(&url, API_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+                        .map_err(|source| EngineError::Connect { url, source })?;
                 client = Some((docker, ip));
             }
         }
@@ -437,7 +476,10 @@ async fn boot_dind(
         if started.elapsed() > ENGINE_START_TIMEOUT {
             let log = container_log_tail(host, name, 40).await;
             return Err(EngineError::NotUp {
-                what: format!("its API did not answer within {}s", ENGINE_START_TIMEOUT.as_secs()),
+                what: format!(
+                    "its API did not answer within {}s",
+                    ENGINE_START_TIMEOUT.as_secs()
+                ),
                 log: log.join("\n"),
             });
         }
@@ -479,11 +521,22 @@ fn classify_exit(log: &[String], exit_code: i64) -> EngineError {
             .rev()
             .map(|l| clean_log_line(l))
             .collect();
-        EngineError::Refused { reason: tail.join("\n") }
+        EngineError::Refused {
+            reason: tail.join("\n"),
+        }
     } else {
         EngineError::NotUp {
-            what: format!("it exited with code {exit_code} before dockerd reported anything of the configuration"),
-            log: log.iter().rev().take(20).rev().cloned().collect::<Vec<_>>().join("\n"),
+            what: format!(
+                "it exited with code {exit_code} before dockerd reported anything of the configuration"
+            ),
+            log: log
+                .iter()
+                .rev()
+                .take(20)
+                .rev()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n"),
         }
     }
 }
@@ -523,7 +576,13 @@ pub async fn container_log_tail(docker: &Docker, container: &str, n: usize) -> V
 /// its container and volume. Idempotent: what is already gone is fine.
 pub async fn stop_dind(host: &Docker, dind: &DindContainer) {
     let _ = host
-        .stop_container(&dind.container, Some(StopContainerOptions { t: Some(30), signal: None }))
+        .stop_container(
+            &dind.container,
+            Some(StopContainerOptions {
+                t: Some(30),
+                signal: None,
+            }),
+        )
         .await;
     let _ = host
         .remove_container(
@@ -551,12 +610,17 @@ pub async fn release(host: &Docker, engine: &EngineHandle) {
 /// A tar archive holding one regular file (for daemon.json).
 fn tar_one_file(path: &str, content: &[u8]) -> Vec<u8> {
     let mut header = [0u8; 512];
-    let put = |h: &mut [u8; 512], at: usize, bytes: &[u8]| h[at..at + bytes.len()].copy_from_slice(bytes);
+    let put =
+        |h: &mut [u8; 512], at: usize, bytes: &[u8]| h[at..at + bytes.len()].copy_from_slice(bytes);
     put(&mut header, 0, path.as_bytes());
     put(&mut header, 100, b"0000644\0");
     put(&mut header, 108, b"0000000\0");
     put(&mut header, 116, b"0000000\0");
-    put(&mut header, 124, format!("{:011o}\0", content.len()).as_bytes());
+    put(
+        &mut header,
+        124,
+        format!("{:011o}\0", content.len()).as_bytes(),
+    );
     put(&mut header, 136, b"00000000000\0");
     put(&mut header, 148, b"        ");
     header[156] = b'0';
@@ -593,7 +657,10 @@ mod tests {
         ];
         match classify_exit(&log, 1) {
             EngineError::Refused { reason } => {
-                assert!(reason.contains("prerequisites for driver not satisfied"), "{reason}");
+                assert!(
+                    reason.contains("prerequisites for driver not satisfied"),
+                    "{reason}"
+                );
             }
             other => panic!("expected a refusal, got {other:?}"),
         }
@@ -606,7 +673,8 @@ mod tests {
         let t = tar_one_file("etc/docker/daemon.json", b"{}");
         assert_eq!(t.len() % 512, 0);
         assert_eq!(&t[257..262], b"ustar");
-        let stored: u32 = u32::from_str_radix(std::str::from_utf8(&t[148..154]).expect("ascii"), 8).expect("octal");
+        let stored: u32 = u32::from_str_radix(std::str::from_utf8(&t[148..154]).expect("ascii"), 8)
+            .expect("octal");
         let mut h = t[..512].to_vec();
         h[148..156].copy_from_slice(b"        ");
         assert_eq!(stored, h.iter().map(|b| u32::from(*b)).sum::<u32>());

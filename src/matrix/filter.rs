@@ -62,12 +62,9 @@ impl Version {
         if parts.is_empty() {
             return None;
         }
-        let pre = rest.strip_prefix('-').map(|p| {
-            p.split(['+', '~'])
-                .next()
-                .unwrap_or_default()
-                .to_string()
-        });
+        let pre = rest
+            .strip_prefix('-')
+            .map(|p| p.split(['+', '~']).next().unwrap_or_default().to_string());
         Some(Version { parts, pre })
     }
 }
@@ -367,7 +364,11 @@ mod tests {
         let r = parse_requirements("<8,>=6").expect("valid");
         let ok = |x: &str| r.iter().all(|q| q.matches(x));
         assert!(ok("6.0") && ok("7.0") && !ok("8.0") && !ok("5.9"));
-        assert!(Requirement::parse("!=vfs").expect("valid").matches("overlay2"));
+        assert!(
+            Requirement::parse("!=vfs")
+                .expect("valid")
+                .matches("overlay2")
+        );
         assert!(Requirement::parse("=7.0").expect("valid").matches("7.0"));
         assert!(!Requirement::parse("=7.0").expect("valid").matches("7"));
         assert!(!Requirement::parse(">=15").expect("valid").matches("latest"));
@@ -391,7 +392,10 @@ mod tests {
             Filter::parse("engine"),
             Err(FilterError::NoOperator { .. })
         ));
-        assert!(matches!(Filter::parse(">=2"), Err(FilterError::NoAxis { .. })));
+        assert!(matches!(
+            Filter::parse(">=2"),
+            Err(FilterError::NoAxis { .. })
+        ));
         assert!(matches!(
             Filter::parse("engine>="),
             Err(FilterError::EmptyOperand { .. })

@@ -196,10 +196,20 @@ pub enum Ready {
     /// The kind's own handshake (PostgreSQL `SELECT 1`, MySQL `SELECT 1`, Redis `PING`);
     /// for `http`/`generic` without `ready`, the container running.
     Protocol,
-    Http { path: String, port: u16, status: Option<u16> },
-    Tcp { port: u16 },
-    Log { pattern: String },
-    Exec { command: Vec<String> },
+    Http {
+        path: String,
+        port: u16,
+        status: Option<u16>,
+    },
+    Tcp {
+        port: u16,
+    },
+    Log {
+        pattern: String,
+    },
+    Exec {
+        command: Vec<String>,
+    },
 }
 
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -379,7 +389,11 @@ fn canonical_json(v: &serde_json::Value) -> String {
         serde_json::Value::Array(items) => {
             format!(
                 "[{}]",
-                items.iter().map(canonical_json).collect::<Vec<_>>().join(",")
+                items
+                    .iter()
+                    .map(canonical_json)
+                    .collect::<Vec<_>>()
+                    .join(",")
             )
         }
         other => other.to_string(),

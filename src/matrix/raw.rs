@@ -8,15 +8,21 @@ use toml::Spanned;
 pub type Str = Spanned<String>;
 /// A map whose keys keep their spans (TOML order preserved).
 pub type SpannedMap<V> = IndexMap<Str, V>;
+/// An axis: its values, each with its span.
+pub type RawAxis = Spanned<Vec<Spanned<toml::Value>>>;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a matrix table")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a matrix table"
+)]
 pub struct RawMatrix {
     pub name: Str,
     #[serde(default)]
     pub scenarios: Vec<Str>,
     pub run: Option<RawRun>,
-    pub axes: Option<Spanned<SpannedMap<Spanned<Vec<Spanned<toml::Value>>>>>>,
+    pub axes: Option<Spanned<SpannedMap<RawAxis>>>,
     #[serde(default)]
     pub include: Vec<Spanned<SpannedMap<Spanned<toml::Value>>>>,
     #[serde(default)]
@@ -30,7 +36,11 @@ pub struct RawMatrix {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a [run] table")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a [run] table"
+)]
 pub struct RawRun {
     pub max_parallel: Option<Spanned<i64>>,
     pub retries: Option<Spanned<i64>>,
@@ -39,7 +49,11 @@ pub struct RawRun {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a [[known]] table with filter, check and reason")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a [[known]] table with filter, check and reason"
+)]
 pub struct RawKnown {
     pub filter: Str,
     pub check: Str,
@@ -47,7 +61,11 @@ pub struct RawKnown {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "an engine table such as { kind = \"dind\", image = \"docker:28.5-dind\" }")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "an engine table such as { kind = \"dind\", image = \"docker:28.5-dind\" }"
+)]
 pub struct RawEngine {
     pub kind: Str,
     pub image: Option<Str>,
@@ -64,7 +82,11 @@ pub struct RawEngine {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a service table such as { kind = \"redis\", image = \"redis:{version}\" }")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a service table such as { kind = \"redis\", image = \"redis:{version}\" }"
+)]
 pub struct RawService {
     pub kind: Option<Str>,
     pub image: Option<Str>,
@@ -84,7 +106,11 @@ pub struct RawService {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table such as { http = \"/health\", port = 8080 } or { tcp = 5432 }")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a table such as { http = \"/health\", port = 8080 } or { tcp = 5432 }"
+)]
 pub struct RawReady {
     /// HTTP path answering 2xx (or `status`).
     pub http: Option<Str>,

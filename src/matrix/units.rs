@@ -23,7 +23,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             .parse()
             .map_err(|_| format!("`{s}` is too large"))?;
         rest = &rest[digits..];
-        let unit_len = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_alphabetic()).len();
+        let unit_len = rest.len()
+            - rest
+                .trim_start_matches(|c: char| c.is_ascii_alphabetic())
+                .len();
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let part = match unit {
@@ -56,7 +59,12 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
     if !(n.is_finite() && n > 0.0) {
         return Err(format!("`{s}` must be a positive size"));
     }
-    Ok((n * mult as f64) as u64)
+    let bytes = (n * mult as f64) as u64;
+    if bytes == 0 {
+        // `0.5` would round to 0 bytes, which Docker reads as "no limit".
+        return Err(format!("`{s}` is less than one byte"));
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -83,5 +91,6 @@ mod tests {
         assert_eq!(parse_bytes("1000"), Ok(1000));
         assert!(parse_bytes("lots").is_err());
         assert!(parse_bytes("-1m").is_err());
+        assert!(parse_bytes("0.5").is_err());
     }
 }

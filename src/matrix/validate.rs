@@ -7,7 +7,7 @@ use std::path::Path;
 use indexmap::IndexMap;
 use toml::Spanned;
 
-use super::raw::{RawEngine, RawMatrix, RawReady, RawService, SpannedMap};
+use super::raw::{RawAxis, RawEngine, RawMatrix, RawReady, RawService, SpannedMap};
 use super::units::{parse_bytes, parse_duration};
 use super::*;
 use crate::diagnostic::toml_key;
@@ -19,7 +19,13 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn err(&mut self, span: Range<usize>, key: impl Into<String>, msg: impl Into<String>, help: impl Into<String>) {
+    fn err(
+        &mut self,
+        span: Range<usize>,
+        key: impl Into<String>,
+        msg: impl Into<String>,
+        help: impl Into<String>,
+    ) {
         self.problems
             .push(Diagnostic::at(self.path, self.source, span, key, msg).with_help(help));
     }
@@ -39,7 +45,12 @@ pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Ma
 
     let name = raw.name.get_ref().trim().to_string();
     if name.is_empty() {
-        cx.err(raw.name.span(), "name", "the matrix name is empty", "give the matrix a name, e.g. name = \"docker-upgrade\"");
+        cx.err(
+            raw.name.span(),
+            "name",
+            "the matrix name is empty",
+            "give the matrix a name, e.g. name = \"docker-upgrade\"",
+        );
     }
 
     let base = path.parent().unwrap_or(Path::new("."));
@@ -50,7 +61,11 @@ pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Ma
             cx.err(
                 s.span(),
                 format!("scenarios[{i}]"),
-                format!("scenario file `{}` does not exist (looked for {})", s.get_ref(), resolved.display()),
+                format!(
+                    "scenario file `{}` does not exist (looked for {})",
+                    s.get_ref(),
+                    resolved.display()
+                ),
                 "scenario paths are relative to the matrix file",
             );
         }
@@ -67,7 +82,12 @@ pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Ma
     for (i, ex) in raw.exclude.iter().enumerate() {
         let key = format!("exclude[{i}]");
         if ex.get_ref().is_empty() {
-            cx.err(ex.span(), key.clone(), "this exclude entry is empty", "name at least one axis and value");
+            cx.err(
+                ex.span(),
+                key.clone(),
+                "this exclude entry is empty",
+                "name at least one axis and value",
+            );
         }
         for (k, _) in ex.get_ref() {
             if !axis_names.contains(&k.get_ref().as_str()) {
@@ -86,7 +106,12 @@ pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Ma
     for (i, inc) in raw.include.iter().enumerate() {
         let key = format!("include[{i}]");
         if inc.get_ref().is_empty() {
-            cx.err(inc.span(), key.clone(), "this include entry is empty", "give at least one key and value");
+            cx.err(
+                inc.span(),
+                key.clone(),
+                "this include entry is empty",
+                "give at least one key and value",
+            );
         }
         include.push(combo_values(&mut cx, inc.get_ref(), &key));
     }
@@ -128,11 +153,16 @@ pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Ma
     // Every engine value (from the axis or an include) names an [engines.*] entry.
     let engine_hint = || {
         if engines.is_empty() {
-            "add an [engines.\"VALUE\"] table (kind = \"dind\", \"host\" or \"endpoint\")".to_string()
+            "add an [engines.\"VALUE\"] table (kind = \"dind\", \"host\" or \"endpoint\")"
+                .to_string()
         } else {
             format!(
                 "defined engines: {}",
-                engines.keys().map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(", ")
+                engines
+                    .keys()
+                    .map(|k| format!("\"{k}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         }
     };
@@ -143,7 +173,12 @@ pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Ma
             let s = value_string(v.get_ref());
             if let Some(s) = s.filter(|s| !defined(s)) {
                 let help = engine_hint();
-                cx.err(v.span(), format!("axes.engine[{i}]"), format!("engine `{s}` has no [engines.\"{s}\"] entry"), help);
+                cx.err(
+                    v.span(),
+                    format!("axes.engine[{i}]"),
+                    format!("engine `{s}` has no [engines.\"{s}\"] entry"),
+                    help,
+                );
             }
         }
     }
@@ -153,7 +188,12 @@ pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Ma
                 && let Some(s) = value_string(v.get_ref()).filter(|s| !defined(s))
             {
                 let help = engine_hint();
-                cx.err(v.span(), format!("include[{i}].engine"), format!("engine `{s}` has no [engines.\"{s}\"] entry"), help);
+                cx.err(
+                    v.span(),
+                    format!("include[{i}].engine"),
+                    format!("engine `{s}` has no [engines.\"{s}\"] entry"),
+                    help,
+                );
             }
         }
     }
@@ -173,9 +213,10 @@ pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Ma
     for (i, k) in raw.known.iter().enumerate() {
         let entry = k.get_ref();
         let key = format!("known[{i}]");
-        match Filter::parse(entry.filter.get_ref())
-            .and_then(|f| f.check_axes(all_keys.iter().map(String::as_str)).map(|()| f))
-        {
+        match Filter::parse(entry.filter.get_ref()).and_then(|f| {
+            f.check_axes(all_keys.iter().map(String::as_str))
+                .map(|()| f)
+        }) {
             Ok(filter) => known.push(Known {
                 filter,
                 check: entry.check.get_ref().clone(),
@@ -184,14 +225,29 @@ pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Ma
             }),
             Err(e) => {
                 let help = e.help();
-                cx.err(entry.filter.span(), format!("{key}.filter"), format!("bad filter: {e}"), help);
+                cx.err(
+                    entry.filter.span(),
+                    format!("{key}.filter"),
+                    format!("bad filter: {e}"),
+                    help,
+                );
             }
         }
         if entry.check.get_ref().trim().is_empty() {
-            cx.err(entry.check.span(), format!("{key}.check"), "the check name is empty", "give the unique name of a check in the matrix's scenarios");
+            cx.err(
+                entry.check.span(),
+                format!("{key}.check"),
+                "the check name is empty",
+                "give the unique name of a check in the matrix's scenarios",
+            );
         }
         if entry.reason.get_ref().trim().is_empty() {
-            cx.err(entry.reason.span(), format!("{key}.reason"), "the reason is empty", "say why this incompatibility is accepted");
+            cx.err(
+                entry.reason.span(),
+                format!("{key}.reason"),
+                "the reason is empty",
+                "say why this incompatibility is accepted",
+            );
         }
     }
 
@@ -219,26 +275,54 @@ fn run_settings(cx: &mut Ctx<'_>, raw: Option<&super::raw::RawRun>) -> RunSettin
     if let Some(n) = &r.max_parallel {
         match usize::try_from(*n.get_ref()) {
             Ok(v) if (1..=256).contains(&v) => run.max_parallel = Some(v),
-            _ => cx.err(n.span(), "run.max-parallel", format!("max-parallel must be between 1 and 256, not {}", n.get_ref()), "e.g. max-parallel = 4"),
+            _ => cx.err(
+                n.span(),
+                "run.max-parallel",
+                format!(
+                    "max-parallel must be between 1 and 256, not {}",
+                    n.get_ref()
+                ),
+                "e.g. max-parallel = 4",
+            ),
         }
     }
     if let Some(n) = &r.retries {
         match u32::try_from(*n.get_ref()) {
             Ok(v) if v <= 10 => run.retries = Some(v),
-            _ => cx.err(n.span(), "run.retries", format!("retries must be between 0 and 10, not {}", n.get_ref()), "e.g. retries = 1"),
+            _ => cx.err(
+                n.span(),
+                "run.retries",
+                format!("retries must be between 0 and 10, not {}", n.get_ref()),
+                "e.g. retries = 1",
+            ),
         }
     }
     if let Some(d) = &r.cell_timeout {
         match parse_duration(d.get_ref()) {
             Ok(t) if !t.is_zero() => run.cell_timeout = Some(t),
-            Ok(_) => cx.err(d.span(), "run.cell-timeout", "the cell timeout is zero", "e.g. cell-timeout = \"10m\""),
-            Err(e) => cx.err(d.span(), "run.cell-timeout", format!("bad duration: {e}"), "write a duration like \"90s\", \"10m\" or \"1h30m\""),
+            Ok(_) => cx.err(
+                d.span(),
+                "run.cell-timeout",
+                "the cell timeout is zero",
+                "e.g. cell-timeout = \"10m\"",
+            ),
+            Err(e) => cx.err(
+                d.span(),
+                "run.cell-timeout",
+                format!("bad duration: {e}"),
+                "write a duration like \"90s\", \"10m\" or \"1h30m\"",
+            ),
         }
     }
     if let Some(p) = &r.pull {
         match p.get_ref().parse() {
             Ok(policy) => run.pull = Some(policy),
-            Err(e) => cx.err(p.span(), "run.pull", e, "pull = \"never\", \"missing\" or \"always\""),
+            Err(e) => cx.err(
+                p.span(),
+                "run.pull",
+                e,
+                "pull = \"never\", \"missing\" or \"always\"",
+            ),
         }
     }
     run
@@ -248,7 +332,12 @@ fn run_settings(cx: &mut Ctx<'_>, raw: Option<&super::raw::RawRun>) -> RunSettin
 fn scalar(cx: &mut Ctx<'_>, v: &Spanned<toml::Value>, key: &str) -> Option<String> {
     match v.get_ref() {
         toml::Value::String(s) if s.is_empty() => {
-            cx.err(v.span(), key, "the value is empty", "give a non-empty string");
+            cx.err(
+                v.span(),
+                key,
+                "the value is empty",
+                "give a non-empty string",
+            );
             None
         }
         toml::Value::String(s) => Some(s.clone()),
@@ -283,15 +372,25 @@ fn value_string(v: &toml::Value) -> Option<String> {
     }
 }
 
-fn axes(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<Vec<Spanned<toml::Value>>>>) -> Vec<Axis> {
+fn axes(cx: &mut Ctx<'_>, raw: &SpannedMap<RawAxis>) -> Vec<Axis> {
     let mut out = Vec::new();
     for (name, values) in raw {
         let n = name.get_ref();
         if !valid_name(n) {
-            cx.err(name.span(), format!("axes.{}", toml_key(n)), format!("`{n}` is not a valid axis name"), "use letters, digits, `-` and `_`");
+            cx.err(
+                name.span(),
+                format!("axes.{}", toml_key(n)),
+                format!("`{n}` is not a valid axis name"),
+                "use letters, digits, `-` and `_`",
+            );
         }
         if values.get_ref().is_empty() {
-            cx.err(values.span(), format!("axes.{}", toml_key(n)), format!("axis `{n}` has no values"), "give at least one value, or remove the axis");
+            cx.err(
+                values.span(),
+                format!("axes.{}", toml_key(n)),
+                format!("axis `{n}` has no values"),
+                "give at least one value, or remove the axis",
+            );
         }
         let mut vals: Vec<String> = Vec::new();
         // value → index: a long axis must not make validation quadratic.
@@ -312,12 +411,19 @@ fn axes(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<Vec<Spanned<toml::Value>>>>) 
                 }
             }
         }
-        out.push(Axis { name: n.clone(), values: vals });
+        out.push(Axis {
+            name: n.clone(),
+            values: vals,
+        });
     }
     out
 }
 
-fn combo_values(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<toml::Value>>, key: &str) -> IndexMap<String, String> {
+fn combo_values(
+    cx: &mut Ctx<'_>,
+    raw: &SpannedMap<Spanned<toml::Value>>,
+    key: &str,
+) -> IndexMap<String, String> {
     let mut out = IndexMap::new();
     for (k, v) in raw {
         let path = format!("{key}.{}", toml_key(k.get_ref()));
@@ -329,10 +435,16 @@ fn combo_values(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<toml::Value>>, key: &
 }
 
 fn valid_name(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-fn engines(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<RawEngine>>, base: &Path) -> IndexMap<String, EngineSpec> {
+fn engines(
+    cx: &mut Ctx<'_>,
+    raw: &SpannedMap<Spanned<RawEngine>>,
+    base: &Path,
+) -> IndexMap<String, EngineSpec> {
     let mut out = IndexMap::new();
     for (name, e) in raw {
         let n = name.get_ref().clone();
@@ -343,7 +455,12 @@ fn engines(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<RawEngine>>, base: &Path) 
             "host" => EngineKind::Host,
             "endpoint" => EngineKind::Endpoint,
             other => {
-                cx.err(e.kind.span(), format!("{key}.kind"), format!("`{other}` is not an engine kind"), "kind = \"dind\", \"host\" or \"endpoint\"");
+                cx.err(
+                    e.kind.span(),
+                    format!("{key}.kind"),
+                    format!("`{other}` is not an engine kind"),
+                    "kind = \"dind\", \"host\" or \"endpoint\"",
+                );
                 continue;
             }
         };
@@ -368,12 +485,22 @@ fn engines(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<RawEngine>>, base: &Path) 
         }
         if kind != EngineKind::Endpoint && e.url.is_some() {
             if let Some(u) = &e.url {
-                cx.err(u.span(), format!("{key}.url"), "only endpoint engines take a url", "set kind = \"endpoint\", or remove url");
+                cx.err(
+                    u.span(),
+                    format!("{key}.url"),
+                    "only endpoint engines take a url",
+                    "set kind = \"endpoint\", or remove url",
+                );
             }
         }
         if kind == EngineKind::Host {
             if let Some(i) = &e.image {
-                cx.err(i.span(), format!("{key}.image"), "a host engine takes no image: it is the local engine as it is", "remove image, or set kind = \"dind\"");
+                cx.err(
+                    i.span(),
+                    format!("{key}.image"),
+                    "a host engine takes no image: it is the local engine as it is",
+                    "remove image, or set kind = \"dind\"",
+                );
             }
         }
         let tls_parts = [&e.tls_ca, &e.tls_cert, &e.tls_key];
@@ -383,7 +510,12 @@ fn engines(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<RawEngine>>, base: &Path) 
                 let Some(p) = p else { continue };
                 let resolved = base.join(p.get_ref());
                 if !resolved.is_file() {
-                    cx.err(p.span(), format!("{key}.{label}"), format!("`{}` does not exist", resolved.display()), "paths are relative to the matrix file");
+                    cx.err(
+                        p.span(),
+                        format!("{key}.{label}"),
+                        format!("`{}` does not exist", resolved.display()),
+                        "paths are relative to the matrix file",
+                    );
                 }
                 files.push(resolved);
             }
@@ -394,13 +526,19 @@ fn engines(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<RawEngine>>, base: &Path) 
             }
         } else {
             if let Some(p) = tls_parts.iter().copied().flatten().next() {
-                cx.err(p.span(), format!("{key}.tls-*"), "TLS needs all three of tls-ca, tls-cert and tls-key", "give all three files, or none");
+                cx.err(
+                    p.span(),
+                    format!("{key}.tls-*"),
+                    "TLS needs all three of tls-ca, tls-cert and tls-key",
+                    "give all three files, or none",
+                );
             }
             None
         };
-        let daemon = e.daemon.as_ref().map(|t| {
-            serde_json::to_value(t.get_ref()).unwrap_or(serde_json::Value::Null)
-        });
+        let daemon = e
+            .daemon
+            .as_ref()
+            .map(|t| serde_json::to_value(t.get_ref()).unwrap_or(serde_json::Value::Null));
         out.insert(
             n.clone(),
             EngineSpec {
@@ -418,17 +556,31 @@ fn engines(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<RawEngine>>, base: &Path) 
     out
 }
 
-fn services(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<RawService>>, keys: &[String]) -> IndexMap<String, ServiceSpec> {
+fn services(
+    cx: &mut Ctx<'_>,
+    raw: &SpannedMap<Spanned<RawService>>,
+    keys: &[String],
+) -> IndexMap<String, ServiceSpec> {
     let names: Vec<&str> = raw.keys().map(|k| k.get_ref().as_str()).collect();
     let mut out = IndexMap::new();
     for (name, s) in raw {
         let n = name.get_ref().clone();
         let key = format!("services.{}", toml_key(&n));
         if !valid_name(&n) {
-            cx.err(name.span(), key.clone(), format!("`{n}` is not a valid service name (it becomes a DNS alias)"), "use letters, digits, `-` and `_`");
+            cx.err(
+                name.span(),
+                key.clone(),
+                format!("`{n}` is not a valid service name (it becomes a DNS alias)"),
+                "use letters, digits, `-` and `_`",
+            );
         }
         if SPECIAL_AXES.contains(&n.as_str()) {
-            cx.err(name.span(), key.clone(), format!("`{n}` is a special axis and cannot name a service"), format!("rename the service; reserved: {}", SPECIAL_AXES.join(", ")));
+            cx.err(
+                name.span(),
+                key.clone(),
+                format!("`{n}` is a special axis and cannot name a service"),
+                format!("rename the service; reserved: {}", SPECIAL_AXES.join(", ")),
+            );
         }
         let s = s.get_ref();
         let kind = match s.kind.as_ref().map(|k| k.get_ref().as_str()) {
@@ -439,7 +591,12 @@ fn services(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<RawService>>, keys: &[Str
             Some("http") => ServiceKind::Http,
             Some(other) => {
                 if let Some(k) = &s.kind {
-                    cx.err(k.span(), format!("{key}.kind"), format!("`{other}` is not a service kind"), "kind = \"postgres\", \"mysql\", \"redis\", \"http\" or \"generic\"");
+                    cx.err(
+                        k.span(),
+                        format!("{key}.kind"),
+                        format!("`{other}` is not a service kind"),
+                        "kind = \"postgres\", \"mysql\", \"redis\", \"http\" or \"generic\"",
+                    );
                 }
                 ServiceKind::Generic
             }
@@ -447,7 +604,12 @@ fn services(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<RawService>>, keys: &[Str
         let (image, image_span) = match &s.image {
             Some(i) if !i.get_ref().trim().is_empty() => (i.get_ref().clone(), i.span()),
             Some(i) => {
-                cx.err(i.span(), format!("{key}.image"), format!("service `{n}` has an empty image"), "image = \"postgres:{version}\"");
+                cx.err(
+                    i.span(),
+                    format!("{key}.image"),
+                    format!("service `{n}` has an empty image"),
+                    "image = \"postgres:{version}\"",
+                );
                 (String::new(), i.span())
             }
             None => {
@@ -457,13 +619,23 @@ fn services(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<RawService>>, keys: &[Str
         };
         for p in placeholders(&image) {
             if p != "version" && !keys.iter().any(|k| k == p) {
-                cx.err(image_span.clone(), format!("{key}.image"), format!("placeholder `{{{p}}}` names no axis"), format!("placeholders: {{version}} or an axis: {}", keys.join(", ")));
+                cx.err(
+                    image_span.clone(),
+                    format!("{key}.image"),
+                    format!("placeholder `{{{p}}}` names no axis"),
+                    format!("placeholders: {{version}} or an axis: {}", keys.join(", ")),
+                );
             }
         }
         let version = s.version.as_ref().and_then(|v| {
             let got = value_string(v.get_ref());
             if got.is_none() {
-                cx.err(v.span(), format!("{key}.version"), "the version must be a string", "version = \"1.4\"");
+                cx.err(
+                    v.span(),
+                    format!("{key}.version"),
+                    "the version must be a string",
+                    "version = \"1.4\"",
+                );
             }
             got
         });
@@ -474,7 +646,12 @@ fn services(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<RawService>>, keys: &[Str
                 toml::Value::Integer(i) => Some(i.to_string()),
                 toml::Value::Boolean(b) => Some(b.to_string()),
                 other => {
-                    cx.err(v.span(), format!("{key}.env.{}", toml_key(k.get_ref())), format!("expected a string, found {}", other.type_str()), "env values are strings");
+                    cx.err(
+                        v.span(),
+                        format!("{key}.env.{}", toml_key(k.get_ref())),
+                        format!("expected a string, found {}", other.type_str()),
+                        "env values are strings",
+                    );
                     None
                 }
             };
@@ -486,16 +663,31 @@ fn services(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<RawService>>, keys: &[Str
         for (i, p) in s.ports.iter().enumerate() {
             match u16::try_from(*p.get_ref()) {
                 Ok(v) if v > 0 => ports.push(v),
-                _ => cx.err(p.span(), format!("{key}.ports[{i}]"), format!("{} is not a port", p.get_ref()), "ports are container ports between 1 and 65535"),
+                _ => cx.err(
+                    p.span(),
+                    format!("{key}.ports[{i}]"),
+                    format!("{} is not a port", p.get_ref()),
+                    "ports are container ports between 1 and 65535",
+                ),
             }
         }
         let mut depends_on = Vec::new();
         for (i, d) in s.depends_on.iter().enumerate() {
             let dn = d.get_ref();
             if dn == &n {
-                cx.err(d.span(), format!("{key}.depends-on[{i}]"), format!("service `{n}` depends on itself"), "remove it");
+                cx.err(
+                    d.span(),
+                    format!("{key}.depends-on[{i}]"),
+                    format!("service `{n}` depends on itself"),
+                    "remove it",
+                );
             } else if !names.contains(&dn.as_str()) {
-                cx.err(d.span(), format!("{key}.depends-on[{i}]"), format!("`{dn}` is not a service"), format!("services: {}", names.join(", ")));
+                cx.err(
+                    d.span(),
+                    format!("{key}.depends-on[{i}]"),
+                    format!("`{dn}` is not a service"),
+                    format!("services: {}", names.join(", ")),
+                );
             }
             depends_on.push(dn.clone());
         }
@@ -507,7 +699,14 @@ fn services(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<RawService>>, keys: &[Str
                 _ => Err("expected a size".to_string()),
             };
             parsed
-                .map_err(|e| cx.err(m.span(), format!("{key}.memory"), format!("bad memory limit: {e}"), "memory = \"512m\" or \"1g\""))
+                .map_err(|e| {
+                    cx.err(
+                        m.span(),
+                        format!("{key}.memory"),
+                        format!("bad memory limit: {e}"),
+                        "memory = \"512m\" or \"1g\"",
+                    )
+                })
                 .ok()
         });
         let cpus = s.cpus.as_ref().and_then(|c| {
@@ -520,7 +719,12 @@ fn services(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<RawService>>, keys: &[Str
             match parsed {
                 Some(v) if v > 0.0 && v.is_finite() => Some(v),
                 _ => {
-                    cx.err(c.span(), format!("{key}.cpus"), "cpus must be a positive number", "cpus = 0.5");
+                    cx.err(
+                        c.span(),
+                        format!("{key}.cpus"),
+                        "cpus must be a positive number",
+                        "cpus = 0.5",
+                    );
                     None
                 }
             }
@@ -528,7 +732,12 @@ fn services(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<RawService>>, keys: &[Str
         let restart = s.restart.as_ref().and_then(|r| {
             let parsed = Restart::parse(r.get_ref());
             if parsed.is_none() {
-                cx.err(r.span(), format!("{key}.restart"), format!("`{}` is not a restart policy", r.get_ref()), "restart = \"no\", \"on-failure\", \"always\" or \"unless-stopped\"");
+                cx.err(
+                    r.span(),
+                    format!("{key}.restart"),
+                    format!("`{}` is not a restart policy", r.get_ref()),
+                    "restart = \"no\", \"on-failure\", \"always\" or \"unless-stopped\"",
+                );
             }
             parsed
         });
@@ -556,7 +765,13 @@ fn services(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<RawService>>, keys: &[Str
     out
 }
 
-fn ready(cx: &mut Ctx<'_>, raw: Option<&Spanned<RawReady>>, key: &str, ports: &[u16], kind: ServiceKind) -> (Ready, Duration) {
+fn ready(
+    cx: &mut Ctx<'_>,
+    raw: Option<&Spanned<RawReady>>,
+    key: &str,
+    ports: &[u16],
+    kind: ServiceKind,
+) -> (Ready, Duration) {
     let Some(r) = raw else {
         return (Ready::Protocol, DEFAULT_READY_TIMEOUT);
     };
@@ -567,36 +782,69 @@ fn ready(cx: &mut Ctx<'_>, raw: Option<&Spanned<RawReady>>, key: &str, ports: &[
         Some(t) => match parse_duration(t.get_ref()) {
             Ok(d) if !d.is_zero() => d,
             Ok(_) => {
-                cx.err(t.span(), format!("{key}.timeout"), "the timeout is zero", "timeout = \"120s\"");
+                cx.err(
+                    t.span(),
+                    format!("{key}.timeout"),
+                    "the timeout is zero",
+                    "timeout = \"120s\"",
+                );
                 DEFAULT_READY_TIMEOUT
             }
             Err(e) => {
-                cx.err(t.span(), format!("{key}.timeout"), format!("bad duration: {e}"), "timeout = \"120s\"");
+                cx.err(
+                    t.span(),
+                    format!("{key}.timeout"),
+                    format!("bad duration: {e}"),
+                    "timeout = \"120s\"",
+                );
                 DEFAULT_READY_TIMEOUT
             }
         },
         None => DEFAULT_READY_TIMEOUT,
     };
-    let chosen = [r.http.is_some(), r.tcp.is_some(), r.log.is_some(), r.exec.is_some()]
-        .iter()
-        .filter(|b| **b)
-        .count();
+    let chosen = [
+        r.http.is_some(),
+        r.tcp.is_some(),
+        r.log.is_some(),
+        r.exec.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
     if chosen > 1 {
-        cx.err(span.clone(), key.clone(), "ready names more than one probe", "choose one of http, tcp, log or exec");
+        cx.err(
+            span.clone(),
+            key.clone(),
+            "ready names more than one probe",
+            "choose one of http, tcp, log or exec",
+        );
     }
-    let status = r.status.as_ref().and_then(|s| match u16::try_from(*s.get_ref()) {
-        Ok(v) if (100..=599).contains(&v) => Some(v),
-        _ => {
-            cx.err(s.span(), format!("{key}.status"), format!("{} is not an HTTP status", s.get_ref()), "a status between 100 and 599, e.g. status = 204");
-            None
-        }
-    });
+    let status = r
+        .status
+        .as_ref()
+        .and_then(|s| match u16::try_from(*s.get_ref()) {
+            Ok(v) if (100..=599).contains(&v) => Some(v),
+            _ => {
+                cx.err(
+                    s.span(),
+                    format!("{key}.status"),
+                    format!("{} is not an HTTP status", s.get_ref()),
+                    "a status between 100 and 599, e.g. status = 204",
+                );
+                None
+            }
+        });
     let mut port_of = |p: &Option<Spanned<i64>>, what: &str| -> u16 {
         match p {
             Some(p) => match u16::try_from(*p.get_ref()) {
                 Ok(v) if v > 0 => v,
                 _ => {
-                    cx.err(p.span(), format!("{key}.{what}"), format!("{} is not a port", p.get_ref()), "a port between 1 and 65535");
+                    cx.err(
+                        p.span(),
+                        format!("{key}.{what}"),
+                        format!("{} is not a port", p.get_ref()),
+                        "a port between 1 and 65535",
+                    );
                     0
                 }
             },
@@ -604,7 +852,12 @@ fn ready(cx: &mut Ctx<'_>, raw: Option<&Spanned<RawReady>>, key: &str, ports: &[
                 ([only], _) => *only,
                 (_, Some(d)) => d,
                 _ => {
-                    cx.err(span.clone(), format!("{key}.port"), "ready needs a port", "add port = 8080 (or give the service exactly one port)");
+                    cx.err(
+                        span.clone(),
+                        format!("{key}.port"),
+                        "ready needs a port",
+                        "add port = 8080 (or give the service exactly one port)",
+                    );
                     0
                 }
             },
@@ -612,16 +865,31 @@ fn ready(cx: &mut Ctx<'_>, raw: Option<&Spanned<RawReady>>, key: &str, ports: &[
     };
     let ready = if let Some(path) = &r.http {
         let port = port_of(&r.port, "port");
-        Ready::Http { path: path.get_ref().clone(), port, status }
+        Ready::Http {
+            path: path.get_ref().clone(),
+            port,
+            status,
+        }
     } else if r.tcp.is_some() {
-        Ready::Tcp { port: port_of(&r.tcp, "tcp") }
+        Ready::Tcp {
+            port: port_of(&r.tcp, "tcp"),
+        }
     } else if let Some(l) = &r.log {
-        Ready::Log { pattern: l.get_ref().clone() }
+        Ready::Log {
+            pattern: l.get_ref().clone(),
+        }
     } else if let Some(e) = &r.exec {
         if e.get_ref().is_empty() {
-            cx.err(e.span(), format!("{key}.exec"), "the command is empty", "exec = [\"pg_isready\"]");
+            cx.err(
+                e.span(),
+                format!("{key}.exec"),
+                "the command is empty",
+                "exec = [\"pg_isready\"]",
+            );
         }
-        Ready::Exec { command: e.get_ref().clone() }
+        Ready::Exec {
+            command: e.get_ref().clone(),
+        }
     } else {
         Ready::Protocol
     };
@@ -632,7 +900,12 @@ fn ready(cx: &mut Ctx<'_>, raw: Option<&Spanned<RawReady>>, key: &str, ports: &[
 fn check_cycles(cx: &mut Ctx<'_>, raw: &SpannedMap<Spanned<RawService>>) {
     let deps: IndexMap<&str, Vec<&Spanned<String>>> = raw
         .iter()
-        .map(|(k, s)| (k.get_ref().as_str(), s.get_ref().depends_on.iter().collect()))
+        .map(|(k, s)| {
+            (
+                k.get_ref().as_str(),
+                s.get_ref().depends_on.iter().collect(),
+            )
+        })
         .collect();
     // 0 = unvisited, 1 = on the stack, 2 = done
     let mut state: IndexMap<&str, u8> = deps.keys().map(|k| (*k, 0)).collect();

@@ -142,7 +142,10 @@ impl CellStatus {
 
     /// Cells `--only-failed` reruns.
     pub fn needs_rerun(self) -> bool {
-        matches!(self, CellStatus::Fail | CellStatus::Error | CellStatus::Cancelled)
+        matches!(
+            self,
+            CellStatus::Fail | CellStatus::Error | CellStatus::Cancelled
+        )
     }
 }
 
@@ -481,7 +484,9 @@ mod tests {
     fn cell(status: CellStatus) -> CellRecord {
         CellRecord {
             id: "x-00000000".into(),
-            values: [("engine".to_string(), "28.5".to_string())].into_iter().collect(),
+            values: [("engine".to_string(), "28.5".to_string())]
+                .into_iter()
+                .collect(),
             status,
             reason: None,
             failed_step: None,

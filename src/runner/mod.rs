@@ -18,8 +18,8 @@ pub use events::{Event, Step};
 use pool::{EngineKey, Pool};
 
 use crate::checks::Target;
-use crate::engine::labels::RunLabels;
 use crate::engine::EngineHandle;
+use crate::engine::labels::RunLabels;
 use crate::matrix::{Cell, Matrix, PullPolicy};
 use crate::results::{
     AttemptRecord, CellRecord, CellStatus, CheckRecord, EngineFacts, ImageRecord, ServiceRecord,
@@ -67,9 +67,20 @@ pub fn default_jobs() -> usize {
 
 /// Runs every cell; returns their records in plan order. Cancellation (Ctrl-C,
 /// `--fail-fast`) stops new work, tears down what runs, and marks the rest `cancelled`.
-pub async fn run(cfg: RunConfig, host: Docker, emit: Emit, cancel: CancellationToken) -> Vec<CellRecord> {
+pub async fn run(
+    cfg: RunConfig,
+    host: Docker,
+    emit: Emit,
+    cancel: CancellationToken,
+) -> Vec<CellRecord> {
     let labels = RunLabels::new(&cfg.run_id);
-    let pool = Pool::new(host.clone(), labels.clone(), &cfg.matrix, &cfg.cells, cfg.pull);
+    let pool = Pool::new(
+        host.clone(),
+        labels.clone(),
+        &cfg.matrix,
+        &cfg.cells,
+        cfg.pull,
+    );
     let jobs = cfg.jobs.max(1);
     emit(Event::RunStarted {
         run_id: cfg.run_id.clone(),
@@ -167,7 +178,10 @@ impl Runner<'_> {
         };
         let e = self.emit.clone();
         self.pool.cell_done(&key, &move |ev| e(ev)).await;
-        if record.status.is_failure(false) && self.cfg.fail_fast && !self.failed.swap(true, Ordering::SeqCst) {
+        if record.status.is_failure(false)
+            && self.cfg.fail_fast
+            && !self.failed.swap(true, Ordering::SeqCst)
+        {
             self.emit(Event::Cancelling {
                 why: format!("--fail-fast: cell {} is {}", record.id, record.status),
             });
@@ -221,7 +235,11 @@ impl Runner<'_> {
                     (status == CellStatus::Flaky).then(|| {
                         format!(
                             "passed on attempt {attempt_no} after: {}",
-                            previous.iter().filter_map(|p| p.reason.clone()).collect::<Vec<_>>().join("; ")
+                            previous
+                                .iter()
+                                .filter_map(|p| p.reason.clone())
+                                .collect::<Vec<_>>()
+                                .join("; ")
                         )
                     })
                 }),
@@ -239,7 +257,11 @@ impl Runner<'_> {
     }
 
     /// Runs `fut` unless the run is cancelled or the cell's deadline passes first.
-    async fn step<T>(&self, deadline: tokio::time::Instant, fut: impl std::future::Future<Output = T>) -> Result<T, Interrupt> {
+    async fn step<T>(
+        &self,
+        deadline: tokio::time::Instant,
+        fut: impl std::future::Future<Output = T>,
+    ) -> Result<T, Interrupt> {
         tokio::select! {
             r = fut => Ok(r),
             () = self.cancel.cancelled() => Err(Interrupt::Cancelled),
@@ -249,12 +271,19 @@ impl Runner<'_> {
 
     fn interrupted(&self, a: Attempt, why: Interrupt, step: Step) -> Attempt {
         match why {
-            Interrupt::Cancelled => a.end(CellStatus::Cancelled, Some(step), format!("cancelled during step `{step}`")),
+            Interrupt::Cancelled => a.end(
+                CellStatus::Cancelled,
+                Some(step),
+                format!("cancelled during step `{step}`"),
+            ),
             Interrupt::TimedOut => {
                 let mut a = a.end(
                     CellStatus::Fail,
                     Some(step),
-                    format!("timed out after {}s in step `{step}`", self.cfg.cell_timeout.as_secs()),
+                    format!(
+                        "timed out after {}s in step `{step}`",
+                        self.cfg.cell_timeout.as_secs()
+                    ),
                 );
                 a.final_ = false;
                 a
@@ -269,7 +298,10 @@ impl Runner<'_> {
         let emit_fn = move |ev| emit(ev);
 
         // Engine
-        self.emit(Event::CellStep { id: cell.id.clone(), step: Step::Engine });
+        self.emit(Event::CellStep {
+            id: cell.id.clone(),
+            step: Step::Engine,
+        });
         let t = Instant::now();
         let engine = {
             let _g = self.gate.read().await;
@@ -279,7 +311,11 @@ impl Runner<'_> {
         let engine: EngineHandle = match engine {
             Err(why) => return self.interrupted(a, why, Step::Engine),
             Ok(Err(f)) => {
-                let status = if f.unsupported { CellStatus::Unsupported } else { CellStatus::Error };
+                let status = if f.unsupported {
+                    CellStatus::Unsupported
+                } else {
+                    CellStatus::Error
+                };
                 let mut a = a.end(status, Some(Step::Engine), f.reason);
                 a.final_ = true;
                 return a;
@@ -289,11 +325,15 @@ impl Runner<'_> {
         a.engine = Some(engine.facts.clone());
 
         // Images
-        self.emit(Event::CellStep { id: cell.id.clone(), step: Step::Images });
+        self.emit(Event::CellStep {
+            id: cell.id.clone(),
+            step: Step::Images,
+        });
         let t = Instant::now();
         let loaded = {
             let _g = self.gate.read().await;
-            self.step(deadline, self.pool.images(key, &engine, &emit_fn)).await
+            self.step(deadline, self.pool.images(key, &engine, &emit_fn))
+                .await
         };
         a.durations.images = t.elapsed().as_millis() as u64;
         let loaded = match loaded {
@@ -302,7 +342,9 @@ impl Runner<'_> {
         };
         let mut missing = Vec::new();
         for svc in self.cfg.matrix.services.values() {
-            let Ok(image) = self.cfg.matrix.image_for(svc, cell) else { continue };
+            let Ok(image) = self.cfg.matrix.image_for(svc, cell) else {
+                continue;
+            };
             match loaded.get(&image) {
                 Some(Ok(rec)) => a.images.push(ImageRecord {
                     service: svc.name.clone(),
@@ -319,18 +361,26 @@ impl Runner<'_> {
         }
 
         // Services
-        self.emit(Event::CellStep { id: cell.id.clone(), step: Step::Services });
+        self.emit(Event::CellStep {
+            id: cell.id.clone(),
+            step: Step::Services,
+        });
         let t = Instant::now();
         let mut stack = Stack::new(&engine, self.labels, cell);
         let provisioned = {
             let _g = self.gate.read().await;
-            self.step(deadline, stack.provision(&engine, &self.cfg.matrix, cell)).await
+            self.step(deadline, stack.provision(&engine, &self.cfg.matrix, cell))
+                .await
         };
         a.durations.services = t.elapsed().as_millis() as u64;
         a = match provisioned {
             Err(why) => self.interrupted(a, why, Step::Services),
             Ok(Err(e)) => {
-                let status = if e.is_stack_failure() { CellStatus::Fail } else { CellStatus::Error };
+                let status = if e.is_stack_failure() {
+                    CellStatus::Fail
+                } else {
+                    CellStatus::Error
+                };
                 let reason = crate::secrets::mask_urls(&pool::error_chain(&e));
                 let mut a = a.end(status, Some(Step::Services), reason);
                 a.final_ = matches!(e, crate::stack::StackError::Env { .. });
@@ -338,7 +388,10 @@ impl Runner<'_> {
             }
             Ok(Ok(())) => {
                 // Checks
-                self.emit(Event::CellStep { id: cell.id.clone(), step: Step::Checks });
+                self.emit(Event::CellStep {
+                    id: cell.id.clone(),
+                    step: Step::Checks,
+                });
                 let t = Instant::now();
                 let checks = match &self.cfg.suites {
                     Some(suites) => {
@@ -357,12 +410,29 @@ impl Runner<'_> {
                                 record: Box::new(r.clone()),
                             });
                         }
-                        let failing: Vec<&CheckRecord> = records.iter().filter(|r| r.status.fails_cell()).collect();
+                        let failing: Vec<&CheckRecord> =
+                            records.iter().filter(|r| r.status.fails_cell()).collect();
                         let mut a = a;
                         if !failing.is_empty() {
-                            let names: Vec<String> = failing.iter().take(3).map(|r| format!("{} ({})", r.name, r.status)).collect();
-                            let more = if failing.len() > 3 { format!(" and {} more", failing.len() - 3) } else { String::new() };
-                            a = a.end(CellStatus::Fail, Some(Step::Checks), format!("{} check(s) failed: {}{more}", failing.len(), names.join(", ")));
+                            let names: Vec<String> = failing
+                                .iter()
+                                .take(3)
+                                .map(|r| format!("{} ({})", r.name, r.status))
+                                .collect();
+                            let more = if failing.len() > 3 {
+                                format!(" and {} more", failing.len() - 3)
+                            } else {
+                                String::new()
+                            };
+                            a = a.end(
+                                CellStatus::Fail,
+                                Some(Step::Checks),
+                                format!(
+                                    "{} check(s) failed: {}{more}",
+                                    failing.len(),
+                                    names.join(", ")
+                                ),
+                            );
                         }
                         a.checks = records;
                         a
@@ -374,9 +444,17 @@ impl Runner<'_> {
         // Figures and, for a cell that did not pass, the services' last log lines.
         a.services = stack.service_records(a.status != CellStatus::Pass).await;
         if a.status == CellStatus::Pass
-            && let Some(oom) = a.services.iter().find(|s| s.oom_killed).map(|s| s.name.clone())
+            && let Some(oom) = a
+                .services
+                .iter()
+                .find(|s| s.oom_killed)
+                .map(|s| s.name.clone())
         {
-            a = a.end(CellStatus::Fail, Some(Step::Checks), format!("service `{oom}` was OOM-killed while the cell ran"));
+            a = a.end(
+                CellStatus::Fail,
+                Some(Step::Checks),
+                format!("service `{oom}` was OOM-killed while the cell ran"),
+            );
         }
 
         let keep = match self.cfg.keep {
@@ -387,10 +465,16 @@ impl Runner<'_> {
         if keep {
             self.pool.keep(key);
             let how = keep_instructions(&engine, cell, &stack);
-            self.emit(Event::CellKept { id: cell.id.clone(), how: how.clone() });
+            self.emit(Event::CellKept {
+                id: cell.id.clone(),
+                how: how.clone(),
+            });
             a.kept = Some(how);
         } else {
-            self.emit(Event::CellStep { id: cell.id.clone(), step: Step::Teardown });
+            self.emit(Event::CellStep {
+                id: cell.id.clone(),
+                step: Step::Teardown,
+            });
             let t = Instant::now();
             for problem in stack.teardown().await {
                 self.emit(Event::Warning(format!("cell {}: {problem}", cell.id)));
@@ -409,7 +493,11 @@ fn keep_instructions(engine: &EngineHandle, cell: &Cell, stack: &Stack) -> Strin
     let ports: Vec<String> = stack
         .services
         .iter()
-        .flat_map(|s| s.ports.iter().map(move |(c, a)| format!("{}:{c} → {a}", s.name)))
+        .flat_map(|s| {
+            s.ports
+                .iter()
+                .map(move |(c, a)| format!("{}:{c} → {a}", s.name))
+        })
         .collect();
     format!(
         "{docker} ps --filter label=io.dockmatrix.cell={}; ports: {}; remove with: dockmatrix clean --run {}",

@@ -65,7 +65,13 @@ pub struct Pool {
 
 impl Pool {
     /// Plans the engines of `cells`: which images each must hold, how many cells use it.
-    pub fn new(host: Docker, labels: RunLabels, matrix: &Matrix, cells: &[Cell], pull: PullPolicy) -> Pool {
+    pub fn new(
+        host: Docker,
+        labels: RunLabels,
+        matrix: &Matrix,
+        cells: &[Cell],
+        pull: PullPolicy,
+    ) -> Pool {
         let mut plan: HashMap<EngineKey, (Vec<String>, usize)> = HashMap::new();
         for cell in cells {
             let e = plan.entry(EngineKey::of(cell)).or_default();
@@ -111,7 +117,11 @@ impl Pool {
     }
 
     /// The engine of `key`, started on first use.
-    pub async fn engine(&self, key: &EngineKey, emit: &(dyn Fn(Event) + Send + Sync)) -> Result<EngineHandle, EngineFailure> {
+    pub async fn engine(
+        &self,
+        key: &EngineKey,
+        emit: &(dyn Fn(Event) + Send + Sync),
+    ) -> Result<EngineHandle, EngineFailure> {
         let Some(entry) = self.entries.get(key) else {
             return Err(EngineFailure {
                 unsupported: false,
@@ -128,18 +138,28 @@ impl Pool {
                 let t = Instant::now();
                 // The start runs in its own task: a cancelled cell must not leave a
                 // half-started engine that nobody releases.
-                let (host, labels, task_entry, driver) =
-                    (self.host.clone(), self.labels.clone(), entry.clone(), key.driver.clone());
+                let (host, labels, task_entry, driver) = (
+                    self.host.clone(),
+                    self.labels.clone(),
+                    entry.clone(),
+                    key.driver.clone(),
+                );
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 let task = tokio::spawn(async move {
-                    let r = engine::start(&host, task_entry.spec.as_ref(), driver.as_deref(), &labels).await;
+                    let r =
+                        engine::start(&host, task_entry.spec.as_ref(), driver.as_deref(), &labels)
+                            .await;
                     if let (Ok(h), Ok(mut slot)) = (&r, task_entry.started.lock()) {
                         *slot = Some(h.clone());
                     }
                     let _ = tx.send(r);
                 });
                 self.starts.lock().await.push(task);
-                let r = rx.await.unwrap_or_else(|_| Err(engine::EngineError::Unsupported("the engine start task ended".into())));
+                let r = rx.await.unwrap_or_else(|_| {
+                    Err(engine::EngineError::Unsupported(
+                        "the engine start task ended".into(),
+                    ))
+                });
                 match r {
                     Ok(h) => {
                         emit(Event::EngineReady {
@@ -170,7 +190,12 @@ impl Pool {
     }
 
     /// The images of every cell on this engine, loaded once.
-    pub async fn images(&self, key: &EngineKey, engine: &EngineHandle, emit: &(dyn Fn(Event) + Send + Sync)) -> Arc<Loaded> {
+    pub async fn images(
+        &self,
+        key: &EngineKey,
+        engine: &EngineHandle,
+        emit: &(dyn Fn(Event) + Send + Sync),
+    ) -> Arc<Loaded> {
         let Some(entry) = self.entries.get(key) else {
             return Arc::new(Loaded::new());
         };
@@ -178,8 +203,18 @@ impl Pool {
             .loaded
             .get_or_init(|| async {
                 let t = Instant::now();
-                let is_host = entry.spec.as_ref().is_none_or(|s| s.kind == EngineKind::Host);
-                let loaded = images::preload(&self.host, &engine.docker, is_host, &entry.images, self.pull).await;
+                let is_host = entry
+                    .spec
+                    .as_ref()
+                    .is_none_or(|s| s.kind == EngineKind::Host);
+                let loaded = images::preload(
+                    &self.host,
+                    &engine.docker,
+                    is_host,
+                    &entry.images,
+                    self.pull,
+                )
+                .await;
                 emit(Event::ImagesLoaded {
                     engine: key.engine.clone(),
                     driver: key.driver_label().to_string(),
@@ -201,7 +236,9 @@ impl Pool {
 
     /// One cell of the engine is done; the last one releases it.
     pub async fn cell_done(&self, key: &EngineKey, emit: &(dyn Fn(Event) + Send + Sync)) {
-        let Some(entry) = self.entries.get(key) else { return };
+        let Some(entry) = self.entries.get(key) else {
+            return;
+        };
         if entry.remaining.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.release(key, entry, emit).await;
         }

@@ -4,7 +4,9 @@ use indexmap::IndexMap;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvError {
-    #[error("env `{key}` needs ${{{var}}}, which is not set in the environment (set it, or write ${{{var}:-default}})")]
+    #[error(
+        "env `{key}` needs ${{{var}}}, which is not set in the environment (set it, or write ${{{var}:-default}})"
+    )]
     Unset { key: String, var: String },
     #[error("env `{key}`: unterminated `${{` in its value")]
     Unterminated { key: String },
@@ -22,19 +24,28 @@ pub fn resolve(
         .collect()
 }
 
-fn expand(key: &str, value: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, EnvError> {
+fn expand(
+    key: &str,
+    value: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, EnvError> {
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
     while let Some(at) = rest.find("${") {
         out.push_str(&rest[..at]);
         let after = &rest[at + 2..];
-        let close = after.find('}').ok_or_else(|| EnvError::Unterminated { key: key.to_string() })?;
+        let close = after.find('}').ok_or_else(|| EnvError::Unterminated {
+            key: key.to_string(),
+        })?;
         let inner = &after[..close];
         let (var, default) = match inner.split_once(":-") {
             Some((v, d)) => (v, Some(d)),
             None => (inner, None),
         };
-        match (lookup(var).filter(|v| !v.is_empty() || default.is_none()), default) {
+        match (
+            lookup(var).filter(|v| !v.is_empty() || default.is_none()),
+            default,
+        ) {
             (Some(v), _) => out.push_str(&v),
             (None, Some(d)) => out.push_str(d),
             (None, None) => {
@@ -55,14 +66,22 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> IndexMap<String, String> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
     fn expands_with_defaults() {
         let lookup = |k: &str| (k == "SET").then(|| "yes".to_string());
         let got = resolve(
-            &env(&[("A", "${SET}"), ("B", "x-${UNSET:-dflt}-y"), ("C", "plain"), ("D", "${SET:-no}")]),
+            &env(&[
+                ("A", "${SET}"),
+                ("B", "x-${UNSET:-dflt}-y"),
+                ("C", "plain"),
+                ("D", "${SET:-no}"),
+            ]),
             &lookup,
         )
         .expect("resolves");

@@ -38,7 +38,11 @@ impl Collector {
     pub fn start(docker: Docker, container: String) -> Collector {
         let state = Arc::new(Mutex::new(State::default()));
         let task = tokio::spawn(follow(docker, container.clone(), state.clone()));
-        Collector { container, state, task }
+        Collector {
+            container,
+            state,
+            task,
+        }
     }
 
     pub fn stop(&self) {
@@ -69,7 +73,10 @@ impl Collector {
             .and_then(|i| i.state.as_ref())
             .and_then(|s| s.oom_killed)
             .unwrap_or(false);
-        let s = self.state.lock().map(|g| (g.peak, g.cpu_done_ns + g.cpu_last_ns, g.oom_seen));
+        let s = self
+            .state
+            .lock()
+            .map(|g| (g.peak, g.cpu_done_ns + g.cpu_last_ns, g.oom_seen));
         let (peak, cpu_ns, oom_seen) = s.unwrap_or_default();
         Figures {
             peak_memory_bytes: peak,

@@ -161,14 +161,20 @@ impl Stack {
         spec: &ServiceSpec,
         image: &str,
     ) -> Result<(), StackError> {
-        let env = env::resolve(&spec.env, &|k| std::env::var(k).ok())
-            .map_err(|source| StackError::Env { service: spec.name.clone(), source })?;
+        let env = env::resolve(&spec.env, &|k| std::env::var(k).ok()).map_err(|source| {
+            StackError::Env {
+                service: spec.name.clone(),
+                source,
+            }
+        })?;
         let container_name = labels::object_name(&["dm", self.run_id(), &cell.id, &spec.name]);
         let mut svc_labels = self.labels.clone();
         svc_labels.insert(labels::SERVICE.into(), spec.name.clone());
         let ports = ready::ports_to_publish(spec);
-        let exposed: HashMap<String, HashMap<(), ()>> =
-            ports.iter().map(|p| (format!("{p}/tcp"), HashMap::new())).collect();
+        let exposed: HashMap<String, HashMap<(), ()>> = ports
+            .iter()
+            .map(|p| (format!("{p}/tcp"), HashMap::new()))
+            .collect();
         let bindings: HashMap<String, Option<Vec<PortBinding>>> = ports
             .iter()
             .map(|p| {
@@ -389,7 +395,11 @@ pub fn published_ports(
     publish_ip: std::net::IpAddr,
 ) -> BTreeMap<u16, SocketAddr> {
     let mut out = BTreeMap::new();
-    let Some(port_map) = inspect.network_settings.as_ref().and_then(|n| n.ports.as_ref()) else {
+    let Some(port_map) = inspect
+        .network_settings
+        .as_ref()
+        .and_then(|n| n.ports.as_ref())
+    else {
         return out;
     };
     for (key, binds) in port_map {
@@ -412,7 +422,9 @@ pub fn published_ports(
 pub fn is_not_found(e: &bollard::errors::Error) -> bool {
     matches!(
         e,
-        bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
     )
 }
-

@@ -57,13 +57,21 @@ pub fn credentials(kind: ServiceKind, env: &IndexMap<String, String>) -> Credent
             let root_pw = get("MYSQL_ROOT_PASSWORD").or_else(|| get("MARIADB_ROOT_PASSWORD"));
             let database = get("MYSQL_DATABASE").or_else(|| get("MARIADB_DATABASE"));
             match (root_pw, get("MYSQL_USER").or_else(|| get("MARIADB_USER"))) {
-                (Some(pw), _) => Credentials { user: "root".into(), password: Some(pw), database },
+                (Some(pw), _) => Credentials {
+                    user: "root".into(),
+                    password: Some(pw),
+                    database,
+                },
                 (None, Some(user)) => Credentials {
                     user,
                     password: get("MYSQL_PASSWORD").or_else(|| get("MARIADB_PASSWORD")),
                     database,
                 },
-                (None, None) => Credentials { user: "root".into(), password: None, database },
+                (None, None) => Credentials {
+                    user: "root".into(),
+                    password: None,
+                    database,
+                },
             }
         }
         ServiceKind::Redis => Credentials {
@@ -82,7 +90,11 @@ pub fn credentials(kind: ServiceKind, env: &IndexMap<String, String>) -> Credent
 /// Waits until `svc` answers its probe, or fails with its last log lines' cause. The
 /// published ports are read again on every poll (a restarted container gets new ones);
 /// `svc.ports` holds the ones that answered.
-pub async fn wait(docker: &Docker, svc: &mut RunningService, publish_ip: std::net::IpAddr) -> Result<(), StackError> {
+pub async fn wait(
+    docker: &Docker,
+    svc: &mut RunningService,
+    publish_ip: std::net::IpAddr,
+) -> Result<(), StackError> {
     let started = Instant::now();
     let timeout = svc.spec.ready_timeout;
     let mut delay = Duration::from_millis(50);
@@ -102,7 +114,10 @@ pub async fn wait(docker: &Docker, svc: &mut RunningService, publish_ip: std::ne
                 if state.oom_killed.unwrap_or(false) {
                     return Err(StackError::OomKilled {
                         service: svc.name.clone(),
-                        limit: svc.spec.memory.map_or("none".into(), |m| format!("{} MiB", m >> 20)),
+                        limit: svc
+                            .spec
+                            .memory
+                            .map_or("none".into(), |m| format!("{} MiB", m >> 20)),
                     });
                 }
                 return Err(StackError::Exited {
@@ -138,9 +153,15 @@ fn addr_of(svc: &RunningService, port: u16) -> Result<SocketAddr, String> {
 async fn probe(docker: &Docker, svc: &RunningService) -> Result<(), String> {
     match &svc.spec.ready {
         Ready::Protocol => match svc.spec.kind {
-            ServiceKind::Postgres => postgres_select_1(addr_of(svc, 5432)?, &credentials(svc.spec.kind, &svc.env)).await,
-            ServiceKind::Mysql => mysql_select_1(addr_of(svc, 3306)?, &credentials(svc.spec.kind, &svc.env)).await,
-            ServiceKind::Redis => redis_ping(addr_of(svc, 6379)?, &credentials(svc.spec.kind, &svc.env)).await,
+            ServiceKind::Postgres => {
+                postgres_select_1(addr_of(svc, 5432)?, &credentials(svc.spec.kind, &svc.env)).await
+            }
+            ServiceKind::Mysql => {
+                mysql_select_1(addr_of(svc, 3306)?, &credentials(svc.spec.kind, &svc.env)).await
+            }
+            ServiceKind::Redis => {
+                redis_ping(addr_of(svc, 6379)?, &credentials(svc.spec.kind, &svc.env)).await
+            }
             ServiceKind::Http | ServiceKind::Generic => match svc.spec.ports.first() {
                 Some(p) => tcp_connect(addr_of(svc, *p)?).await,
                 None => Ok(()), // running is all we can know
@@ -169,7 +190,11 @@ async fn probe(docker: &Docker, svc: &RunningService) -> Result<(), String> {
             if code == 0 {
                 Ok(())
             } else {
-                Err(format!("`{}` exited {code}: {}", command.join(" "), out.trim()))
+                Err(format!(
+                    "`{}` exited {code}: {}",
+                    command.join(" "),
+                    out.trim()
+                ))
             }
         }
     }
@@ -187,7 +212,9 @@ pub async fn tcp_connect(addr: SocketAddr) -> Result<(), String> {
     let mut buf = [0u8; 1];
     match tokio::time::timeout(Duration::from_millis(300), stream.read(&mut buf)).await {
         Err(_) | Ok(Ok(1..)) => Ok(()),
-        Ok(Ok(0)) => Err(format!("TCP {addr}: accepted, then closed at once (nothing listens behind the published port)")),
+        Ok(Ok(0)) => Err(format!(
+            "TCP {addr}: accepted, then closed at once (nothing listens behind the published port)"
+        )),
         Ok(Err(e)) => Err(format!("TCP {addr}: {e}")),
     }
 }
@@ -204,9 +231,16 @@ pub async fn postgres_select_1(addr: SocketAddr, c: &Credentials) -> Result<(), 
     if let Some(db) = &c.database {
         cfg.dbname(db);
     }
-    let (client, conn) = cfg.connect(tokio_postgres::NoTls).await.map_err(|e| format!("PostgreSQL: {e}"))?;
+    let (client, conn) = cfg
+        .connect(tokio_postgres::NoTls)
+        .await
+        .map_err(|e| format!("PostgreSQL: {e}"))?;
     let task = tokio::spawn(conn);
-    let r = client.query_one("SELECT 1", &[]).await.map(drop).map_err(|e| format!("PostgreSQL SELECT 1: {e}"));
+    let r = client
+        .query_one("SELECT 1", &[])
+        .await
+        .map(drop)
+        .map_err(|e| format!("PostgreSQL SELECT 1: {e}"));
     drop(client);
     task.abort();
     r
@@ -221,8 +255,13 @@ pub async fn mysql_select_1(addr: SocketAddr, c: &Credentials) -> Result<(), Str
         .pass(c.password.clone())
         .db_name(c.database.clone())
         .prefer_socket(false);
-    let mut conn = mysql_async::Conn::new(opts).await.map_err(|e| format!("MySQL: {e}"))?;
-    let r = conn.query_drop("SELECT 1").await.map_err(|e| format!("MySQL SELECT 1: {e}"));
+    let mut conn = mysql_async::Conn::new(opts)
+        .await
+        .map_err(|e| format!("MySQL: {e}"))?;
+    let r = conn
+        .query_drop("SELECT 1")
+        .await
+        .map_err(|e| format!("MySQL SELECT 1: {e}"));
     let _ = conn.disconnect().await;
     r
 }
@@ -233,7 +272,9 @@ pub async fn redis_ping(addr: SocketAddr, c: &Credentials) -> Result<(), String>
         .into_connection_info()
         .map_err(|e| format!("Redis: {e}"))?;
     let info = match &c.password {
-        Some(pw) => info.set_redis_settings(redis::RedisConnectionInfo::default().set_password(pw.clone())),
+        Some(pw) => {
+            info.set_redis_settings(redis::RedisConnectionInfo::default().set_password(pw.clone()))
+        }
         None => info,
     };
     let client = redis::Client::open(info).map_err(|e| format!("Redis: {e}"))?;
@@ -241,14 +282,23 @@ pub async fn redis_ping(addr: SocketAddr, c: &Credentials) -> Result<(), String>
         .get_multiplexed_async_connection()
         .await
         .map_err(|e| format!("Redis: {e}"))?;
-    let pong: String = redis::cmd("PING").query_async(&mut conn).await.map_err(|e| format!("Redis PING: {e}"))?;
-    if pong == "PONG" { Ok(()) } else { Err(format!("Redis PING answered {pong}")) }
+    let pong: String = redis::cmd("PING")
+        .query_async(&mut conn)
+        .await
+        .map_err(|e| format!("Redis PING: {e}"))?;
+    if pong == "PONG" {
+        Ok(())
+    } else {
+        Err(format!("Redis PING answered {pong}"))
+    }
 }
 
 /// A minimal HTTP/1.1 GET: status and body (lossy UTF-8).
 pub async fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
     use http_body_util::{BodyExt, Empty};
-    let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("HTTP connect to {addr}: {e}"))?;
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("HTTP connect to {addr}: {e}"))?;
     let io = hyper_util::rt::TokioIo::new(stream);
     let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Empty<bytes::Bytes>>(io)
         .await
@@ -258,15 +308,27 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String), Str
         .header("host", addr.to_string())
         .body(Empty::new())
         .map_err(|e| format!("HTTP request: {e}"))?;
-    let resp = sender.send_request(req).await.map_err(|e| format!("HTTP GET {path}: {e}"))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("HTTP GET {path}: {e}"))?;
     let status = resp.status().as_u16();
-    let body = resp.into_body().collect().await.map_err(|e| format!("HTTP body: {e}"))?.to_bytes();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("HTTP body: {e}"))?
+        .to_bytes();
     task.abort();
     Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
 /// Runs `command` in a container: exit code and combined output.
-pub async fn exec(docker: &Docker, container: &str, command: &[String]) -> Result<(i64, String), String> {
+pub async fn exec(
+    docker: &Docker,
+    container: &str,
+    command: &[String],
+) -> Result<(i64, String), String> {
     let created = docker
         .create_exec(
             container,
@@ -280,15 +342,25 @@ pub async fn exec(docker: &Docker, container: &str, command: &[String]) -> Resul
         .await
         .map_err(|e| format!("exec: {e}"))?;
     let mut output = Vec::new();
-    if let StartExecResults::Attached { output: mut stream, .. } =
-        docker.start_exec(&created.id, None).await.map_err(|e| format!("exec: {e}"))?
+    if let StartExecResults::Attached {
+        output: mut stream, ..
+    } = docker
+        .start_exec(&created.id, None)
+        .await
+        .map_err(|e| format!("exec: {e}"))?
     {
         while let Some(Ok(chunk)) = stream.next().await {
             output.extend_from_slice(&chunk.into_bytes());
         }
     }
-    let inspect = docker.inspect_exec(&created.id).await.map_err(|e| format!("exec: {e}"))?;
-    Ok((inspect.exit_code.unwrap_or(-1), String::from_utf8_lossy(&output).into_owned()))
+    let inspect = docker
+        .inspect_exec(&created.id)
+        .await
+        .map_err(|e| format!("exec: {e}"))?;
+    Ok((
+        inspect.exit_code.unwrap_or(-1),
+        String::from_utf8_lossy(&output).into_owned(),
+    ))
 }
 
 #[cfg(test)]
@@ -296,18 +368,34 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> IndexMap<String, String> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
     fn credentials_follow_the_official_images() {
         let pg = credentials(ServiceKind::Postgres, &env(&[("POSTGRES_PASSWORD", "pw")]));
-        assert_eq!(pg, Credentials { user: "postgres".into(), password: Some("pw".into()), database: Some("postgres".into()) });
-        let my = credentials(ServiceKind::Mysql, &env(&[("MARIADB_ROOT_PASSWORD", "r"), ("MYSQL_DATABASE", "demo")]));
+        assert_eq!(
+            pg,
+            Credentials {
+                user: "postgres".into(),
+                password: Some("pw".into()),
+                database: Some("postgres".into())
+            }
+        );
+        let my = credentials(
+            ServiceKind::Mysql,
+            &env(&[("MARIADB_ROOT_PASSWORD", "r"), ("MYSQL_DATABASE", "demo")]),
+        );
         assert_eq!(my.user, "root");
         assert_eq!(my.password.as_deref(), Some("r"));
         assert_eq!(my.database.as_deref(), Some("demo"));
-        let app = credentials(ServiceKind::Mysql, &env(&[("MYSQL_USER", "app"), ("MYSQL_PASSWORD", "p")]));
+        let app = credentials(
+            ServiceKind::Mysql,
+            &env(&[("MYSQL_USER", "app"), ("MYSQL_PASSWORD", "p")]),
+        );
         assert_eq!(app.user, "app");
     }
 }

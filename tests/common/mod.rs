@@ -39,9 +39,13 @@ pub fn docker_available(test: &str) -> bool {
         .is_ok_and(|o| o.status.success());
     if !ok {
         if std::env::var("DOCKMATRIX_REQUIRE_DOCKER").as_deref() == Ok("1") {
-            panic!("{test}: no Docker engine answers, and DOCKMATRIX_REQUIRE_DOCKER=1 forbids skipping");
+            panic!(
+                "{test}: no Docker engine answers, and DOCKMATRIX_REQUIRE_DOCKER=1 forbids skipping"
+            );
         }
-        eprintln!("SKIPPED {test}: no Docker engine answers (run scripts/setup.sh to install and start one)");
+        eprintln!(
+            "SKIPPED {test}: no Docker engine answers (run scripts/setup.sh to install and start one)"
+        );
     }
     ok
 }
@@ -85,7 +89,10 @@ pub fn labelled_objects(run_id: &str) -> Vec<String> {
         if kind != "ps" {
             args.retain(|a| *a != "-a");
         }
-        let o = Command::new("docker").args(&args).output().expect("docker runs");
+        let o = Command::new("docker")
+            .args(&args)
+            .output()
+            .expect("docker runs");
         out.extend(
             String::from_utf8_lossy(&o.stdout)
                 .lines()
