@@ -19,7 +19,9 @@ LOGS=$CACHE/logs
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 DOCKERD_LOG=/var/log/dockmatrix-dockerd.log
-CARGO_TARGET=${CARGO_TARGET_DIR:-$REPO/target}
+# The demo app is built in a target folder of its own: the team's `cargo bench`
+# and release builds hold target/release's lock for many minutes at a time.
+APP_TARGET=${DOCKMATRIX_APP_TARGET_DIR:-$CACHE/cargo-target}
 # The classic builder: Debian's docker.io has no buildx plugin, and a newer
 # CLI without buildx refuses BuildKit; the classic builder is the same everywhere.
 export DOCKER_BUILDKIT=0
@@ -93,7 +95,8 @@ Sets:
   all:     every target below
 Targets: ${ALL_TARGETS[*]}
 Environment: DOCKMATRIX_CACHE (default fixtures/.cache), DEBIAN_MIRROR,
-  DEBIAN_SECURITY_MIRROR, CARGO_TARGET_DIR.
+  DEBIAN_SECURITY_MIRROR, DOCKMATRIX_APP_TARGET_DIR (cargo's target folder
+  for the demo app; default \$DOCKMATRIX_CACHE/cargo-target).
 EOF
 }
 
@@ -117,6 +120,41 @@ resolve() {
 }
 
 image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
+
+# A short hash of everything an image is made from here (its folder in
+# fixtures/images, its row of TARGET_TABLE, the base's settings; for the demo
+# app its sources), kept in the label io.dockmatrix.recipe: an image whose
+# recipe changed since it was built is stale and is built again.
+recipe_of() {
+    local short=$1 kind=${KIND[$1]} f
+    {
+        echo "$short $kind ${SUITE[$short]} ${VERSION[$short]}"
+        case $kind in
+        base)
+            echo "$BASE_INCLUDE"
+            sources_list "${SUITE[$short]}"
+            for f in "$IMAGES_DIR"/base/*; do echo "${f##*/}"; cat "$f"; done
+            ;;
+        demo-app)
+            cat "$IMAGES_DIR/demo-app/Dockerfile"
+            (cd "$REPO/fixtures/demo-app" && find . -path ./target -prune -o -type f -print | LC_ALL=C sort |
+                while read -r f; do echo "$f"; cat "$f"; done)
+            ;;
+        *)
+            [[ $kind == valkey ]] && kind=redis
+            for f in "$IMAGES_DIR/$kind"/*; do echo "${f##*/}"; cat "$f"; done
+            ;;
+        esac
+    } | sha256sum | cut -c1-16
+}
+
+# cached | stale | missing
+image_state() {
+    local short=$1 label
+    label=$(docker image inspect -f '{{index .Config.Labels "io.dockmatrix.recipe"}}' "$(tag_of "$short")" 2>/dev/null) ||
+        { echo missing; return; }
+    if [[ $label == "$(recipe_of "$short")" ]]; then echo cached; else echo stale; fi
+}
 image_id() { docker image inspect -f '{{.Id}}' "$1" 2>/dev/null || true; }
 human_size() { awk -v b="$1" 'BEGIN { printf "%.0f MB", b / 1000000 }'; }
 
@@ -252,8 +290,8 @@ build_service() {
 build_app_binary() {
     cd "$REPO"
     # Niced: the image builds are the critical path, this one has slack.
-    nice -n 10 cargo build --release -p dockmatrix-demo-app
-    ls -l "$CARGO_TARGET/release/dockmatrix-demo-app"
+    nice -n 10 cargo build --release -p dockmatrix-demo-app --target-dir "$APP_TARGET"
+    ls -l "$APP_TARGET/release/dockmatrix-demo-app"
 }
 
 build_demo_app() {
@@ -261,7 +299,7 @@ build_demo_app() {
     mkdir -p "$CACHE/tmp"
     ctx=$(mktemp -d "$CACHE/tmp/demo-app-ctx.XXXXXX")
     trap "rm -rf '$ctx'" EXIT
-    cp "$CARGO_TARGET/release/dockmatrix-demo-app" "$IMAGES_DIR/demo-app/Dockerfile" "$ctx/"
+    cp "$APP_TARGET/release/dockmatrix-demo-app" "$IMAGES_DIR/demo-app/Dockerfile" "$ctx/"
     rm -f "$iid"
     docker build --iidfile "$iid" "$ctx"
     # The binary was linked on the host: make sure the image can load it.
@@ -295,7 +333,7 @@ label_image() {
     tag=$(tag_of "$short")
     old=$(image_id "$tag")
     labels=(--label "io.dockmatrix.image=$tag" --label "io.dockmatrix.kind=${KIND[$short]}"
-        --label "io.dockmatrix.suite=${SUITE[$short]}")
+        --label "io.dockmatrix.suite=${SUITE[$short]}" --label "io.dockmatrix.recipe=$(recipe_of "$short")")
     declare -A have=()
     while IFS=$'\t' read -r pkg ver; do
         have[$pkg]=$ver
@@ -444,16 +482,19 @@ run_scheduler() {
 
 # ---------------------------------------------------------------------------
 list_targets() {
-    local short tag size
+    local short tag size state
     printf '%-28s %-9s %-9s %-8s %s\n' TARGET KIND SUITE BUILT SIZE
     for short in "${ALL_TARGETS[@]}"; do
         tag=$(tag_of "$short")
-        if size=$(docker image inspect -f '{{.Size}}' "$tag" 2>/dev/null); then
-            printf '%-28s %-9s %-9s %-8s %s\n' "$tag" "${KIND[$short]}" "${SUITE[$short]}" yes "$(human_size "$size")"
-        else
-            printf '%-28s %-9s %-9s %-8s %s\n' "$tag" "${KIND[$short]}" "${SUITE[$short]}" no -
-        fi
+        state=$(image_state "$short")
+        case $state in
+        cached) state=yes ;;
+        missing) state=no ;;
+        esac
+        size=$(docker image inspect -f '{{.Size}}' "$tag" 2>/dev/null) && size=$(human_size "$size") || size=-
+        printf '%-28s %-9s %-9s %-8s %s\n' "$tag" "${KIND[$short]}" "${SUITE[$short]}" "$state" "$size"
     done
+    echo "(stale: built, but its recipe in fixtures/images changed since; the next build of it rebuilds it)"
     echo
     echo "sets: demo = $SET_demo"
     echo "      ci = $SET_ci"
@@ -552,24 +593,29 @@ main() {
     mkdir -p "$LOGS" "$CACHE/tmp"
 
     # Plan: what is cached, what must be built, and the bases those need.
-    local base cached=()
+    local base cached=() state
     for short in "${targets[@]}"; do
-        if ((!rebuild)) && image_exists "$(tag_of "$short")"; then
+        state=$(image_state "$short")
+        if ((!rebuild)) && [[ $state == cached ]]; then
             cached+=("$short")
             STATE[$short]=cached
             continue
         fi
+        [[ $state == stale ]] && log "    $(tag_of "$short"): stale (its recipe changed since it was built)"
         local deps=()
         if [[ ${KIND[$short]} != base ]]; then
             base=base:${SUITE[$short]}
             # A base is rebuilt only when it is asked for itself (base:SUITE,
-            # all): rebuilding it for one image would make that image share no
-            # layer with its siblings, which inner engines then load twice.
+            # all) or is stale: rebuilding it for one image would make that
+            # image share no layer with its siblings (inner engines then load
+            # the base twice).
             if [[ -z ${STATE[$base]:-} ]]; then
-                if { ((!rebuild)) || [[ -z ${wanted[$base]:-} ]]; } && image_exists "$(tag_of "$base")"; then
+                state=$(image_state "$base")
+                if { ((!rebuild)) || [[ -z ${wanted[$base]:-} ]]; } && [[ $state == cached ]]; then
                     STATE[$base]=cached
                     cached+=("$base")
                 else
+                    [[ $state == stale ]] && log "    $(tag_of "$base"): stale (its recipe changed since it was built)"
                     add_job "$base"
                 fi
             fi
