@@ -289,12 +289,17 @@ restart = "on-failure"
     );
 }
 
-/// Starts a run in the background and waits until an engine is up; returns the child,
-/// its run id and the run folder.
+/// Starts a run in the background and waits until its images are loaded; returns the child,
+/// its run id and the rest of its stderr lines.
+
 fn start_background_run(
     matrix: &std::path::Path,
     out: &std::path::Path,
-) -> (std::process::Child, String) {
+) -> (
+    std::process::Child,
+    String,
+    std::sync::mpsc::Receiver<String>,
+) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_dockmatrix"))
         .args([
             "run",
@@ -333,8 +338,7 @@ fn start_background_run(
             "no engine came up"
         );
     }
-    std::thread::spawn(move || while rx.recv().is_ok() {});
-    (child, run_id)
+    (child, run_id, rx)
 }
 
 fn slow_dind_matrix() -> String {
@@ -372,7 +376,7 @@ fn run_interrupted_by_ctrl_c_tears_everything_down() {
     let (_mdir, matrix) = matrix_file(&slow_dind_matrix());
     let out = tempfile::tempdir().expect("tempdir");
     let out_path = out.path().join("run");
-    let (mut child, run_id) = start_background_run(&matrix, &out_path);
+    let (mut child, run_id, _lines) = start_background_run(&matrix, &out_path);
     assert!(
         !labelled_objects(&run_id).is_empty(),
         "the run has objects before the interrupt"
@@ -423,7 +427,7 @@ fn run_killed_then_clean_removes_what_it_left() {
     }
     let (_mdir, matrix) = matrix_file(&slow_dind_matrix());
     let out = tempfile::tempdir().expect("tempdir");
-    let (mut child, run_id) = start_background_run(&matrix, &out.path().join("run"));
+    let (mut child, run_id, _lines) = start_background_run(&matrix, &out.path().join("run"));
     child.kill().expect("killed");
     child.wait().expect("reaped");
     let left = labelled_objects(&run_id);
@@ -435,5 +439,91 @@ fn run_killed_then_clean_removes_what_it_left() {
         "clean says what it removed: {}",
         stdout(&o)
     );
+    assert_eq!(labelled_objects(&run_id), Vec::<String>::new());
+}
+
+#[test]
+fn engine_command_prints_measured_facts_and_refusals() {
+    let images = ["dockmatrix/engine:28.5.2"];
+    if !docker_available("engines") || !images_available("engines", &images) {
+        return;
+    }
+    let (_d, path) = matrix_file(&format!(
+        r#"
+name = "engines"
+[axes]
+engine = ["28.5.2"]
+storage-driver = ["overlay2", "btrfs"]
+{ENGINES}
+[services.redis]
+kind = "redis"
+image = "dockmatrix/redis:7.0"
+"#
+    ));
+    let o = dockmatrix(&["engines", path.to_str().expect("utf-8")]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{}", stderr(&o));
+    let package = image_label(
+        "dockmatrix/engine:28.5.2",
+        "io.dockmatrix.package.docker.io",
+    );
+    let server = package.split('-').next().unwrap_or_default();
+    assert!(
+        out.contains(server),
+        "measured server version {server} in:\n{out}"
+    );
+    assert!(
+        out.contains("✅ up") && out.contains("⛔ unsupported"),
+        "{out}"
+    );
+    assert!(
+        out.contains("prerequisites for driver not satisfied"),
+        "{out}"
+    );
+}
+
+#[test]
+fn run_second_ctrl_c_leaves_at_once_and_says_what_to_clean() {
+    let images = [
+        "dockmatrix/engine:20.10.24",
+        "dockmatrix/engine:28.5.2",
+        "dockmatrix/redis:7.0",
+    ];
+    if !docker_available("second_ctrl_c") || !images_available("second_ctrl_c", &images) {
+        return;
+    }
+    let (_mdir, matrix) = matrix_file(&slow_dind_matrix());
+    let out = tempfile::tempdir().expect("tempdir");
+    let (mut child, run_id, lines) = start_background_run(&matrix, &out.path().join("run"));
+    let pid = child.id().to_string();
+    Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill runs");
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill runs");
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "a second Ctrl-C exits within 2 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(130));
+    let said: Vec<String> = lines.try_iter().collect();
+    let hint = format!("dockmatrix clean --run {run_id}");
+    assert!(
+        said.iter().any(|l| l.contains(&hint)),
+        "it says what to clean: {said:?}"
+    );
+    let o = dockmatrix(&["clean", "--run", &run_id]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(labelled_objects(&run_id), Vec::<String>::new());
 }
