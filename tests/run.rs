@@ -291,7 +291,6 @@ restart = "on-failure"
 
 /// Starts a run in the background and waits until its images are loaded; returns the child,
 /// its run id and the rest of its stderr lines.
-
 fn start_background_run(
     matrix: &std::path::Path,
     out: &std::path::Path,
