@@ -6,6 +6,8 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use toml::Spanned;
+
 /// One problem found in a TOML file the user wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
@@ -79,9 +81,81 @@ fn locate(source: &str, span: Range<usize>) -> (usize, usize, String, usize) {
         .map(|c| if c.is_control() && c != '\t' { '?' } else { c })
         .take(200)
         .collect();
+    let text = mask_snippet(&text);
     let caret_end = end.min(line_end);
     let width = source[start..caret_end].chars().count().max(1);
     (line, column, text, width)
+}
+
+/// Masks what DESIGN.md calls secrets in a quoted source line, so that an error in a
+/// matrix never prints a password to a CI log: string values of keys containing
+/// PASSWORD, SECRET, TOKEN or KEY, and the password of `scheme://user:password@` URLs.
+/// Each masked character becomes one `*`, so the caret under the line stays aligned.
+fn mask_snippet(text: &str) -> String {
+    let mut chars: Vec<char> = text.chars().collect();
+    let mut mask = vec![false; chars.len()];
+    // String literals whose key is a secret one.
+    let mut i = 0;
+    while i < chars.len() {
+        let quote = chars[i];
+        if quote != '"' && quote != '\'' {
+            i += 1;
+            continue;
+        }
+        let open = i;
+        i += 1;
+        while i < chars.len() && chars[i] != quote {
+            if quote == '"' && chars[i] == '\\' {
+                i += 1;
+            }
+            i += 1;
+        }
+        let close = i.min(chars.len());
+        i += 1;
+        let before: String = chars[..open].iter().collect();
+        let Some(lhs) = before.trim_end().strip_suffix('=') else {
+            continue;
+        };
+        let lhs = lhs.trim_end();
+        let key_start = lhs
+            .char_indices()
+            .rev()
+            .find(|(_, c)| {
+                !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '"' | '\''))
+            })
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        let key = &lhs[key_start..];
+        if crate::secrets::is_secret_key(key) {
+            mask[open + 1..close].iter_mut().for_each(|m| *m = true);
+        }
+    }
+    // URL credentials.
+    let mut from = 0;
+    while let Some(at) = find_chars(&chars, &[':', '/', '/'], from) {
+        let start = at + 3;
+        let end = (start..chars.len())
+            .find(|&j| chars[j].is_whitespace() || matches!(chars[j], '/' | '"' | '\'' | '<' | '>'))
+            .unwrap_or(chars.len());
+        if let Some(at_sign) = (start..end).rev().find(|&j| chars[j] == '@') {
+            let secret_from = (start..at_sign)
+                .find(|&j| chars[j] == ':')
+                .map_or(start, |colon| colon + 1);
+            mask[secret_from..at_sign]
+                .iter_mut()
+                .for_each(|m| *m = true);
+        }
+        from = end.max(start);
+    }
+    for (c, m) in chars.iter_mut().zip(&mask) {
+        if *m {
+            *c = '*';
+        }
+    }
+    chars.into_iter().collect()
+}
+
+fn find_chars(hay: &[char], needle: &[char], from: usize) -> Option<usize> {
+    (from..hay.len().saturating_sub(needle.len() - 1)).find(|&i| hay[i..].starts_with(needle))
 }
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {
@@ -155,20 +229,44 @@ impl fmt::Display for Diagnostics {
 
 impl std::error::Error for Diagnostics {}
 
+/// Larger than any matrix or scenario a person writes (a 100,000-cell matrix is 1 KB).
+pub const MAX_FILE_BYTES: u64 = 8 << 20;
+
 /// Reads a user's TOML file as text: a directory, unreadable bytes or an empty file are
 /// diagnostics, not panics.
 pub fn read_toml_source(file: &Path) -> Result<String, Diagnostics> {
     let one = |d| Diagnostics(vec![d]);
-    let meta = std::fs::metadata(file)
-        .map_err(|e| one(Diagnostic::whole_file(file, format!("cannot read the file: {e}"))))?;
+    let meta = std::fs::metadata(file).map_err(|e| {
+        one(Diagnostic::whole_file(
+            file,
+            format!("cannot read the file: {e}"),
+        ))
+    })?;
     if meta.is_dir() {
-        return Err(one(
-            Diagnostic::whole_file(file, "this is a directory, not a TOML file")
-                .with_help("give the path of a .toml file"),
-        ));
+        return Err(one(Diagnostic::whole_file(
+            file,
+            "this is a directory, not a TOML file",
+        )
+        .with_help("give the path of a .toml file")));
     }
-    let bytes = std::fs::read(file)
-        .map_err(|e| one(Diagnostic::whole_file(file, format!("cannot read the file: {e}"))))?;
+    if meta.len() > MAX_FILE_BYTES {
+        // toml's lexer holds every token at once: 10 MB of `[` takes ~500 MB of memory.
+        return Err(one(Diagnostic::whole_file(
+            file,
+            format!(
+                "the file is {:.1} MiB; a matrix or scenario file may be at most {} MiB",
+                meta.len() as f64 / f64::from(1u32 << 20),
+                MAX_FILE_BYTES >> 20
+            ),
+        )
+        .with_help("is this the right file?")));
+    }
+    let bytes = std::fs::read(file).map_err(|e| {
+        one(Diagnostic::whole_file(
+            file,
+            format!("cannot read the file: {e}"),
+        ))
+    })?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let offset = e.utf8_error().valid_up_to();
         let valid = String::from_utf8_lossy(&e.as_bytes()[..offset]).into_owned();
@@ -182,10 +280,10 @@ pub fn read_toml_source(file: &Path) -> Result<String, Diagnostics> {
         .with_help("TOML files must be UTF-8 text"))
     })?;
     if text.trim().is_empty() {
-        return Err(one(
-            Diagnostic::whole_file(file, "the file is empty")
-                .with_help("a matrix needs at least `name` and `[axes]` or `[[include]]`"),
-        ));
+        return Err(one(Diagnostic::whole_file(file, "the file is empty")
+            .with_help(
+                "a matrix needs at least `name` and `[axes]` or `[[include]]`",
+            )));
     }
     Ok(text)
 }
@@ -198,9 +296,123 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
 ) -> Result<T, Diagnostics> {
     let de = toml::de::Deserializer::parse(source).map_err(|e| toml_error(file, source, &e, ""))?;
     serde_path_to_error::deserialize(de).map_err(|e| {
-        let key = clean_path(&e.path().to_string());
-        toml_error(file, source, e.inner(), &key)
+        // serde_path_to_error cannot see map keys that are `Spanned` (it shows `?`), so the
+        // path is read from the document at the error's span; its own path is the fallback.
+        let inner = e.inner();
+        let at = inner.span().map(|span| key_path_at(source, span));
+        let mut key = match &at {
+            Some(KeyAt::Path(path)) => path.clone(),
+            Some(KeyAt::Document) => String::new(),
+            None | Some(KeyAt::Unknown) => clean_path(&e.path().to_string()),
+        };
+        // "missing field `kind`" points at the table: the key path names the missing key.
+        if let Some(missing) = inner
+            .message()
+            .strip_prefix("missing field `")
+            .and_then(|m| m.split('`').next())
+        {
+            if !key.is_empty() {
+                key.push('.');
+            }
+            key.push_str(&toml_key(missing));
+        }
+        if matches!(at, Some(KeyAt::Document)) {
+            let message = inner.message().trim().to_string();
+            let help = help_for(&message);
+            let d = Diagnostic {
+                key,
+                ..Diagnostic::whole_file(file, message)
+            };
+            return Diagnostics(vec![match help {
+                Some(h) => d.with_help(h),
+                None => d,
+            }]);
+        }
+        toml_error(file, source, inner, &key)
     })
+}
+
+/// A TOML key as it is written in a dotted key path: bare when it can be, else quoted.
+pub fn toml_key(key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if bare {
+        key.to_string()
+    } else {
+        format!("{key:?}")
+    }
+}
+
+/// Deeper than toml's own recursion limit: the walk below never overflows the stack.
+const MAX_KEY_DEPTH: usize = 256;
+
+/// Where in the document an error's span lies.
+enum KeyAt {
+    /// The document as a whole (e.g. a missing top-level key).
+    Document,
+    /// The dotted key path (`services.redis.ports[1]`) of the innermost key or value
+    /// holding the span's start.
+    Path(String),
+    Unknown,
+}
+
+fn key_path_at(source: &str, span: Range<usize>) -> KeyAt {
+    use toml::de::{DeTable, DeValue};
+
+    fn in_table(table: &DeTable<'_>, at: usize, path: &mut String, depth: usize) -> bool {
+        if depth > MAX_KEY_DEPTH {
+            return false;
+        }
+        for (k, v) in table {
+            let len = path.len();
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(&toml_key(k.get_ref()));
+            if k.span().contains(&at) || in_value(v, at, path, depth + 1) {
+                return true;
+            }
+            path.truncate(len);
+        }
+        false
+    }
+
+    fn in_value(v: &Spanned<DeValue<'_>>, at: usize, path: &mut String, depth: usize) -> bool {
+        if depth > MAX_KEY_DEPTH {
+            return false;
+        }
+        match v.get_ref() {
+            DeValue::Table(t) => in_table(t, at, path, depth) || v.span().contains(&at),
+            DeValue::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("[{i}]"));
+                    if in_value(item, at, path, depth + 1) {
+                        return true;
+                    }
+                    path.truncate(len);
+                }
+                v.span().contains(&at)
+            }
+            _ => v.span().contains(&at),
+        }
+    }
+
+    let Ok(doc) = DeTable::parse(source) else {
+        return KeyAt::Unknown;
+    };
+    if doc.span() == span {
+        return KeyAt::Document;
+    }
+    let at = span.start;
+    let mut path = String::new();
+    if in_table(doc.get_ref(), at, &mut path, 0) {
+        KeyAt::Path(path)
+    } else {
+        KeyAt::Unknown
+    }
 }
 
 fn toml_error(file: &Path, source: &str, e: &toml::de::Error, key: &str) -> Diagnostics {
@@ -249,6 +461,28 @@ mod tests {
         let shown = d.to_string();
         assert!(shown.contains("m.toml:2:6"), "{shown}");
         assert!(shown.contains("     ^^^"), "{shown}");
+    }
+
+    #[test]
+    fn snippets_mask_secrets() {
+        let src =
+            "env = { POSTGRES_PASSWORD = \"hunter2\", URL = \"postgres://u:pw@db/x\", N = [1] }\n";
+        let at = src.find('[').expect("present");
+        let d = Diagnostic::at(Path::new("m.toml"), src, at..at + 3, "env.N", "bad");
+        let shown = d.to_string();
+        assert!(
+            !shown.contains("hunter2") && !shown.contains(":pw@"),
+            "{shown}"
+        );
+        assert!(shown.contains("POSTGRES_PASSWORD = \"*******\""), "{shown}");
+        assert!(shown.contains("postgres://u:**@db/x"), "{shown}");
+        // The caret stays under the offending value.
+        let line = shown.lines().find(|l| l.contains('^')).expect("a caret");
+        assert_eq!(
+            line.find('^'),
+            shown.lines().nth(3).and_then(|l| l.find('[')),
+            "{shown}"
+        );
     }
 
     #[test]
