@@ -14,7 +14,11 @@ pub type Values = IndexMap<String, String>;
 
 /// Expands into combinations whose keys follow `key_order` (axes, then keys that include
 /// entries introduced, in order of first appearance).
-pub fn expand(axes: &[(String, Vec<String>)], exclude: &[Values], include: &[Values]) -> Vec<Values> {
+pub fn expand(
+    axes: &[(String, Vec<String>)],
+    exclude: &[Values],
+    include: &[Values],
+) -> Vec<Values> {
     let mut combos: Vec<(Values, bool)> = product(axes)
         .into_iter()
         .filter(|c| !exclude.iter().any(|ex| matches_all(c, ex)))
@@ -38,7 +42,9 @@ pub fn expand(axes: &[(String, Vec<String>)], exclude: &[Values], include: &[Val
                 added = true;
             }
         }
-        if !added {
+        // Two equal entries that both extend nothing would make two identical cells (one
+        // id, one set of container names): the second adds nothing.
+        if !added && !combos.iter().any(|(c, created)| *created && c == inc) {
             combos.push((inc.clone(), true));
         }
     }
@@ -54,7 +60,10 @@ pub fn expand(axes: &[(String, Vec<String>)], exclude: &[Values], include: &[Val
 }
 
 /// Axes first, then keys that include entries introduced.
-pub fn key_order<'a>(axes: &'a [(String, Vec<String>)], include: &'a [Values]) -> IndexMap<&'a str, ()> {
+pub fn key_order<'a>(
+    axes: &'a [(String, Vec<String>)],
+    include: &'a [Values],
+) -> IndexMap<&'a str, ()> {
     let mut order: IndexMap<&str, ()> = axes.iter().map(|(k, _)| (k.as_str(), ())).collect();
     for inc in include {
         for k in inc.keys() {
@@ -123,8 +132,18 @@ mod tests {
         ];
         let got = expand(&a, &[], &include);
         let want = vec![
-            vals(&[("fruit", "apple"), ("animal", "cat"), ("color", "pink"), ("shape", "circle")]),
-            vals(&[("fruit", "apple"), ("animal", "dog"), ("color", "green"), ("shape", "circle")]),
+            vals(&[
+                ("fruit", "apple"),
+                ("animal", "cat"),
+                ("color", "pink"),
+                ("shape", "circle"),
+            ]),
+            vals(&[
+                ("fruit", "apple"),
+                ("animal", "dog"),
+                ("color", "green"),
+                ("shape", "circle"),
+            ]),
             vals(&[("fruit", "pear"), ("animal", "cat"), ("color", "pink")]),
             vals(&[("fruit", "pear"), ("animal", "dog"), ("color", "green")]),
             vals(&[("fruit", "banana")]),
@@ -140,8 +159,15 @@ mod tests {
 
     #[test]
     fn github_docs_expanding_one_combination() {
-        let a = axes(&[("os", &["windows-latest", "ubuntu-latest"]), ("node", &["14", "16"])]);
-        let include = vec![vals(&[("os", "windows-latest"), ("node", "16"), ("npm", "6")])];
+        let a = axes(&[
+            ("os", &["windows-latest", "ubuntu-latest"]),
+            ("node", &["14", "16"]),
+        ]);
+        let include = vec![vals(&[
+            ("os", "windows-latest"),
+            ("node", "16"),
+            ("npm", "6"),
+        ])];
         let got = expand(&a, &[], &include);
         assert_eq!(got.len(), 4);
         let with_npm: Vec<_> = got.iter().filter(|c| c.contains_key("npm")).collect();
@@ -170,17 +196,27 @@ mod tests {
             ("environment", &["staging", "production"]),
         ]);
         let exclude = vec![
-            vals(&[("os", "macos-latest"), ("version", "12"), ("environment", "production")]),
+            vals(&[
+                ("os", "macos-latest"),
+                ("version", "12"),
+                ("environment", "production"),
+            ]),
             vals(&[("os", "windows-latest"), ("version", "16")]),
         ];
         let got = expand(&a, &exclude, &[]);
         assert_eq!(got.len(), 12 - 1 - 2);
-        assert!(!got.iter().any(|c| c["os"] == "windows-latest" && c["version"] == "16"));
+        assert!(
+            !got.iter()
+                .any(|c| c["os"] == "windows-latest" && c["version"] == "16")
+        );
     }
 
     #[test]
     fn exclude_before_include_and_include_readds() {
-        let a = axes(&[("engine", &["20.10", "28.5"]), ("driver", &["overlay2", "vfs"])]);
+        let a = axes(&[
+            ("engine", &["20.10", "28.5"]),
+            ("driver", &["overlay2", "vfs"]),
+        ]);
         let exclude = vec![vals(&[("engine", "20.10"), ("driver", "vfs")])];
         let include = vec![vals(&[("engine", "20.10"), ("driver", "vfs")])];
         let got = expand(&a, &exclude, &include);
@@ -195,7 +231,23 @@ mod tests {
         let a = axes(&[("x", &["1", "2"])]);
         let include = vec![vals(&[("extra", "a")]), vals(&[("x", "1"), ("extra", "b")])];
         let got = expand(&a, &[], &include);
-        assert_eq!(got, vec![vals(&[("x", "1"), ("extra", "b")]), vals(&[("x", "2"), ("extra", "a")])]);
+        assert_eq!(
+            got,
+            vec![
+                vals(&[("x", "1"), ("extra", "b")]),
+                vals(&[("x", "2"), ("extra", "a")])
+            ]
+        );
+    }
+
+    #[test]
+    fn equal_includes_that_extend_nothing_make_one_combination() {
+        let a = axes(&[("x", &["1"])]);
+        let include = vec![vals(&[("x", "9")]), vals(&[("x", "9")])];
+        assert_eq!(
+            expand(&a, &[], &include),
+            vec![vals(&[("x", "1")]), vals(&[("x", "9")])]
+        );
     }
 
     #[test]
@@ -203,6 +255,218 @@ mod tests {
         let a = axes(&[("x", &["1"])]);
         let include = vec![vals(&[("x", "9")]), vals(&[("color", "red")])];
         let got = expand(&a, &[], &include);
-        assert_eq!(got, vec![vals(&[("x", "1"), ("color", "red")]), vals(&[("x", "9")])]);
+        assert_eq!(
+            got,
+            vec![vals(&[("x", "1"), ("color", "red")]), vals(&[("x", "9")])]
+        );
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    //! GitHub's rules checked on random matrices: 1–5 axes of 1–6 values (unicode and
+    //! punctuation included), random excludes and includes.
+
+    use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+    use proptest::prelude::*;
+    use proptest::sample::Index;
+
+    use super::*;
+    use crate::matrix::cell::{Cell, Partition, PartitionKind};
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => "[a-z0-9][a-z0-9.]{0,3}",
+            1 => "[ -~]{1,8}",
+            1 => "\\PC{1,6}",
+        ]
+    }
+
+    type Axes = Vec<(String, Vec<String>)>;
+
+    fn axes() -> impl Strategy<Value = Axes> {
+        prop::collection::btree_map(text(), prop::collection::btree_set(text(), 1..=6), 1..=5)
+            .prop_map(|m: BTreeMap<String, BTreeSet<String>>| {
+                m.into_iter()
+                    .map(|(k, vs)| (k, vs.into_iter().collect()))
+                    .collect()
+            })
+    }
+
+    /// One key = value of an include/exclude entry: mostly an axis and one of its values,
+    /// sometimes a value no axis has, or (for includes) a key no axis has.
+    #[derive(Debug, Clone)]
+    struct Pick {
+        axis: Index,
+        value: Index,
+        foreign_value: Option<String>,
+        foreign_key: Option<String>,
+    }
+
+    fn pick() -> impl Strategy<Value = Pick> {
+        (
+            any::<Index>(),
+            any::<Index>(),
+            prop::option::weighted(0.15, text()),
+            prop::option::weighted(
+                0.25,
+                prop_oneof![Just("extra".to_string()), Just("color".to_string()), text()],
+            ),
+        )
+            .prop_map(|(axis, value, foreign_value, foreign_key)| Pick {
+                axis,
+                value,
+                foreign_value,
+                foreign_key,
+            })
+    }
+
+    fn entry(axes: &Axes, picks: &[Pick], foreign_keys: bool) -> Values {
+        let mut out = Values::new();
+        for p in picks {
+            let (name, vals) = &axes[p.axis.index(axes.len())];
+            let key = match (&p.foreign_key, foreign_keys) {
+                (Some(k), true) => k.clone(),
+                _ => name.clone(),
+            };
+            let value = p
+                .foreign_value
+                .clone()
+                .unwrap_or_else(|| vals[p.value.index(vals.len())].clone());
+            out.insert(key, value);
+        }
+        out
+    }
+
+    fn matrix() -> impl Strategy<Value = (Axes, Vec<Values>, Vec<Values>)> {
+        let entries = || prop::collection::vec(prop::collection::vec(pick(), 1..=3), 0..=4);
+        (axes(), entries(), entries()).prop_map(|(axes, ex, inc)| {
+            // Excludes may only name axes (validation refuses other keys).
+            let exclude = ex.iter().map(|p| entry(&axes, p, false)).collect();
+            let include = inc.iter().map(|p| entry(&axes, p, true)).collect();
+            (axes, exclude, include)
+        })
+    }
+
+    fn matches_all(combo: &Values, partial: &Values) -> bool {
+        partial.iter().all(|(k, v)| combo.get(k) == Some(v))
+    }
+
+    /// Whether `inc` would overwrite one of the original (axis) values of `combo`.
+    fn overwrites(axes: &Axes, combo: &Values, inc: &Values) -> bool {
+        inc.iter().any(|(k, v)| {
+            axes.iter().any(|(a, _)| a == k) && combo.get(k).is_some_and(|have| have != v)
+        })
+    }
+
+    /// The cartesian product, first axis outermost, written independently of `product`.
+    fn reference_product(axes: &Axes) -> Vec<Values> {
+        axes.iter().fold(vec![Values::new()], |acc, (name, vals)| {
+            acc.iter()
+                .flat_map(|c| {
+                    vals.iter().map(move |v| {
+                        let mut c = c.clone();
+                        c.insert(name.clone(), v.clone());
+                        c
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn project(combo: &Values, axes: &Axes) -> Values {
+        axes.iter()
+            .filter_map(|(a, _)| combo.get(a).map(|v| (a.clone(), v.clone())))
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn expansion_follows_githubs_rules((axes, exclude, include) in matrix(), total in 1..8u32) {
+            let got = expand(&axes, &exclude, &include);
+
+            // Every original combination that no exclude matches is there, in order, with
+            // its original values untouched; the excluded ones are not.
+            let kept: Vec<Values> = reference_product(&axes)
+                .into_iter()
+                .filter(|c| !exclude.iter().any(|ex| matches_all(c, ex)))
+                .collect();
+            prop_assert!(got.len() >= kept.len());
+            for (i, want) in kept.iter().enumerate() {
+                prop_assert_eq!(&project(&got[i], &axes), want, "combination {}", i);
+            }
+
+            // Each include that overwrites no original value of a kept combination extends
+            // it; the last one to do so leaves all its values there.
+            for (i, orig) in kept.iter().enumerate() {
+                if let Some(last) = include.iter().rev().find(|inc| !overwrites(&axes, orig, inc)) {
+                    prop_assert!(matches_all(&got[i], last), "{:?} lacks {:?}", got[i], last);
+                }
+                let allowed: HashSet<&String> = axes
+                    .iter()
+                    .map(|(a, _)| a)
+                    .chain(include.iter().filter(|inc| !overwrites(&axes, orig, inc)).flat_map(|inc| inc.keys()))
+                    .collect();
+                prop_assert!(got[i].keys().all(|k| allowed.contains(k)), "{:?}", got[i]);
+            }
+
+            // The rest are include entries that extend nothing, as written, once each.
+            let created = &got[kept.len()..];
+            for inc in &include {
+                if kept.iter().all(|orig| overwrites(&axes, orig, inc)) {
+                    prop_assert_eq!(created.iter().filter(|c| *c == inc).count(), 1, "{:?}", inc);
+                }
+            }
+            for c in created {
+                prop_assert!(include.contains(c), "{:?} comes from no include", c);
+                prop_assert!(kept.iter().all(|orig| overwrites(&axes, orig, c)));
+            }
+
+            // Keys: axes first, then include keys by first appearance.
+            let order = key_order(&axes, &include);
+            for c in &got {
+                let idx: Vec<usize> = c.keys().map(|k| order.get_index_of(k.as_str()).unwrap_or(usize::MAX)).collect();
+                prop_assert!(idx.windows(2).all(|w| w[0] < w[1]), "{:?}", c);
+            }
+
+            // Cells: distinct, with unique, safe ids.
+            let cells: Vec<Cell> = got.into_iter().map(Cell::new).collect();
+            let ids: HashSet<&str> = cells.iter().map(|c| c.id.as_str()).collect();
+            prop_assert_eq!(ids.len(), cells.len(), "duplicate ids");
+            for c in &cells {
+                let (head, hash) = c.id.rsplit_once('-').expect("a digest");
+                prop_assert!(!head.is_empty());
+                prop_assert!(hash.len() == 8 && hash.chars().all(|ch| ch.is_ascii_digit() || ('a'..='f').contains(&ch)), "{}", c.id);
+                prop_assert!(
+                    c.id.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || matches!(ch, '_' | '.' | '-')),
+                    "{}", c.id
+                );
+            }
+
+            // Shards of the expanded plan, hash and count, partition it.
+            for kind in [PartitionKind::Hash, PartitionKind::Count] {
+                let mut seen: Vec<String> = Vec::new();
+                for shard in 1..=total {
+                    seen.extend(Partition { kind, shard, total }.select(cells.clone()).into_iter().map(|c| c.id));
+                }
+                let unique: HashSet<&str> = seen.iter().map(String::as_str).collect();
+                prop_assert_eq!(unique.len(), seen.len(), "{:?} {}: overlap", kind, total);
+                prop_assert_eq!(&unique, &ids, "{:?} {}: not covered", kind, total);
+            }
+        }
+
+        #[test]
+        fn expand_never_panics_on_any_input(
+            axes in prop::collection::vec((text(), prop::collection::vec(text(), 0..=4)), 0..=4),
+            exclude in prop::collection::vec(prop::collection::vec((text(), text()), 0..=3), 0..=3),
+            include in prop::collection::vec(prop::collection::vec((text(), text()), 0..=3), 0..=3),
+        ) {
+            // Unvalidated input: duplicate values, empty axes, foreign exclude keys.
+            let exclude: Vec<Values> = exclude.into_iter().map(|e| e.into_iter().collect()).collect();
+            let include: Vec<Values> = include.into_iter().map(|e| e.into_iter().collect()).collect();
+            let got = expand(&axes, &exclude, &include);
+            prop_assert!(got.len() <= axes.iter().map(|(_, v)| v.len()).product::<usize>() + include.len());
+        }
     }
 }
