@@ -123,7 +123,7 @@ impl Stack {
     }
 
     /// Creates the network and starts every service in `depends-on` order, each waited
-    /// for before its dependents start.
+    /// for (by its readiness probe) before its dependents start.
     pub async fn provision(
         &mut self,
         engine: &EngineHandle,
@@ -144,12 +144,42 @@ impl Stack {
                 source,
             })?;
         self.network_id = Some(created.id);
-        for spec in matrix.services_in_start_order() {
-            let image = matrix.image_for(spec, cell).map_err(|e| StackError::Env {
-                service: spec.name.clone(),
-                source: env::EnvError::Template(e),
-            })?;
-            self.start_service(engine, cell, spec, &image).await?;
+        // In waves: every service whose dependencies are ready starts now, and the wave's
+        // services are waited for together (independent stores need not queue).
+        let mut ready: Vec<&str> = Vec::new();
+        let order = matrix.services_in_start_order();
+        while ready.len() < order.len() {
+            let wave: Vec<&ServiceSpec> = order
+                .iter()
+                .copied()
+                .filter(|s| !ready.contains(&s.name.as_str()))
+                .filter(|s| s.depends_on.iter().all(|d| ready.contains(&d.as_str())))
+                .collect();
+            if wave.is_empty() {
+                break; // validation rules out cycles; never spin
+            }
+            let first = self.services.len();
+            for spec in &wave {
+                let image = matrix.image_for(spec, cell).map_err(|e| StackError::Env {
+                    service: spec.name.clone(),
+                    source: env::EnvError::Template(e),
+                })?;
+                self.start_service(engine, cell, spec, &image).await?;
+            }
+            let started = Instant::now();
+            let docker = self.docker.clone();
+            let waits = self.services[first..].iter_mut().map(|svc| {
+                let docker = docker.clone();
+                async move {
+                    ready::wait(&docker, svc, engine.publish_ip).await?;
+                    svc.ready_ms = Some(started.elapsed().as_millis() as u64);
+                    Ok::<(), StackError>(())
+                }
+            });
+            for r in futures_util::future::join_all(waits).await {
+                r?;
+            }
+            ready.extend(wave.iter().map(|s| s.name.as_str()));
         }
         Ok(())
     }
@@ -265,13 +295,6 @@ impl Stack {
             ready_ms: None,
             figures,
         });
-        let started = Instant::now();
-        let docker = self.docker.clone();
-        let Some(svc) = self.services.last_mut() else {
-            return Ok(());
-        };
-        ready::wait(&docker, svc, engine.publish_ip).await?;
-        svc.ready_ms = Some(started.elapsed().as_millis() as u64);
         Ok(())
     }
 
