@@ -83,13 +83,7 @@ pub struct MergeArgs {
 
 /// `error: failed to read …: No such file or directory`: the chain of causes, once.
 fn render_error(e: &dyn std::error::Error) -> String {
-    let mut msg = format!("error: {e}");
-    let mut source = e.source();
-    while let Some(s) = source {
-        msg.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    msg
+    format!("error: {}", super::chain(e))
 }
 
 fn load(path: &Path) -> Result<RunRecord, Outcome> {

@@ -1,0 +1,995 @@
+//! Reports, compare and merge, driven by run records in `tests/data/` (a record shaped
+//! like a real demo run; tests read what it holds instead of assuming it, so a frozen
+//! real run can replace it). Snapshots have ids, timestamps and durations redacted.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use dockmatrix::matrix::{Cell, Partition};
+use dockmatrix::report::{self, Format, Options, Pivot};
+use dockmatrix::results::compare::compare;
+use dockmatrix::results::merge::{MergeError, merge};
+use dockmatrix::results::{CellRecord, CellStatus, CheckStatus, RunRecord};
+
+use crate::common::{dockmatrix, root, stderr, stdout};
+
+fn mixed_dir() -> PathBuf {
+    root().join("tests/data/run-mixed")
+}
+
+fn mixed() -> RunRecord {
+    RunRecord::load(&mixed_dir()).expect("tests/data/run-mixed/run.json loads")
+}
+
+/// Ids, timestamps and durations replaced by stable stand-ins, so snapshots say what a
+/// report shows, not when a run happened.
+fn redacted(mut r: RunRecord) -> RunRecord {
+    r.run_id = "[run-id]".into();
+    r.matrix.hash = "[matrix-hash]".into();
+    r.started_at = "2000-01-01T00:00:00Z".into();
+    r.finished_at = r.finished_at.map(|_| "2000-01-01T00:10:00Z".into());
+    r.host.hostname = "[host]".into();
+    for c in &mut r.cells {
+        if let Some((stem, _hash)) = c.id.rsplit_once('-') {
+            c.id = format!("{stem}-[id]");
+        }
+        let d = &mut c.durations_ms;
+        for v in [
+            &mut d.engine,
+            &mut d.images,
+            &mut d.services,
+            &mut d.checks,
+            &mut d.teardown,
+            &mut d.total,
+        ] {
+            if *v > 0 {
+                *v = 1234;
+            }
+        }
+        for ch in &mut c.checks {
+            if ch.duration_ms > 0 {
+                ch.duration_ms = 1234;
+            }
+            if let Some(b) = ch.perf.as_mut().and_then(|p| p.baseline.as_mut()) {
+                b.run_id = "[baseline-run-id]".into();
+            }
+        }
+        for img in &mut c.images {
+            img.digest = "[digest]".into();
+        }
+    }
+    r
+}
+
+fn render(format: Format, r: &RunRecord) -> String {
+    report::render(format, r, &Options::default())
+}
+
+fn statuses(r: &RunRecord) -> impl Iterator<Item = CellStatus> + '_ {
+    r.cells.iter().map(|c| c.status)
+}
+
+#[test]
+fn fixture_covers_every_status() {
+    let r = mixed();
+    for s in [
+        CellStatus::Pass,
+        CellStatus::Fail,
+        CellStatus::Flaky,
+        CellStatus::Unsupported,
+        CellStatus::Error,
+        CellStatus::Cancelled,
+    ] {
+        assert!(statuses(&r).any(|x| x == s), "no {s} cell in the fixture");
+    }
+    let checks: Vec<CheckStatus> = r
+        .cells
+        .iter()
+        .flat_map(|c| &c.checks)
+        .map(|c| c.status)
+        .collect();
+    for s in [
+        CheckStatus::Pass,
+        CheckStatus::Fail,
+        CheckStatus::Skipped,
+        CheckStatus::KnownFail,
+        CheckStatus::Fixed,
+        CheckStatus::Error,
+    ] {
+        assert!(checks.contains(&s), "no {s} check in the fixture");
+    }
+    let perf: Vec<_> = r
+        .cells
+        .iter()
+        .flat_map(|c| &c.checks)
+        .filter_map(|c| c.perf.as_ref())
+        .collect();
+    assert!(perf.iter().any(|p| p.baseline.is_some()) && perf.iter().any(|p| p.baseline.is_none()));
+    assert!(
+        r.cells
+            .iter()
+            .flat_map(|c| &c.services)
+            .any(|s| !s.log_tail.is_empty())
+    );
+}
+
+// ---- snapshots ----
+
+#[test]
+fn snapshot_table() {
+    insta::assert_snapshot!("table", render(Format::Table, &redacted(mixed())));
+}
+
+#[test]
+fn snapshot_table_pivot() {
+    let opts = Options {
+        color: false,
+        pivot: Some(Pivot::new("engine", "storage-driver")),
+    };
+    insta::assert_snapshot!(
+        "table_pivot",
+        report::render(Format::Table, &redacted(mixed()), &opts)
+    );
+}
+
+#[test]
+fn snapshot_markdown() {
+    insta::assert_snapshot!("markdown", render(Format::Markdown, &redacted(mixed())));
+}
+
+#[test]
+fn snapshot_csv() {
+    insta::assert_snapshot!("csv", render(Format::Csv, &redacted(mixed())));
+}
+
+#[test]
+fn snapshot_json() {
+    insta::assert_snapshot!("json", render(Format::Json, &redacted(mixed())));
+}
+
+#[test]
+fn snapshot_junit() {
+    insta::assert_snapshot!("junit", render(Format::Junit, &redacted(mixed())));
+}
+
+#[test]
+fn snapshot_html() {
+    insta::assert_snapshot!("html", render(Format::Html, &redacted(mixed())));
+}
+
+// ---- what each format holds, read back by an independent parser ----
+
+/// The label a pivot square must show, computed here from DESIGN.md's rule.
+fn expected_square(statuses: &[CellStatus]) -> String {
+    if statuses.is_empty() {
+        return String::new();
+    }
+    if statuses.iter().all(|s| *s == statuses[0]) {
+        return statuses[0].symbol().to_string();
+    }
+    let p = statuses
+        .iter()
+        .filter(|s| matches!(s, CellStatus::Pass | CellStatus::Flaky))
+        .count();
+    let t = statuses
+        .iter()
+        .filter(|s| **s != CellStatus::Unsupported)
+        .count();
+    format!("◐ {p}/{t}")
+}
+
+/// (row value, column value) → statuses of the cells there.
+fn squares(r: &RunRecord, rows: &str, cols: &str) -> BTreeMap<(String, String), Vec<CellStatus>> {
+    let mut m: BTreeMap<(String, String), Vec<CellStatus>> = BTreeMap::new();
+    for c in &r.cells {
+        if let (Some(a), Some(b)) = (c.values.get(rows), c.values.get(cols)) {
+            m.entry((a.clone(), b.clone())).or_default().push(c.status);
+        }
+    }
+    m
+}
+
+fn text_of<'a>(node: &'a comrak::nodes::AstNode<'a>) -> String {
+    node.descendants()
+        .filter_map(|n| match &n.data().value {
+            comrak::nodes::NodeValue::Text(t) => Some(t.to_string()),
+            comrak::nodes::NodeValue::Code(c) => Some(c.literal.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn markdown_is_gfm_with_one_row_per_cell() {
+    let r = mixed();
+    let md = render(Format::Markdown, &r);
+    let arena = comrak::Arena::new();
+    let mut opts = comrak::Options::default();
+    opts.extension.table = true;
+    let doc = comrak::parse_document(&arena, &md, &opts);
+    // Each table: (header texts, body rows as texts).
+    let mut tables: Vec<(Vec<String>, Vec<Vec<String>>)> = Vec::new();
+    for node in doc.descendants() {
+        if !matches!(node.data().value, comrak::nodes::NodeValue::Table(_)) {
+            continue;
+        }
+        let mut header = Vec::new();
+        let mut body = Vec::new();
+        for row in node.children() {
+            let is_header = matches!(row.data().value, comrak::nodes::NodeValue::TableRow(true));
+            let cells: Vec<String> = row.children().map(text_of).collect();
+            if is_header {
+                header = cells;
+            } else {
+                body.push(cells);
+            }
+        }
+        tables.push((header, body));
+    }
+    let cells_table = tables
+        .iter()
+        .find(|(h, _)| h.iter().any(|x| x == "status"))
+        .expect("a cell table");
+    assert_eq!(cells_table.1.len(), r.cells.len(), "one table row per cell");
+    let status_col = cells_table
+        .0
+        .iter()
+        .position(|x| x == "status")
+        .expect("status column");
+    for (row, cell) in cells_table.1.iter().zip(&r.cells) {
+        assert_eq!(
+            row[status_col],
+            format!("{} {}", cell.status.symbol(), cell.status)
+        );
+        assert_eq!(row.len(), cells_table.0.len());
+    }
+    // The pivot: engine × storage-driver, one row per engine, squares per DESIGN.md.
+    let grid = tables
+        .iter()
+        .find(|(h, _)| h.first().is_some_and(|x| x == "engine \\ storage-driver"))
+        .expect("the engine × storage-driver grid");
+    let expected = squares(&r, "engine", "storage-driver");
+    let engines: std::collections::BTreeSet<&String> = expected.keys().map(|k| &k.0).collect();
+    assert_eq!(grid.1.len(), engines.len());
+    for row in &grid.1 {
+        for (ci, driver) in grid.0.iter().enumerate().skip(1) {
+            let st = expected
+                .get(&(row[0].clone(), driver.clone()))
+                .cloned()
+                .unwrap_or_default();
+            assert_eq!(
+                row[ci].trim(),
+                expected_square(&st),
+                "square {} × {driver}",
+                row[0]
+            );
+        }
+    }
+    // What failed: every failing check's message and every non-passing cell's reason.
+    let after = md
+        .split("### What failed")
+        .nth(1)
+        .expect("a What failed section");
+    for c in &r.cells {
+        for ch in c.checks.iter().filter(|ch| ch.status.fails_cell()) {
+            let first = ch.message.lines().next().unwrap_or_default();
+            assert!(after.contains(first), "message of {} missing", ch.name);
+        }
+        if c.status != CellStatus::Pass {
+            let reason = c.reason.as_deref().unwrap_or_default();
+            let first = reason.lines().next().unwrap_or_default();
+            assert!(after.contains(first), "reason of {} missing", c.id);
+        }
+    }
+}
+
+/// Whether a cell gets a testcase of its own (see report::junit).
+fn has_cell_case(c: &CellRecord) -> bool {
+    c.checks.is_empty()
+        || matches!(
+            c.status,
+            CellStatus::Flaky | CellStatus::Unsupported | CellStatus::Cancelled
+        )
+        || (matches!(c.status, CellStatus::Fail | CellStatus::Error)
+            && !c.checks.iter().any(|ch| ch.status.fails_cell()))
+}
+
+#[test]
+fn junit_read_back_by_roxmltree() {
+    let r = mixed();
+    let xml = render(Format::Junit, &r);
+    let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites");
+    let suites: Vec<_> = root
+        .children()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .collect();
+    assert_eq!(suites.len(), r.cells.len(), "one testsuite per cell");
+
+    let checks = || r.cells.iter().flat_map(|c| &c.checks);
+    let count = |s: CheckStatus| checks().filter(|c| c.status == s).count();
+    let cell_cases = |st: &[CellStatus]| {
+        r.cells
+            .iter()
+            .filter(|c| has_cell_case(c) && st.contains(&c.status))
+            .count()
+    };
+    let cases = checks().count() + r.cells.iter().filter(|c| has_cell_case(c)).count();
+    let failures = count(CheckStatus::Fail) + cell_cases(&[CellStatus::Fail]);
+    let errors = count(CheckStatus::Error) + cell_cases(&[CellStatus::Error]);
+    let skipped = count(CheckStatus::Skipped)
+        + count(CheckStatus::KnownFail)
+        + cell_cases(&[CellStatus::Unsupported, CellStatus::Cancelled]);
+
+    let all = |tag: &str| doc.descendants().filter(|n| n.has_tag_name(tag)).count();
+    assert_eq!(all("testcase"), cases);
+    assert_eq!(all("failure"), failures);
+    assert_eq!(all("error"), errors);
+    assert_eq!(all("skipped"), skipped);
+    let attr = |name: &str| root.attribute(name).and_then(|v| v.parse::<usize>().ok());
+    assert_eq!(attr("tests"), Some(cases));
+    assert_eq!(attr("failures"), Some(failures));
+    assert_eq!(attr("errors"), Some(errors));
+    assert_eq!(attr("skipped"), Some(skipped));
+
+    // Flaky cells: their earlier attempts as flakyFailure/flakyError.
+    let earlier: usize = r
+        .cells
+        .iter()
+        .filter(|c| c.status == CellStatus::Flaky)
+        .map(|c| c.previous_attempts.len())
+        .sum();
+    assert_eq!(all("flakyFailure") + all("flakyError"), earlier);
+
+    // Each suite: the cell's status as a property; failures carry the check's message.
+    for (suite, cell) in suites.iter().zip(&r.cells) {
+        let status = suite
+            .descendants()
+            .find(|n| {
+                n.has_tag_name("property") && n.attribute("name") == Some("dockmatrix.status")
+            })
+            .and_then(|n| n.attribute("value"));
+        assert_eq!(status, Some(cell.status.as_str()));
+        for ch in cell.checks.iter().filter(|c| c.status == CheckStatus::Fail) {
+            let case = suite
+                .children()
+                .find(|n| {
+                    n.has_tag_name("testcase") && n.attribute("name") == Some(ch.name.as_str())
+                })
+                .expect("a testcase per check");
+            let failure = case
+                .children()
+                .find(|n| n.has_tag_name("failure"))
+                .expect("failure");
+            let first = ch.message.lines().next().unwrap_or_default();
+            assert!(
+                failure
+                    .attribute("message")
+                    .is_some_and(|m| m.contains(first))
+            );
+            assert_eq!(failure.text().map(str::trim), Some(ch.message.trim()));
+        }
+        if cell.checks.is_empty() {
+            let case = suite
+                .children()
+                .find(|n| n.has_tag_name("testcase"))
+                .expect("a cell without checks still has a testcase");
+            let reason = cell.reason.as_deref().unwrap_or_default();
+            let text: String = case.descendants().filter_map(|n| n.text()).collect();
+            let msg: String = case
+                .children()
+                .filter_map(|n| n.attribute("message"))
+                .collect();
+            assert!(
+                text.contains(reason.lines().next().unwrap_or_default())
+                    || msg.contains(reason.lines().next().unwrap_or_default()),
+                "the testcase of {} carries its reason",
+                cell.id
+            );
+        }
+    }
+}
+
+#[test]
+fn csv_rows_and_columns() {
+    let r = mixed();
+    let text = render(Format::Csv, &r);
+    let mut rd = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = rd
+        .headers()
+        .expect("header")
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let axes = report::pivot::all_axes(&r);
+    let expected: Vec<String> = report::CSV_COLUMNS_BEFORE_AXES
+        .iter()
+        .map(|s| s.to_string())
+        .chain(axes.iter().cloned())
+        .chain(report::CSV_COLUMNS_AFTER_AXES.iter().map(|s| s.to_string()))
+        .collect();
+    assert_eq!(header, expected);
+    let rows: Vec<csv::StringRecord> = rd.records().map(|x| x.expect("row")).collect();
+    let expected_rows: usize = r.cells.iter().map(|c| c.checks.len().max(1)).sum();
+    assert_eq!(rows.len(), expected_rows);
+    let col = |n: &str| header.iter().position(|h| h == n).expect("column");
+    let mut i = 0;
+    for c in &r.cells {
+        for k in 0..c.checks.len().max(1) {
+            let row = &rows[i];
+            assert_eq!(&row[col("cell_id")], c.id);
+            assert_eq!(&row[col("cell_status")], c.status.as_str());
+            match c.checks.get(k) {
+                Some(ch) => {
+                    assert_eq!(&row[col("check")], ch.name);
+                    assert_eq!(&row[col("check_status")], ch.status.as_str());
+                }
+                None => assert_eq!(&row[col("check")], ""),
+            }
+            i += 1;
+        }
+    }
+}
+
+#[test]
+fn json_is_the_run_record() {
+    let r = mixed();
+    let back: RunRecord = serde_json::from_str(&render(Format::Json, &r)).expect("run.json");
+    assert_eq!(back.schema, dockmatrix::results::SCHEMA);
+    assert_eq!(back.cells.len(), r.cells.len());
+    for (a, b) in back.cells.iter().zip(&r.cells) {
+        assert_eq!(a.values, b.values);
+        assert_eq!(a.status, b.status);
+        assert_eq!(a.checks.len(), b.checks.len());
+    }
+    assert_eq!(back, report::text::sanitised(&r));
+}
+
+#[test]
+fn colour_only_when_asked() {
+    let r = mixed();
+    let plain = render(Format::Table, &r);
+    assert!(!plain.contains('\x1b'));
+    let coloured = report::render(
+        Format::Table,
+        &r,
+        &Options {
+            color: true,
+            pivot: None,
+        },
+    );
+    assert!(coloured.contains("\x1b[32m✅ pass\x1b[0m"));
+    // Colour codes are the only difference: the layout is the plain table's.
+    assert_eq!(report::text::clean(&coloured), plain);
+}
+
+// ---- hostile container output ----
+
+const SECRET: &str = "hunter2-s3cret";
+
+fn hostile_text() -> String {
+    let invalid = String::from_utf8_lossy(b"bytes \xff\xfe\xc3 not utf-8").into_owned();
+    format!(
+        "{invalid} <script>alert('x')</script> \x1b[31mRED\x1b[0m \x1b]8;;http://evil.example\x07link\x1b]8;;\x07 \
+         postgres://app:{SECRET}@db:5432/x POSTGRES_PASSWORD={SECRET} | pipe ]]> & \u{0}nul\n\
+         second line </pre></td></table> `code` *em* [l](http://x)"
+    )
+}
+
+fn hostile_record() -> RunRecord {
+    let mut r = mixed();
+    let t = hostile_text();
+    for c in &mut r.cells {
+        if c.status != CellStatus::Pass {
+            c.reason = Some(t.clone());
+        }
+        for ch in &mut c.checks {
+            if ch.status.fails_cell() || ch.status == CheckStatus::Skipped {
+                ch.message = t.clone();
+            }
+        }
+        for s in &mut c.services {
+            s.log_tail = vec![t.clone(), format!("API_TOKEN={SECRET} \x1b[1mbold\x1b[0m")];
+        }
+        for a in &mut c.previous_attempts {
+            a.reason = Some(t.clone());
+        }
+    }
+    r.warnings.push(t);
+    r
+}
+
+#[test]
+fn hostile_output_is_inert_in_every_format() {
+    let r = hostile_record();
+    for format in Format::ALL {
+        let out = render(format, &r);
+        assert!(!out.contains(SECRET), "{format:?} shows a secret");
+        assert!(!out.contains('\x1b'), "{format:?} keeps an escape sequence");
+        assert!(!out.contains('\0'), "{format:?} keeps a NUL");
+        assert!(
+            out.contains('\u{fffd}'),
+            "{format:?} lost the replaced bytes"
+        );
+        assert!(
+            !out.contains("evil.example"),
+            "{format:?} keeps an OSC 8 link target"
+        );
+    }
+    let html = render(Format::Html, &r);
+    assert!(!html.contains("<script"), "HTML holds a live script tag");
+    assert!(html.contains("&lt;script&gt;"));
+    assert!(!html.contains("</pre></td></table>"));
+    // Markdown rendered with raw HTML allowed: our escaping, not the renderer's, keeps
+    // the script out.
+    let md = render(Format::Markdown, &r);
+    let mut opts = comrak::Options::default();
+    opts.extension.table = true;
+    opts.render.r#unsafe = true;
+    let rendered = comrak::markdown_to_html(&md, &opts);
+    assert!(
+        !rendered.contains("<script"),
+        "Markdown renders a script tag"
+    );
+    // Structured formats still parse.
+    roxmltree::Document::parse(&render(Format::Junit, &r)).expect("JUnit stays well-formed");
+    let csv_text = render(Format::Csv, &r);
+    let mut rd = csv::Reader::from_reader(csv_text.as_bytes());
+    assert!(rd.records().all(|x| x.is_ok()));
+    serde_json::from_str::<RunRecord>(&render(Format::Json, &r)).expect("JSON parses");
+}
+
+// ---- merge ----
+
+/// The fixture split into 3 shards by the real partitioner (`hash:M/3`).
+fn shards_of(whole: &RunRecord) -> Vec<RunRecord> {
+    let cells: Vec<Cell> = whole
+        .cells
+        .iter()
+        .map(|c| Cell::new(c.values.clone()))
+        .collect();
+    (1..=3)
+        .map(|m| {
+            let p: Partition = format!("hash:{m}/3").parse().expect("partition");
+            let picked = p.select(cells.clone());
+            let mut shard = whole.clone();
+            shard.run_id = format!("20261127T09000{m}Z-000{m}");
+            shard.partition = Some(p.to_string());
+            shard.started_at = format!("2026-11-27T09:0{m}:00Z");
+            shard.finished_at = Some(format!("2026-11-27T09:1{m}:00Z"));
+            shard
+                .cells
+                .retain(|c| picked.iter().any(|x| x.values == c.values));
+            shard
+        })
+        .collect()
+}
+
+#[test]
+fn merged_shards_equal_the_whole() {
+    let whole = mixed();
+    let shards = shards_of(&whole);
+    assert_eq!(
+        shards.iter().map(|s| s.cells.len()).sum::<usize>(),
+        whole.cells.len()
+    );
+    // Merge in a shuffled order: the result must not depend on it.
+    let merged = merge(&[shards[2].clone(), shards[0].clone(), shards[1].clone()]).expect("merges");
+    assert_eq!(merged.cells.len(), whole.cells.len());
+    for c in &whole.cells {
+        let m = merged
+            .cell_by_values(&c.values)
+            .expect("every cell of the whole is merged");
+        assert_eq!(m, c, "cell {} differs", c.id);
+    }
+    assert_eq!(
+        merged.merged_from,
+        [
+            "20261127T090001Z-0001",
+            "20261127T090002Z-0002",
+            "20261127T090003Z-0003"
+        ]
+    );
+    assert_eq!(
+        merged.partition.as_deref(),
+        Some("hash:1/3,hash:2/3,hash:3/3")
+    );
+    assert_eq!(merged.started_at, "2026-11-27T09:01:00Z");
+    assert_eq!(merged.finished_at.as_deref(), Some("2026-11-27T09:13:00Z"));
+    assert_eq!(merged.matrix, whole.matrix);
+    assert_eq!(merged.summary(), whole.summary());
+    // Two shards only: merged, with a warning naming the missing one.
+    let partial = merge(&shards[..2]).expect("merges");
+    assert!(
+        partial
+            .warnings
+            .iter()
+            .any(|w| w.contains("hash:3/3 missing")),
+        "{:?}",
+        partial.warnings
+    );
+}
+
+#[test]
+fn merge_refuses_other_matrices_and_overlaps() {
+    let whole = mixed();
+    let mut shards = shards_of(&whole);
+    shards[1].matrix.hash = "0000".into();
+    let e = merge(&shards).expect_err("different matrices");
+    assert!(matches!(e, MergeError::DifferentMatrix { .. }));
+    let mut shards = shards_of(&whole);
+    let stolen = shards[0].cells[0].clone();
+    shards[1].cells.push(stolen.clone());
+    match merge(&shards) {
+        Err(MergeError::Overlap { cell, .. }) => assert_eq!(cell, stolen.id),
+        other => panic!("expected an overlap, got {other:?}"),
+    }
+}
+
+fn save_in(dir: &Path, r: &RunRecord) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("dir");
+    r.save(dir).expect("saved");
+    dir.to_path_buf()
+}
+
+#[test]
+fn merge_command_writes_a_run_folder() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let whole = mixed();
+    let dirs: Vec<PathBuf> = shards_of(&whole)
+        .iter()
+        .enumerate()
+        .map(|(i, s)| save_in(&tmp.path().join(format!("shard{i}")), s))
+        .collect();
+    let out = tmp.path().join("merged");
+    let args: Vec<&str> = ["merge"]
+        .into_iter()
+        .chain(dirs.iter().map(|d| d.to_str().expect("utf-8 path")))
+        .chain(["--out", out.to_str().expect("utf-8 path")])
+        .collect();
+    let o = dockmatrix(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for f in [
+        "run.json",
+        "report.md",
+        "report.csv",
+        "junit.xml",
+        "report.html",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let merged = RunRecord::load(&out).expect("merged run.json");
+    assert_eq!(merged.cells.len(), whole.cells.len());
+
+    // Overlap: the same shard twice under another id → exit 2 naming the cell.
+    let mut dup = RunRecord::load(&dirs[0]).expect("shard");
+    dup.run_id.push_str("-again");
+    let dup_dir = save_in(&tmp.path().join("dup"), &dup);
+    let o = dockmatrix(&[
+        "merge",
+        dirs[0].to_str().expect("path"),
+        dup_dir.to_str().expect("path"),
+        "--out",
+        tmp.path().join("x").to_str().expect("path"),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains(&dup.cells[0].id), "{}", stderr(&o));
+
+    // Another matrix → exit 2.
+    let mut other = RunRecord::load(&dirs[1]).expect("shard");
+    other.matrix.hash = "ffff".into();
+    let other_dir = save_in(&tmp.path().join("other"), &other);
+    let o = dockmatrix(&[
+        "merge",
+        dirs[0].to_str().expect("path"),
+        other_dir.to_str().expect("path"),
+        "--out",
+        tmp.path().join("y").to_str().expect("path"),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("another matrix"), "{}", stderr(&o));
+}
+
+// ---- compare ----
+
+/// The fixture with one passing cell deliberately broken: a check fails.
+fn with_broken_cell(base: &RunRecord) -> (RunRecord, CellRecord) {
+    let mut new = base.clone();
+    new.run_id = "20261128T090000Z-beef".into();
+    let cell = new
+        .cells
+        .iter_mut()
+        .find(|c| {
+            c.status == CellStatus::Pass && c.checks.iter().any(|ch| ch.status == CheckStatus::Pass)
+        })
+        .expect("a passing cell");
+    cell.status = CellStatus::Fail;
+    cell.reason = Some("1 check failed".into());
+    let ch = cell
+        .checks
+        .iter_mut()
+        .find(|ch| ch.status == CheckStatus::Pass)
+        .expect("a passing check");
+    ch.status = CheckStatus::Fail;
+    ch.message = "expected PONG, got ERR".into();
+    let broken = cell.clone();
+    (new, broken)
+}
+
+#[test]
+fn compare_finds_the_broken_cell() {
+    let base = mixed();
+    let (new, broken) = with_broken_cell(&base);
+    let c = compare(&base, &new, 15.0);
+    assert!(c.regressed);
+    assert_eq!(c.cells.len(), 1);
+    assert_eq!(c.cells[0].values, broken.values);
+    assert_eq!(c.checks.len(), 1);
+    assert!(c.only_in_base.is_empty() && c.only_in_new.is_empty());
+    assert_eq!(c.unchanged, base.cells.len() - 1);
+    let same = compare(&base, &base, 15.0);
+    assert!(
+        !same.regressed && same.cells.is_empty() && same.checks.is_empty() && same.perf.is_empty()
+    );
+    // Perf alone: a p95 50 % slower is a regression.
+    let mut slow = base.clone();
+    let p = slow
+        .cells
+        .iter_mut()
+        .flat_map(|c| &mut c.checks)
+        .find_map(|ch| ch.perf.as_mut())
+        .expect("a perf check");
+    p.p95_ms *= 1.5;
+    let c = compare(&base, &slow, 15.0);
+    assert!(c.regressed && c.perf.len() == 1 && c.perf[0].regressed);
+    assert!(
+        !compare(&base, &slow, 60.0).regressed,
+        "within a 60 % tolerance"
+    );
+}
+
+#[test]
+fn compare_command_exits_1_on_regression() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let base = mixed();
+    let (new, broken) = with_broken_cell(&base);
+    let new_dir = save_in(&tmp.path().join("new"), &new);
+    let base_dir = mixed_dir();
+    let b = base_dir.to_str().expect("path");
+    let n = new_dir.to_str().expect("path");
+    let o = dockmatrix(&["compare", b, n]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    let engine = broken.values.get("engine").expect("engine value");
+    assert!(
+        out.contains("broken") && out.contains(engine.as_str()),
+        "{out}"
+    );
+    // Newly broken first, in every format.
+    let o = dockmatrix(&["compare", n, b, "--format", "json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "the reverse is a fix: {}",
+        stderr(&o)
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(v["regressed"], false);
+    assert_eq!(v["cells"][0]["change"], "fixed");
+    let o = dockmatrix(&["compare", b, n, "--format", "markdown"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("### Cells whose status changed"));
+    let o = dockmatrix(&["compare", b, b]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = dockmatrix(&["compare", b, "/nonexistent/run"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("failed to read"), "{}", stderr(&o));
+}
+
+// ---- the report command and write_all ----
+
+#[test]
+fn report_command() {
+    let dir = mixed_dir();
+    let d = dir.to_str().expect("path");
+    let o = dockmatrix(&["report", d, "--format", "csv"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), render(Format::Csv, &mixed()));
+    let o = dockmatrix(&[
+        "report",
+        &format!("{d}/run.json"),
+        "--pivot",
+        "engine,storage-driver",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("engine \\ storage-driver"));
+    assert!(
+        !stdout(&o).contains('\x1b'),
+        "no colour when stdout is not a terminal"
+    );
+    let o = dockmatrix(&["report", d, "--pivot", "engine,nope"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no axis `nope`"), "{}", stderr(&o));
+    let o = dockmatrix(&[
+        "report",
+        d,
+        "--format",
+        "csv",
+        "--pivot",
+        "engine,storage-driver",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = dockmatrix(&["report", "/nonexistent/run"]);
+    assert_eq!(o.status.code(), Some(2));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("r.html");
+    let o = dockmatrix(&[
+        "report",
+        d,
+        "--format",
+        "html",
+        "-o",
+        file.to_str().expect("path"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("written"),
+        render(Format::Html, &mixed())
+    );
+}
+
+#[test]
+fn write_all_fills_a_run_folder() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let r = mixed();
+    let written = report::write_all(&r, tmp.path()).expect("written");
+    let names: Vec<String> = written
+        .iter()
+        .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["report.md", "report.csv", "junit.xml", "report.html"]
+    );
+    for format in [Format::Markdown, Format::Csv, Format::Junit, Format::Html] {
+        let name = format.file_name().expect("a file");
+        let text = std::fs::read_to_string(tmp.path().join(name)).expect("readable");
+        assert_eq!(text, render(format, &r));
+    }
+}
+
+// ---- the HTML page in a real browser ----
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn chromium(args: &[&str]) -> std::process::Output {
+    let profile = tempfile::tempdir().expect("profile dir");
+    std::process::Command::new(CHROMIUM)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .output()
+        .expect("chromium runs")
+}
+
+/// `attr="value"` of an HTML start tag.
+fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let key = format!(" {name}=\"");
+    let start = tag.find(&key)? + key.len();
+    let end = tag[start..].find('"')? + start;
+    Some(&tag[start..end])
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+#[test]
+fn html_in_headless_chromium() {
+    if !Path::new(CHROMIUM).exists() {
+        if std::env::var("DOCKMATRIX_REQUIRE_DOCKER").as_deref() == Ok("1") {
+            panic!(
+                "{CHROMIUM} is missing and DOCKMATRIX_REQUIRE_DOCKER=1: install Debian's chromium"
+            );
+        }
+        eprintln!("skipped: {CHROMIUM} is missing (apt-get install chromium)");
+        return;
+    }
+    let r = mixed();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let page = tmp.path().join("report.html");
+    std::fs::write(&page, render(Format::Html, &r)).expect("written");
+    let url = format!("file://{}", page.display());
+    let o = chromium(&["--dump-dom", &url]);
+    assert!(o.status.success(), "chromium failed: {}", stderr(&o));
+    let dom = stdout(&o);
+
+    // The grid: every square of engine × storage-driver, as DESIGN.md computes it.
+    let expected = squares(&r, "engine", "storage-driver");
+    let mut seen = BTreeMap::new();
+    let grid = dom
+        .split("<table class=\"pivot\" data-rows=\"engine\" data-cols=\"storage-driver\">")
+        .nth(1)
+        .and_then(|s| s.split("</table>").next())
+        .expect("the engine × storage-driver grid in the DOM");
+    for piece in grid.split("<td ").skip(1) {
+        let (tag, rest) = piece.split_once('>').expect("a start tag");
+        let text = rest.split("</td>").next().expect("an end tag");
+        let key = (
+            unescape(attribute(tag, "data-row").expect("data-row")),
+            unescape(attribute(tag, "data-col").expect("data-col")),
+        );
+        seen.insert(
+            key,
+            (
+                attribute(tag, "data-status").map(str::to_string),
+                unescape(text),
+            ),
+        );
+    }
+    for (key, st) in &expected {
+        let (status, label) = seen.get(key).unwrap_or_else(|| panic!("no square {key:?}"));
+        assert_eq!(label, &expected_square(st), "square {key:?}");
+        let uniform = st.iter().all(|s| *s == st[0]);
+        let want = if uniform { st[0].as_str() } else { "mixed" };
+        assert_eq!(status.as_deref(), Some(want), "square {key:?}");
+    }
+    let empty = seen
+        .values()
+        .filter(|(s, _)| s.as_deref() == Some("empty"))
+        .count();
+    assert_eq!(seen.len(), expected.len() + empty);
+
+    // The cell table: one row per cell, in order, each with its status.
+    let rows: Vec<&str> = dom.split("<tr id=\"cell-").skip(1).collect();
+    assert_eq!(rows.len(), r.cells.len());
+    for (row, cell) in rows.iter().zip(&r.cells) {
+        let tag = row.split('>').next().expect("tag");
+        assert!(tag.starts_with(&cell.id), "row order");
+        assert_eq!(
+            attribute(&format!(" {tag}"), "data-status"),
+            Some(cell.status.as_str())
+        );
+        assert!(row.contains(&format!("{} {}", cell.status.symbol(), cell.status)));
+    }
+    // Details for every cell that did not pass; no script anywhere.
+    let details = dom.matches("<article class=\"detail").count();
+    assert_eq!(
+        details,
+        r.cells
+            .iter()
+            .filter(|c| c.status != CellStatus::Pass)
+            .count()
+    );
+    assert!(!dom.contains("<script"));
+
+    // A screenshot: a real PNG. DOCKMATRIX_UPDATE_DOCS=1 refreshes docs/report.png.
+    let shot = tmp.path().join("report.png");
+    let o = chromium(&[
+        &format!("--screenshot={}", shot.display()),
+        "--window-size=1280,1000",
+        &url,
+    ]);
+    assert!(o.status.success(), "chromium failed: {}", stderr(&o));
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+    if std::env::var("DOCKMATRIX_UPDATE_DOCS").as_deref() == Ok("1") {
+        std::fs::create_dir_all(root().join("docs")).expect("docs/");
+        std::fs::write(root().join("docs/report.png"), &png).expect("docs/report.png");
+    }
+}
