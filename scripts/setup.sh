@@ -69,6 +69,8 @@ while read -r name kind suite version; do
 done <<<"$TARGET_TABLE"
 SET_all="${ALL_TARGETS[*]}"
 
+REBUILD=0
+
 # ---------------------------------------------------------------------------
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*"; }
 die() { printf 'setup.sh: %s\n' "$*" >&2; exit 2; }
@@ -141,8 +143,11 @@ recipe_of() {
                 while read -r f; do echo "$f"; cat "$f"; done)
             ;;
         *)
-            [[ $kind == valkey ]] && kind=redis
-            for f in "$IMAGES_DIR/$kind"/*; do echo "${f##*/}"; cat "$f"; done
+            local -a ARGS PKGS
+            local DIR
+            service_recipe "$short"
+            echo "${ARGS[*]} ${PKGS[*]}"
+            for f in "$DIR"/*; do echo "${f##*/}"; cat "$f"; done
             ;;
         esac
     } | sha256sum | cut -c1-16
@@ -259,38 +264,53 @@ build_base() {
 }
 
 # Builds fixtures/images/KIND/Dockerfile for a service or engine target.
-build_service() {
+# Sets ARGS (docker build arguments), PKGS (packages whose versions become
+# labels) and DIR (the recipe folder) for a service or engine target.
+service_recipe() {
     local short=$1 kind=${KIND[$1]} suite=${SUITE[$1]} version=${VERSION[$1]}
-    local iid=$CACHE/tmp/${short//[:\/]/_}.iid
-    local -a args=(--build-arg "SUITE=$suite") pkgs
+    ARGS=(--build-arg "SUITE=$suite")
+    DIR=$IMAGES_DIR/$kind
     case $kind in
-    engine) pkgs=(docker.io containerd runc tini fuse-overlayfs iptables) ;;
+    engine)
+        PKGS=(docker.io containerd runc tini fuse-overlayfs iptables)
+        case $suite in
+        bullseye | bookworm) ;;
+        trixie) ARGS+=(--build-arg EXTRA_PACKAGES=docker-cli) ;;
+        *) ARGS+=(--build-arg "EXTRA_PACKAGES=docker-cli systemd-standalone-sysusers") ;;
+        esac
+        ;;
     postgres)
-        args+=(--build-arg "PG_MAJOR=$version")
-        pkgs=("postgresql-$version")
+        ARGS+=(--build-arg "PG_MAJOR=$version")
+        PKGS=("postgresql-$version")
         ;;
-    mariadb) pkgs=(mariadb-server) ;;
-    redis)
-        args+=(--build-arg SERVER_PACKAGE=redis-server --build-arg SERVER=redis-server --build-arg SERVER_USER=redis)
-        pkgs=(redis-server)
-        ;;
-    valkey)
-        args+=(--build-arg SERVER_PACKAGE=valkey-server --build-arg SERVER=valkey-server --build-arg SERVER_USER=valkey)
-        pkgs=(valkey-server)
+    mariadb) PKGS=(mariadb-server) ;;
+    redis | valkey)
+        DIR=$IMAGES_DIR/redis
+        ARGS+=(--build-arg "SERVER_PACKAGE=$kind-server" --build-arg "SERVER=$kind-server"
+            --build-arg "SERVER_USER=$kind")
+        PKGS=("$kind-server")
         ;;
     esac
-    local dir=$IMAGES_DIR/$kind
-    [[ $kind == valkey ]] && dir=$IMAGES_DIR/redis
+}
+
+# Builds fixtures/images/KIND/Dockerfile for a service or engine target.
+build_service() {
+    local short=$1 iid=$CACHE/tmp/${1//[:\/]/_}.iid
+    local -a ARGS PKGS
+    local DIR
+    service_recipe "$short"
     mkdir -p "$CACHE/tmp"
     rm -f "$iid"
-    docker build --iidfile "$iid" "${args[@]}" "$dir"
-    label_image "$short" "$(cat "$iid")" "${pkgs[@]}"
+    # --rebuild means fresh packages too, not the builder's cached layers.
+    ((REBUILD)) && ARGS+=(--no-cache)
+    docker build --iidfile "$iid" "${ARGS[@]}" "$DIR"
+    label_image "$short" "$(cat "$iid")" "${PKGS[@]}"
 }
 
 build_app_binary() {
     cd "$REPO"
-    # Niced: the image builds are the critical path, this one has slack.
-    nice -n 10 cargo build --release -p dockmatrix-demo-app --target-dir "$APP_TARGET"
+    # Not niced: on a fresh machine this compile is the longest single job.
+    cargo build --release -p dockmatrix-demo-app --target-dir "$APP_TARGET"
     ls -l "$APP_TARGET/release/dockmatrix-demo-app"
 }
 
@@ -408,6 +428,11 @@ add_job() { # add_job NAME DEP...
     JOB_ORDER+=("$job")
 }
 
+timestamp_lines() {
+    local line
+    while IFS= read -r line; do printf '%(%H:%M:%S)T %s\n' -1 "$line"; done
+}
+
 job_log() { echo "$LOGS/${1//[:\/]/_}.log"; }
 
 kill_tree() {
@@ -452,9 +477,18 @@ run_scheduler() {
             STARTED[$job]=$(now)
             (
                 trap - INT TERM
-                exec >"$(job_log "$job")" 2>&1
-                set -x
-                run_job "$job"
+                exec > >(timestamp_lines >"$(job_log "$job")") 2>&1
+                stamper=$!
+                set +e
+                (
+                    set -ex
+                    run_job "$job"
+                )
+                rc=$?
+                # Let the log be complete before the scheduler reads it.
+                exec >&- 2>&-
+                wait "$stamper"
+                exit "$rc"
             ) &
             PIDJOB[$!]=$job
             running=$((running + 1))
@@ -519,12 +553,12 @@ matrix_targets() {
 }
 
 main() {
-    local rebuild=0 list=0 t0 arg short
+    local list=0 t0 arg short
     local -a args=() excludes=() matrices=()
     JOBS=4
     while (($#)); do
         case $1 in
-        --rebuild) rebuild=1 ;;
+        --rebuild) REBUILD=1 ;;
         --jobs | -j)
             [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || die "--jobs needs a positive number"
             JOBS=$2
@@ -596,7 +630,7 @@ main() {
     local base cached=() state
     for short in "${targets[@]}"; do
         state=$(image_state "$short")
-        if ((!rebuild)) && [[ $state == cached ]]; then
+        if ((!REBUILD)) && [[ $state == cached ]]; then
             cached+=("$short")
             STATE[$short]=cached
             continue
@@ -611,7 +645,7 @@ main() {
             # the base twice).
             if [[ -z ${STATE[$base]:-} ]]; then
                 state=$(image_state "$base")
-                if { ((!rebuild)) || [[ -z ${wanted[$base]:-} ]]; } && [[ $state == cached ]]; then
+                if { ((!REBUILD)) || [[ -z ${wanted[$base]:-} ]]; } && [[ $state == cached ]]; then
                     STATE[$base]=cached
                     cached+=("$base")
                 else
@@ -666,4 +700,5 @@ main() {
     log "done in $(since "$t0")"
 }
 
-main "$@"
+# On one line: bash reads a script as it runs, and this file may change meanwhile.
+main "$@"; exit
