@@ -112,6 +112,8 @@ pub struct Check {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceRef {
     pub name: String,
+    /// The key that names it: `service`, `via`, `from` or `reach`.
+    pub field: &'static str,
     pub role: ServiceRole,
     pub span: Range<usize>,
 }
@@ -402,7 +404,7 @@ pub fn cross_check(matrix: &Matrix, scenarios: &[Scenario]) -> Vec<Diagnostic> {
                     problems.push(
                         at(
                             r.span.clone(),
-                            check.key.clone(),
+                            format!("{}.{}", check.key, r.field),
                             format!(
                                 "check `{}` names service `{}`, which matrix `{}` does not have",
                                 check.name, r.name, matrix.name
@@ -415,7 +417,10 @@ pub fn cross_check(matrix: &Matrix, scenarios: &[Scenario]) -> Vec<Diagnostic> {
                 if r.role == ServiceRole::Target
                     && let Some(msg) = kind_problem(&check.action, spec)
                 {
-                    problems.push(at(r.span.clone(), check.key.clone(), msg.0).with_help(msg.1));
+                    problems.push(
+                        at(r.span.clone(), format!("{}.{}", check.key, r.field), msg.0)
+                            .with_help(msg.1),
+                    );
                 }
             }
             for term in &check.when.terms {
@@ -470,15 +475,23 @@ pub fn cross_check(matrix: &Matrix, scenarios: &[Scenario]) -> Vec<Diagnostic> {
 
 /// Why `action` cannot talk to a service of this kind, with a help text.
 fn kind_problem(action: &Action, spec: &crate::matrix::ServiceSpec) -> Option<(String, String)> {
-    let kind = spec.kind;
+    let kind = match spec.kind {
+        ServiceKind::Postgres => "a postgres service",
+        ServiceKind::Mysql => "a mysql service",
+        ServiceKind::Redis => "a redis service",
+        ServiceKind::Http => "an http service",
+        ServiceKind::Generic => "a generic service",
+    };
     let name = &spec.name;
     match action {
-        Action::Sql(_) if !matches!(kind, ServiceKind::Postgres | ServiceKind::Mysql) => Some((
-            format!("an sql check needs a postgres or mysql service; `{name}` is {kind:?}"),
-            "point `service` at a postgres or mysql service".into(),
-        )),
-        Action::Redis(_) if kind != ServiceKind::Redis => Some((
-            format!("a redis check needs a redis service; `{name}` is {kind:?}"),
+        Action::Sql(_) if !matches!(spec.kind, ServiceKind::Postgres | ServiceKind::Mysql) => {
+            Some((
+                format!("an sql check needs a postgres or mysql service; `{name}` is {kind}"),
+                "point `service` at a postgres or mysql service".into(),
+            ))
+        }
+        Action::Redis(_) if spec.kind != ServiceKind::Redis => Some((
+            format!("a redis check needs a redis service; `{name}` is {kind}"),
             "point `service` at a redis service".into(),
         )),
         Action::Http(a) if a.port.is_none() && spec.ports.is_empty() => Some((
@@ -486,7 +499,7 @@ fn kind_problem(action: &Action, spec: &crate::matrix::ServiceSpec) -> Option<(S
             "add `port = …` to the check, or `ports = […]` to the service".into(),
         )),
         Action::Reach(a)
-            if a.port.is_none() && kind.default_port().is_none() && spec.ports.is_empty() =>
+            if a.port.is_none() && spec.kind.default_port().is_none() && spec.ports.is_empty() =>
         {
             Some((
                 format!(
@@ -498,13 +511,13 @@ fn kind_problem(action: &Action, spec: &crate::matrix::ServiceSpec) -> Option<(S
         Action::Reach(a)
             if a.login == Some(true)
                 && !matches!(
-                    kind,
+                    spec.kind,
                     ServiceKind::Postgres | ServiceKind::Mysql | ServiceKind::Redis
                 ) =>
         {
             Some((
                 format!(
-                    "`login = true`, but service `{name}` ({kind:?}) has no login dockmatrix knows"
+                    "`login = true`, but `{name}` is {kind}, which has no login dockmatrix knows"
                 ),
                 "logins are known for postgres, mysql and redis services; remove `login`".into(),
             ))

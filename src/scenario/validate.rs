@@ -91,10 +91,10 @@ pub(super) fn validate(
             tolerance: defaults.tolerance.as_ref(),
         };
         if kind != SuiteKind::Perf {
-            if let Some(span) = keys.first_span() {
+            if let Some((k, span)) = keys.first() {
                 cx.err(
                     span,
-                    "defaults",
+                    format!("defaults.{k}"),
                     "perf settings in a suite that is not `kind = \"perf\"`",
                     "move the check to a perf suite, or remove the perf settings",
                 );
@@ -193,19 +193,19 @@ struct PerfKeys<'a> {
 }
 
 impl PerfKeys<'_> {
-    fn first_span(&self) -> Option<Range<usize>> {
+    /// The first perf setting written, and its span.
+    fn first(&self) -> Option<(&'static str, Range<usize>)> {
         [
-            self.warmup.map(Spanned::span),
-            self.duration.map(Spanned::span),
-            self.iterations.map(Spanned::span),
-            self.concurrency.map(Spanned::span),
-            self.min_samples.map(Spanned::span),
-            self.exclusive.map(Spanned::span),
-            self.tolerance.map(Spanned::span),
+            ("warmup", self.warmup.map(Spanned::span)),
+            ("duration", self.duration.map(Spanned::span)),
+            ("iterations", self.iterations.map(Spanned::span)),
+            ("concurrency", self.concurrency.map(Spanned::span)),
+            ("min-samples", self.min_samples.map(Spanned::span)),
+            ("exclusive", self.exclusive.map(Spanned::span)),
+            ("tolerance", self.tolerance.map(Spanned::span)),
         ]
         .into_iter()
-        .flatten()
-        .next()
+        .find_map(|(k, s)| s.map(|s| (k, s)))
     }
 }
 
@@ -392,7 +392,7 @@ fn check(
             cx.err(
                 present[0].1.clone(),
                 format!("{key}.{action_name}"),
-                format!("a perf suite cannot measure a `{action_name}` check"),
+                format!("a perf suite cannot measure `{action_name}` checks"),
                 "perf checks measure sql, redis or http operations",
             );
         }
@@ -406,10 +406,10 @@ fn check(
         }
         Some(perf_spec(cx, &perf_keys, default_perf, key))
     } else {
-        if let Some(s) = perf_keys.first_span() {
+        if let Some((k, s)) = perf_keys.first() {
             cx.err(
                 s,
-                key,
+                format!("{key}.{k}"),
                 "perf settings in a suite that is not `kind = \"perf\"`",
                 "move the check to a perf suite, or remove the perf settings",
             );
@@ -445,7 +445,7 @@ fn check(
     let mut services = Vec::new();
     let mut svc_ref = |cx: &mut Ctx<'_>,
                        s: Option<&Str>,
-                       what: &str,
+                       what: &'static str,
                        role: ServiceRole,
                        required: bool| {
         match s {
@@ -461,6 +461,7 @@ fn check(
             Some(s) => {
                 services.push(ServiceRef {
                     name: s.get_ref().clone(),
+                    field: what,
                     role,
                     span: s.span(),
                 });
@@ -1086,6 +1087,8 @@ fn exec_expect(cx: &mut Ctx<'_>, e: Option<&Spanned<RawExpect>>, key: &str) -> E
     out
 }
 
+/// The regex crate's last line says what is wrong (`error: unclosed character class`).
 fn first_line(s: &str) -> &str {
-    s.lines().last().unwrap_or(s).trim()
+    let last = s.lines().last().unwrap_or(s).trim();
+    last.strip_prefix("error: ").unwrap_or(last)
 }
