@@ -1,6 +1,20 @@
 //! Checks against a provisioned stack: SQL, Redis, HTTP, exec, reachability and perf, with
 //! native protocol clients. The stack module provisions; this module only talks to what
 //! the stack describes in a [`Target`].
+//!
+//! Entry points: [`run_suite`] (one scenario, one phase) and [`run_suites`]; the
+//! statistics of perf checks are in [`perf`] ([`perf::stats`], [`perf::compare_to_baseline`]).
+
+mod conn;
+mod exec;
+mod http;
+pub mod perf;
+mod reach;
+mod redis;
+mod sql;
+mod suite;
+
+pub use suite::{Baseline, SuiteContext, run_suite, run_suites};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -54,5 +68,66 @@ impl ServiceTarget {
     pub fn addr(&self, container_port: Option<u16>) -> Option<SocketAddr> {
         let port = container_port.or(self.kind.default_port())?;
         self.ports.get(&port).copied()
+    }
+}
+
+/// What one check found, before `[[known]]` entries and masking apply.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    Pass(String),
+    /// The stack does not behave as expected.
+    Fail(String),
+    /// The check could not run (e.g. the connection broke).
+    Error(String),
+}
+
+/// `s` on one line, cut to `max` characters, for messages.
+pub(crate) fn show(s: &str, max: usize) -> String {
+    let one_line: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= max {
+        one_line
+    } else {
+        let cut: String = one_line.chars().take(max).collect();
+        format!("{cut}…")
+    }
+}
+
+/// A command line as a person would type it: arguments with spaces or shell characters
+/// in single quotes; cut to `max` characters.
+pub(crate) fn show_argv(args: &[String], max: usize) -> String {
+    let quoted: Vec<String> = args
+        .iter()
+        .map(|a| {
+            let plain = !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,{}*".contains(c));
+            if plain {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect();
+    show(&quoted.join(" "), max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_show_as_typed() {
+        let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            show_argv(&argv(&["sh", "-c", "echo oops >&2; exit 3"]), 80),
+            "sh -c 'echo oops >&2; exit 3'"
+        );
+        assert_eq!(show_argv(&argv(&["GET", "k:{i}"]), 80), "GET k:{i}");
+        assert_eq!(
+            show_argv(&argv(&["echo", "it's", ""]), 80),
+            r"echo 'it'\''s' ''"
+        );
+        assert_eq!(show("a\n  b", 80), "a b");
+        assert_eq!(show("abcdef", 3), "abc…");
     }
 }
