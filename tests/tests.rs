@@ -1,7 +1,9 @@
 //! The one integration test binary: each module tests one area; `common` holds shared
 //! helpers (the binary under test, Docker availability).
 
+mod checks;
 mod common;
 mod matrix_errors;
 mod report;
 mod run;
+mod scenario_errors;
