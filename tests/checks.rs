@@ -66,6 +66,8 @@ impl Containers {
             "create",
             "--label",
             &format!("io.dockmatrix.run={run}"),
+            "--label",
+            &owner_label(),
             &network,
         ]);
         Containers {
@@ -86,6 +88,7 @@ impl Containers {
     ) {
         let container_name = format!("{}-{name}", self.run);
         let label = format!("io.dockmatrix.run={}", self.run);
+        let owner = owner_label();
         let publish = format!("127.0.0.1::{port}");
         let mut args = vec![
             "run",
@@ -94,6 +97,8 @@ impl Containers {
             &container_name,
             "--label",
             &label,
+            "--label",
+            &owner,
             "--network",
             &self.network,
             "--network-alias",
@@ -127,6 +132,12 @@ impl Containers {
             },
         );
     }
+}
+
+/// DESIGN.md's owner label: `dockmatrix clean` removes what a killed test left behind.
+fn owner_label() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("io.dockmatrix.owner={}:{}", host.trim(), std::process::id())
 }
 
 impl Drop for Containers {
