@@ -4,6 +4,8 @@
 //! [`CSV_COLUMNS_BEFORE_AXES`], then one column per axis (the run's axis order), then
 //! [`CSV_COLUMNS_AFTER_AXES`].
 
+use rayon::prelude::*;
+
 use super::Options;
 use super::pivot::all_axes;
 use super::text::sanitised;
@@ -51,20 +53,38 @@ pub fn render_csv(record: &RunRecord, _opts: &Options) -> String {
         .collect();
     // Writing to a Vec cannot fail; a failure would only lose rows, never panic.
     let _ = w.write_record(&header);
-    let mut row: Vec<String> = Vec::with_capacity(header.len());
-    for cell in &record.cells {
-        if cell.checks.is_empty() {
-            fill(&mut row, &record, &axes, cell, None);
-            let _ = w.write_record(&row);
-        }
-        for ch in &cell.checks {
-            fill(&mut row, &record, &axes, cell, Some(ch));
-            let _ = w.write_record(&row);
-        }
+    let mut out = w.into_inner().unwrap_or_default();
+    // Rows are written in chunks of cells, in parallel, and joined in order.
+    let chunks: Vec<Vec<u8>> = record
+        .cells
+        .par_chunks(CHUNK)
+        .map(|cells| {
+            let mut w = csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(Vec::with_capacity(cells.len() * 2048));
+            let mut row: Vec<String> = Vec::with_capacity(header.len());
+            for cell in cells {
+                if cell.checks.is_empty() {
+                    fill(&mut row, &record, &axes, cell, None);
+                    let _ = w.write_record(&row);
+                }
+                for ch in &cell.checks {
+                    fill(&mut row, &record, &axes, cell, Some(ch));
+                    let _ = w.write_record(&row);
+                }
+            }
+            w.into_inner().unwrap_or_default()
+        })
+        .collect();
+    out.reserve(chunks.iter().map(Vec::len).sum());
+    for c in chunks {
+        out.extend_from_slice(&c);
     }
-    let bytes = w.into_inner().unwrap_or_default();
-    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
+
+/// Cells per parallel chunk.
+const CHUNK: usize = 256;
 
 fn fill(
     row: &mut Vec<String>,

@@ -5,6 +5,8 @@
 
 use std::fmt::Write as _;
 
+use rayon::prelude::*;
+
 use super::pivot::{Grid, all_axes};
 use super::text::{html as esc, sanitised};
 use super::{
@@ -203,71 +205,83 @@ fn cells(o: &mut String, r: &RunRecord) {
     o.push_str(
         "<th>measured engine</th><th>p95</th><th>time</th><th>note</th></tr></thead>\n<tbody>\n",
     );
-    for c in &r.cells {
-        let st = c.status.as_str();
-        let _ = write!(o, "<tr id=\"cell-{}\" data-status=\"{st}\">", esc(&c.id));
-        for a in &axes {
+    // Rows are independent: rendered in parallel, joined in order.
+    let rows: Vec<String> = r
+        .cells
+        .par_iter()
+        .map(|c| {
+            let mut o = String::with_capacity(1024);
+            let o = &mut o;
+            let st = c.status.as_str();
+            let _ = write!(o, "<tr id=\"cell-{}\" data-status=\"{st}\">", esc(&c.id));
+            for a in &axes {
+                let _ = write!(
+                    o,
+                    "<td>{}</td>",
+                    esc(c.values.get(a).map_or("–", String::as_str))
+                );
+            }
             let _ = write!(
                 o,
-                "<td>{}</td>",
-                esc(c.values.get(a).map_or("–", String::as_str))
+                "<td class=\"status st-{st}\">{} {st}</td>",
+                c.status.symbol()
             );
-        }
-        let _ = write!(
-            o,
-            "<td class=\"status st-{st}\">{} {st}</td>",
-            c.status.symbol()
-        );
-        for t in tallies(c, &suites) {
-            match t {
-                Some(t) => {
+            for t in tallies(c, &suites) {
+                match t {
+                    Some(t) => {
+                        let _ = write!(
+                            o,
+                            "<td class=\"tally st-{}\">{}</td>",
+                            t.class(),
+                            esc(&t.label())
+                        );
+                    }
+                    None => o.push_str("<td class=\"tally\"></td>"),
+                }
+            }
+            let _ = write!(o, "<td>{}</td>", esc(&measured_engine(c)));
+            match perf_headline(c) {
+                Some(p) if p.regressed => {
                     let _ = write!(
                         o,
-                        "<td class=\"tally st-{}\">{}</td>",
-                        t.class(),
-                        esc(&t.label())
+                        "<td class=\"regressed\" title=\"{}\">{}</td>",
+                        esc(&p.check),
+                        esc(&p.label())
                     );
                 }
-                None => o.push_str("<td class=\"tally\"></td>"),
-            }
-        }
-        let _ = write!(o, "<td>{}</td>", esc(&measured_engine(c)));
-        match perf_headline(c) {
-            Some(p) if p.regressed => {
-                let _ = write!(
-                    o,
-                    "<td class=\"regressed\" title=\"{}\">{}</td>",
-                    esc(&p.check),
-                    esc(&p.label())
-                );
-            }
-            Some(p) => {
-                let _ = write!(
-                    o,
-                    "<td title=\"{}\">{}</td>",
-                    esc(&p.check),
-                    esc(&p.label())
-                );
-            }
-            None => o.push_str("<td></td>"),
-        }
-        let _ = write!(o, "<td>{}</td>", fmt_duration(c.durations_ms.total));
-        let note = cell_note(c);
-        if needs_detail(c) {
-            let _ = write!(
-                o,
-                "<td class=\"note\"><a href=\"#detail-{}\">{}</a></td>",
-                esc(&c.id),
-                if note.is_empty() {
-                    "details".into()
-                } else {
-                    esc(&note)
+                Some(p) => {
+                    let _ = write!(
+                        o,
+                        "<td title=\"{}\">{}</td>",
+                        esc(&p.check),
+                        esc(&p.label())
+                    );
                 }
-            );
-        } else {
-            let _ = write!(o, "<td class=\"note\">{}</td>", esc(&note));
-        }
-        o.push_str("</tr>\n");
+                None => o.push_str("<td></td>"),
+            }
+            let _ = write!(o, "<td>{}</td>", fmt_duration(c.durations_ms.total));
+            let note = cell_note(c);
+            if needs_detail(c) {
+                let _ = write!(
+                    o,
+                    "<td class=\"note\"><a href=\"#detail-{}\">{}</a></td>",
+                    esc(&c.id),
+                    if note.is_empty() {
+                        "details".into()
+                    } else {
+                        esc(&note)
+                    }
+                );
+            } else {
+                let _ = write!(o, "<td class=\"note\">{}</td>", esc(&note));
+            }
+            o.push_str("</tr>\n");
+
+            std::mem::take(o)
+        })
+        .collect();
+    for row in rows {
+        o.push_str(&row);
     }
     o.push_str("</tbody>\n</table>\n</section>\n");
 }
@@ -334,122 +348,132 @@ fn failures(o: &mut String, r: &RunRecord) {
         return;
     }
     o.push_str("<section id=\"failures\">\n<h2>What failed</h2>\n");
-    for c in cells {
-        let st = c.status.as_str();
-        let _ = writeln!(
-            o,
-            "<article class=\"detail st-{st}\" id=\"detail-{}\" data-status=\"{st}\">\n<h3>{} {st} · {}</h3>",
-            esc(&c.id),
-            c.status.symbol(),
-            esc(&describe_values(c))
-        );
-        let mut facts = vec![format!("cell <code>{}</code>", esc(&c.id))];
-        facts.push(format!(
-            "{} attempt{}",
-            c.attempts,
-            if c.attempts == 1 { "" } else { "s" }
-        ));
-        if let Some(step) = &c.failed_step {
-            facts.push(format!("failed in step <b>{}</b>", esc(step)));
-        }
-        let engine = measured_engine(c);
-        if let Some(e) = &c.engine {
-            facts.push(format!(
-                "engine {} (API {}, containerd {}, runc {}, cgroup v{})",
-                esc(&engine),
-                esc(&e.api_version),
-                esc(&e.containerd),
-                esc(&e.runc),
-                esc(&e.cgroup_version)
-            ));
-        }
-        if let Some(k) = &c.kept {
-            facts.push(format!("kept: {}", esc(k)));
-        }
-        let _ = writeln!(o, "<p class=\"facts\">{}</p>", facts.join(" · "));
-        if let Some(reason) = c.reason.as_deref().filter(|x| !x.trim().is_empty()) {
-            let label = if c.status == CellStatus::Unsupported {
-                "The engine's reason"
-            } else {
-                "Reason"
-            };
-            let _ = writeln!(
-                o,
-                "<p>{label}:</p>\n<pre class=\"reason\">{}</pre>",
-                esc(reason)
-            );
-        }
-        if !c.previous_attempts.is_empty() {
-            o.push_str("<ul class=\"attempts\">\n");
-            for (i, a) in c.previous_attempts.iter().enumerate() {
+    let details: Vec<String> = cells
+        .par_iter()
+        .map(|c| {
+            let mut o = String::with_capacity(2048);
+            let o = &mut o;
+                let st = c.status.as_str();
                 let _ = writeln!(
                     o,
-                    "<li>attempt {}: {} {}{}</li>",
-                    i + 1,
-                    a.status.symbol(),
-                    a.status,
-                    a.reason
-                        .as_deref()
-                        .map(|x| format!(": {}", esc(x)))
-                        .unwrap_or_default()
+                    "<article class=\"detail st-{st}\" id=\"detail-{}\" data-status=\"{st}\">\n<h3>{} {st} · {}</h3>",
+                    esc(&c.id),
+                    c.status.symbol(),
+                    esc(&describe_values(c))
                 );
-            }
-            let _ = writeln!(
-                o,
-                "<li>attempt {}: {} {}</li>\n</ul>",
-                c.attempts,
-                c.status.symbol(),
-                c.status
-            );
-        }
-        let failing: Vec<_> = c
-            .checks
-            .iter()
-            .filter(|ch| ch.status.fails_cell())
-            .collect();
-        if !failing.is_empty() {
-            o.push_str("<ul class=\"checks\">\n");
-            for ch in failing {
-                let _ = write!(
-                    o,
-                    "<li class=\"check\" data-status=\"{}\">{} <b>{} › {}</b> ({}, {})",
-                    ch.status,
-                    ch.status.symbol(),
-                    esc(&ch.suite),
-                    esc(&ch.name),
-                    ch.status,
-                    fmt_duration(ch.duration_ms)
-                );
-                if !ch.message.trim().is_empty() {
-                    let _ = write!(o, "<pre>{}</pre>", esc(&ch.message));
+                let mut facts = vec![format!("cell <code>{}</code>", esc(&c.id))];
+                facts.push(format!(
+                    "{} attempt{}",
+                    c.attempts,
+                    if c.attempts == 1 { "" } else { "s" }
+                ));
+                if let Some(step) = &c.failed_step {
+                    facts.push(format!("failed in step <b>{}</b>", esc(step)));
                 }
-                o.push_str("</li>\n");
-            }
-            o.push_str("</ul>\n");
-        }
-        for svc in c.services.iter().filter(|s| !s.log_tail.is_empty()) {
-            let mut facts = vec![esc(&svc.image).into_owned()];
-            if svc.oom_killed {
-                facts.push("OOM-killed".into());
-            }
-            if svc.restarts > 0 {
-                facts.push(format!("{} restarts", svc.restarts));
-            }
-            let _ = writeln!(
-                o,
-                "<details class=\"log\"{}><summary>{} log, {} ({})</summary>\n<pre>{}</pre>\n</details>",
-                if c.status == CellStatus::Pass {
-                    ""
-                } else {
-                    " open"
-                },
-                esc(&svc.name),
-                super::markdown::last_lines(svc.log_tail.len()),
-                facts.join(", "),
-                esc(&svc.log_tail.join("\n"))
-            );
-        }
-        o.push_str("</article>\n");
+                let engine = measured_engine(c);
+                if let Some(e) = &c.engine {
+                    facts.push(format!(
+                        "engine {} (API {}, containerd {}, runc {}, cgroup v{})",
+                        esc(&engine),
+                        esc(&e.api_version),
+                        esc(&e.containerd),
+                        esc(&e.runc),
+                        esc(&e.cgroup_version)
+                    ));
+                }
+                if let Some(k) = &c.kept {
+                    facts.push(format!("kept: {}", esc(k)));
+                }
+                let _ = writeln!(o, "<p class=\"facts\">{}</p>", facts.join(" · "));
+                if let Some(reason) = c.reason.as_deref().filter(|x| !x.trim().is_empty()) {
+                    let label = if c.status == CellStatus::Unsupported {
+                        "The engine's reason"
+                    } else {
+                        "Reason"
+                    };
+                    let _ = writeln!(
+                        o,
+                        "<p>{label}:</p>\n<pre class=\"reason\">{}</pre>",
+                        esc(reason)
+                    );
+                }
+                if !c.previous_attempts.is_empty() {
+                    o.push_str("<ul class=\"attempts\">\n");
+                    for (i, a) in c.previous_attempts.iter().enumerate() {
+                        let _ = writeln!(
+                            o,
+                            "<li>attempt {}: {} {}{}</li>",
+                            i + 1,
+                            a.status.symbol(),
+                            a.status,
+                            a.reason
+                                .as_deref()
+                                .map(|x| format!(": {}", esc(x)))
+                                .unwrap_or_default()
+                        );
+                    }
+                    let _ = writeln!(
+                        o,
+                        "<li>attempt {}: {} {}</li>\n</ul>",
+                        c.attempts,
+                        c.status.symbol(),
+                        c.status
+                    );
+                }
+                let failing: Vec<_> = c
+                    .checks
+                    .iter()
+                    .filter(|ch| ch.status.fails_cell())
+                    .collect();
+                if !failing.is_empty() {
+                    o.push_str("<ul class=\"checks\">\n");
+                    for ch in failing {
+                        let _ = write!(
+                            o,
+                            "<li class=\"check\" data-status=\"{}\">{} <b>{} › {}</b> ({}, {})",
+                            ch.status,
+                            ch.status.symbol(),
+                            esc(&ch.suite),
+                            esc(&ch.name),
+                            ch.status,
+                            fmt_duration(ch.duration_ms)
+                        );
+                        if !ch.message.trim().is_empty() {
+                            let _ = write!(o, "<pre>{}</pre>", esc(&ch.message));
+                        }
+                        o.push_str("</li>\n");
+                    }
+                    o.push_str("</ul>\n");
+                }
+                for svc in c.services.iter().filter(|s| !s.log_tail.is_empty()) {
+                    let mut facts = vec![esc(&svc.image).into_owned()];
+                    if svc.oom_killed {
+                        facts.push("OOM-killed".into());
+                    }
+                    if svc.restarts > 0 {
+                        facts.push(format!("{} restarts", svc.restarts));
+                    }
+                    let _ = writeln!(
+                        o,
+                        "<details class=\"log\"{}><summary>{} log, {} ({})</summary>\n<pre>{}</pre>\n</details>",
+                        if c.status == CellStatus::Pass {
+                            ""
+                        } else {
+                            " open"
+                        },
+                        esc(&svc.name),
+                        super::markdown::last_lines(svc.log_tail.len()),
+                        facts.join(", "),
+                        esc(&svc.log_tail.join("\n"))
+                    );
+                }
+                o.push_str("</article>\n");
+
+            std::mem::take(o)
+        })
+        .collect();
+    for d in details {
+        o.push_str(&d);
     }
     o.push_str("</section>\n");
 }

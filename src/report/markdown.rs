@@ -4,6 +4,8 @@
 
 use std::fmt::Write as _;
 
+use rayon::prelude::*;
+
 use super::pivot::all_axes;
 use super::text::{markdown_code_block as code, markdown_inline as md, sanitised};
 use super::{
@@ -106,25 +108,34 @@ fn cell_table(out: &mut String, record: &RunRecord) {
             .chain(std::iter::repeat_n(CENTRE, 1 + suites.len()))
             .chain([LEFT; 3]),
     );
-    for cell in &record.cells {
-        let mut row: Vec<String> = axes
-            .iter()
-            .map(|a| {
-                cell.values
-                    .get(a)
-                    .map_or_else(|| "–".to_string(), |v| md(v))
-            })
-            .collect();
-        row.push(format!("{} {}", cell.status.symbol(), cell.status));
-        row.extend(
-            tallies(cell, &suites)
-                .into_iter()
-                .map(|t| t.map_or_else(String::new, |t| t.label())),
-        );
-        row.push(md(&measured_engine(cell)));
-        row.push(perf_headline(cell).map_or_else(String::new, |p| p.label()));
-        row.push(md(&super::text::truncate(&cell_note(cell), NOTE_WIDTH)));
-        push_row(out, &row);
+    let rows: Vec<String> = record
+        .cells
+        .par_iter()
+        .map(|cell| {
+            let mut row: Vec<String> = axes
+                .iter()
+                .map(|a| {
+                    cell.values
+                        .get(a)
+                        .map_or_else(|| "–".to_string(), |v| md(v))
+                })
+                .collect();
+            row.push(format!("{} {}", cell.status.symbol(), cell.status));
+            row.extend(
+                tallies(cell, &suites)
+                    .into_iter()
+                    .map(|t| t.map_or_else(String::new, |t| t.label())),
+            );
+            row.push(md(&measured_engine(cell)));
+            row.push(perf_headline(cell).map_or_else(String::new, |p| p.label()));
+            row.push(md(&super::text::truncate(&cell_note(cell), NOTE_WIDTH)));
+            let mut line = String::with_capacity(256);
+            push_row(&mut line, &row);
+            line
+        })
+        .collect();
+    for line in rows {
+        out.push_str(&line);
     }
     out.push('\n');
 }
@@ -135,15 +146,23 @@ fn what_failed(out: &mut String, record: &RunRecord) {
         return;
     }
     let _ = writeln!(out, "### What failed\n");
-    for cell in cells {
-        let _ = writeln!(
-            out,
-            "#### {} {}: {}\n",
-            cell.status.symbol(),
-            cell.status,
-            md(&describe_values(cell))
-        );
-        cell_detail(out, cell);
+    let details: Vec<String> = cells
+        .par_iter()
+        .map(|cell| {
+            let mut out = String::with_capacity(1024);
+            let _ = writeln!(
+                out,
+                "#### {} {}: {}\n",
+                cell.status.symbol(),
+                cell.status,
+                md(&describe_values(cell))
+            );
+            cell_detail(&mut out, cell);
+            out
+        })
+        .collect();
+    for d in details {
+        out.push_str(&d);
     }
 }
 

@@ -2,6 +2,7 @@
 //! measured engine, the perf headline, a note), or the pivot grid asked for; then the
 //! summary line. Colour only when the caller asks.
 
+use rayon::prelude::*;
 use tabled::builder::Builder;
 use tabled::settings::Style;
 
@@ -45,36 +46,43 @@ fn cell_table(record: &RunRecord, color: bool) -> String {
     header.extend(suites.iter().cloned());
     header.extend(["measured engine".into(), "p95".into(), "note".into()]);
     b.push_record(header);
-    for cell in &record.cells {
-        let mut row: Vec<String> = axes
-            .iter()
-            .map(|a| {
-                cell.values
-                    .get(a)
-                    .map_or_else(|| "–".to_string(), |v| one_line(v).into_owned())
-            })
-            .collect();
-        row.push(paint(
-            &format!("{} {}", cell.status.symbol(), cell.status),
-            status_colour(cell.status),
-            color,
-        ));
-        for t in tallies(cell, &suites) {
-            row.push(match t {
-                Some(t) => paint(&t.label(), tally_colour(&t), color),
-                None => String::new(),
-            });
-        }
-        row.push(measured_engine(cell));
-        row.push(perf_headline(cell).map_or_else(String::new, |p| {
-            let label = p.label();
-            if p.regressed {
-                paint(&label, RED, color)
-            } else {
-                label
+    let rows: Vec<Vec<String>> = record
+        .cells
+        .par_iter()
+        .map(|cell| {
+            let mut row: Vec<String> = axes
+                .iter()
+                .map(|a| {
+                    cell.values
+                        .get(a)
+                        .map_or_else(|| "–".to_string(), |v| one_line(v).into_owned())
+                })
+                .collect();
+            row.push(paint(
+                &format!("{} {}", cell.status.symbol(), cell.status),
+                status_colour(cell.status),
+                color,
+            ));
+            for t in tallies(cell, &suites) {
+                row.push(match t {
+                    Some(t) => paint(&t.label(), tally_colour(&t), color),
+                    None => String::new(),
+                });
             }
-        }));
-        row.push(truncate(&one_line(&cell_note(cell)), NOTE_WIDTH).into_owned());
+            row.push(measured_engine(cell));
+            row.push(perf_headline(cell).map_or_else(String::new, |p| {
+                let label = p.label();
+                if p.regressed {
+                    paint(&label, RED, color)
+                } else {
+                    label
+                }
+            }));
+            row.push(truncate(&one_line(&cell_note(cell)), NOTE_WIDTH).into_owned());
+            row
+        })
+        .collect();
+    for row in rows {
         b.push_record(row);
     }
     let mut table = b.build();

@@ -6,7 +6,9 @@ use std::borrow::Cow;
 
 use indexmap::IndexMap;
 
-use crate::results::RunRecord;
+use rayon::prelude::*;
+
+use crate::results::{CellRecord, RunRecord};
 use crate::secrets;
 
 /// The text with ANSI escape sequences, control characters (all but `\n` and `\t`) and
@@ -167,7 +169,31 @@ fn mask_assignments(text: &str) -> Option<String> {
 
 /// A copy of the record with every string [`clean`]ed: what every format renders from.
 pub fn sanitised(record: &RunRecord) -> RunRecord {
-    let mut r = record.clone();
+    let mut r = RunRecord {
+        schema: record.schema,
+        run_id: record.run_id.clone(),
+        matrix: record.matrix.clone(),
+        partition: record.partition.clone(),
+        started_at: record.started_at.clone(),
+        finished_at: record.finished_at.clone(),
+        tool_version: record.tool_version.clone(),
+        host: record.host.clone(),
+        options: record.options.clone(),
+        axes: record.axes.clone(),
+        // Cells are most of a record: cloned and cleaned in parallel.
+        cells: record
+            .cells
+            .par_iter()
+            .map(|cell| {
+                let mut cell = cell.clone();
+                clean_cell(&mut cell);
+                cell
+            })
+            .collect(),
+        interrupted: record.interrupted,
+        warnings: record.warnings.clone(),
+        merged_from: record.merged_from.clone(),
+    };
     let c = clean_in_place;
     c(&mut r.run_id);
     c(&mut r.matrix.name);
@@ -187,74 +213,76 @@ pub fn sanitised(record: &RunRecord) -> RunRecord {
     r.axes.iter_mut().for_each(c);
     r.warnings.iter_mut().for_each(c);
     r.merged_from.iter_mut().for_each(c);
-    for cell in &mut r.cells {
-        c(&mut cell.id);
-        if cell
+    r
+}
+
+fn clean_cell(cell: &mut CellRecord) {
+    let c = clean_in_place;
+    c(&mut cell.id);
+    if cell
+        .values
+        .iter()
+        .any(|(k, v)| needs_cleaning(k) || needs_cleaning(v))
+    {
+        cell.values = cell
             .values
+            .iter()
+            .map(|(k, v)| (clean(k).into_owned(), clean(v).into_owned()))
+            .collect::<IndexMap<_, _>>();
+    }
+    cell.reason.iter_mut().for_each(c);
+    cell.failed_step.iter_mut().for_each(c);
+    cell.kept.iter_mut().for_each(c);
+    for a in &mut cell.previous_attempts {
+        a.reason.iter_mut().for_each(c);
+    }
+    if let Some(e) = &mut cell.engine {
+        for s in [
+            &mut e.name,
+            &mut e.kind,
+            &mut e.server_version,
+            &mut e.api_version,
+            &mut e.storage_driver,
+            &mut e.containerd,
+            &mut e.runc,
+            &mut e.kernel,
+            &mut e.cgroup_version,
+            &mut e.os,
+            &mut e.arch,
+        ] {
+            c(s);
+        }
+    }
+    for img in &mut cell.images {
+        c(&mut img.service);
+        c(&mut img.reference);
+        c(&mut img.digest);
+        if img
+            .labels
             .iter()
             .any(|(k, v)| needs_cleaning(k) || needs_cleaning(v))
         {
-            cell.values = cell
-                .values
-                .iter()
-                .map(|(k, v)| (clean(k).into_owned(), clean(v).into_owned()))
-                .collect::<IndexMap<_, _>>();
-        }
-        cell.reason.iter_mut().for_each(c);
-        cell.failed_step.iter_mut().for_each(c);
-        cell.kept.iter_mut().for_each(c);
-        for a in &mut cell.previous_attempts {
-            a.reason.iter_mut().for_each(c);
-        }
-        if let Some(e) = &mut cell.engine {
-            for s in [
-                &mut e.name,
-                &mut e.kind,
-                &mut e.server_version,
-                &mut e.api_version,
-                &mut e.storage_driver,
-                &mut e.containerd,
-                &mut e.runc,
-                &mut e.kernel,
-                &mut e.cgroup_version,
-                &mut e.os,
-                &mut e.arch,
-            ] {
-                c(s);
-            }
-        }
-        for img in &mut cell.images {
-            c(&mut img.service);
-            c(&mut img.reference);
-            c(&mut img.digest);
-            if img
+            img.labels = img
                 .labels
                 .iter()
-                .any(|(k, v)| needs_cleaning(k) || needs_cleaning(v))
-            {
-                img.labels = img
-                    .labels
-                    .iter()
-                    .map(|(k, v)| (clean(k).into_owned(), clean(v).into_owned()))
-                    .collect();
-            }
-        }
-        for svc in &mut cell.services {
-            c(&mut svc.name);
-            c(&mut svc.kind);
-            c(&mut svc.image);
-            svc.log_tail.iter_mut().for_each(c);
-        }
-        for check in &mut cell.checks {
-            c(&mut check.suite);
-            c(&mut check.name);
-            c(&mut check.message);
-            if let Some(b) = check.perf.as_mut().and_then(|p| p.baseline.as_mut()) {
-                c(&mut b.run_id);
-            }
+                .map(|(k, v)| (clean(k).into_owned(), clean(v).into_owned()))
+                .collect();
         }
     }
-    r
+    for svc in &mut cell.services {
+        c(&mut svc.name);
+        c(&mut svc.kind);
+        c(&mut svc.image);
+        svc.log_tail.iter_mut().for_each(c);
+    }
+    for check in &mut cell.checks {
+        c(&mut check.suite);
+        c(&mut check.name);
+        c(&mut check.message);
+        if let Some(b) = check.perf.as_mut().and_then(|p| p.baseline.as_mut()) {
+            c(&mut b.run_id);
+        }
+    }
 }
 
 fn needs_cleaning(s: &str) -> bool {
