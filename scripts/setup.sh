@@ -57,7 +57,7 @@ valkey:9.1         valkey    sid       9.1
 demo-app:1         demo-app  bookworm  1
 '
 SET_demo='engine:20.10.24 engine:26.1.5 engine:28.5.2 postgres:15 postgres:17 mariadb:10.11 mariadb:11.8 redis:7.0 redis:8.0 demo-app:1'
-SET_ci='engine:20.10.24 engine:28.5.2 postgres:15 postgres:17 mariadb:10.11 redis:7.0 redis:8.0 demo-app:1'
+SET_ci='engine:20.10.24 engine:28.5.2 postgres:15 postgres:17 mariadb:10.11 mariadb:11.8 redis:7.0 redis:8.0 demo-app:1'
 SET_upgrade='engine:20.10.5 engine:28.5.2 redis:6.0 redis:7.0 postgres:15 mariadb:10.11 demo-app:1'
 
 declare -A KIND SUITE VERSION
@@ -540,9 +540,9 @@ list_targets() {
 matrix_targets() {
     local file=$1 refs ref
     if [[ -x $REPO/target/debug/dockmatrix ]]; then
-        refs=$("$REPO/target/debug/dockmatrix" images "$file")
+        refs=$("$REPO/target/debug/dockmatrix" images "$file") || return 1
     else
-        refs=$(cd "$REPO" && cargo run -q -- images "$file")
+        refs=$(cd "$REPO" && cargo run -q -- images "$file") || return 1
     fi
     for ref in $refs; do
         case $ref in
@@ -602,7 +602,9 @@ main() {
 
     for arg in "${matrices[@]}"; do
         [[ -f $arg ]] || die "no matrix file $arg"
-        mapfile -t -O "${#args[@]}" args < <(matrix_targets "$arg")
+        local refs
+        refs=$(matrix_targets "$arg") || die "could not list the images of $arg (dockmatrix images failed)"
+        [[ -n $refs ]] && mapfile -t -O "${#args[@]}" args <<<"$refs"
     done
     ((${#args[@]} || ${#matrices[@]})) || args=(demo)
 

@@ -225,7 +225,6 @@ fn scenarios_that_do_not_fit_their_matrix_are_located_diagnostics() {
 /// `dockmatrix run` refuses a matrix whose scenarios do not fit it: exit 2, before it
 /// touches Docker, naming the scenario file, line and key.
 #[test]
-#[ignore = "enable once `dockmatrix run` loads scenarios with scenario::load_all (src/cli/suites.rs)"]
 fn run_refuses_scenarios_that_do_not_fit_with_exit_2() {
     let o = dockmatrix(&["run", "tests/scenarios/cross/matrix.toml"]);
     let err = stderr(&o);

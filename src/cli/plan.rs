@@ -35,10 +35,24 @@ pub fn plan(args: &PlanArgs) -> Outcome {
         Ok(x) => x,
         Err(o) => return o,
     };
+    // The scenarios are part of the plan: a bad one is reported here, not mid-run.
+    if let Err(d) = crate::scenario::load_all(&m) {
+        return Outcome::BadInput(d.to_string());
+    }
     match args.format {
         PlanFormat::Json => {
-            let doc = serde_json::json!({ "cells": cells });
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            // Streamed: a JSON tree (then a string) of 100,000 cells would triple the
+            // memory the cells take.
+            #[derive(serde::Serialize)]
+            struct Doc<'a> {
+                cells: &'a [Cell],
+            }
+            use std::io::Write as _;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let _ = serde_json::to_writer_pretty(&mut out, &Doc { cells: &cells })
+                .map_err(std::io::Error::from)
+                .and_then(|()| writeln!(out))
+                .and_then(|()| out.flush());
         }
         PlanFormat::Table => {
             let keys = m.keys();

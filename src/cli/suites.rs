@@ -1,19 +1,51 @@
-//! Builds the runner's suite function from the matrix's scenario files.
+//! Builds the runner's suite function from the matrix's scenario files: the scenarios
+//! are loaded and checked once (every error exit 2, like a matrix's), then run against
+//! each cell's stack, with `--baseline` figures matched by the cell's values.
+
+use std::path::Path;
+use std::sync::Arc;
 
 use super::Outcome;
+use crate::checks::{Baseline, SuiteContext, Target, run_suites};
 use crate::matrix::Matrix;
-use crate::runner::SuiteFn;
+use crate::results::RunRecord;
+use crate::runner::{Gate, SuiteFn};
+use crate::scenario::{self, Phase};
 
 /// `None` when the matrix names no scenario.
-pub fn load(
-    matrix: &Matrix,
-    _baseline: Option<&std::path::Path>,
-) -> Result<Option<SuiteFn>, Outcome> {
+pub fn load(matrix: &Matrix, baseline: Option<&Path>) -> Result<Option<SuiteFn>, Outcome> {
     if matrix.scenarios.is_empty() {
         return Ok(None);
     }
-    Err(Outcome::BadInput(format!(
-        "error: {}: scenario files are not wired into `run` yet",
-        matrix.path.display()
-    )))
+    let scenarios =
+        Arc::new(scenario::load_all(matrix).map_err(|d| Outcome::BadInput(d.to_string()))?);
+    let baseline = match baseline {
+        Some(p) => Some(Arc::new(RunRecord::load(p).map_err(|e| {
+            Outcome::BadInput(format!("error: --baseline: {}", super::chain(&e)))
+        })?)),
+        None => None,
+    };
+    let matrix = Arc::new(matrix.clone());
+    Ok(Some(Arc::new(move |target: Target, gate: Gate| {
+        let (scenarios, matrix, baseline) = (scenarios.clone(), matrix.clone(), baseline.clone());
+        Box::pin(async move {
+            let base = baseline.as_deref().and_then(|b| {
+                b.cell_by_values(&target.cell.values).map(|cell| Baseline {
+                    run_id: &b.run_id,
+                    cell,
+                })
+            });
+            let ctx = SuiteContext {
+                gate: &gate,
+                baseline: base,
+                on_check: None,
+            };
+            // Without an upgrade the phases simply follow each other.
+            let mut records = Vec::new();
+            for phase in [Phase::Seed, Phase::Run, Phase::Verify] {
+                records.extend(run_suites(&scenarios, &target, &matrix, phase, &ctx).await);
+            }
+            records
+        })
+    })))
 }
