@@ -526,3 +526,110 @@ fn run_second_ctrl_c_leaves_at_once_and_says_what_to_clean() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(labelled_objects(&run_id), Vec::<String>::new());
 }
+
+/// The demo stack's new versions on the host engine, with the shipped regression suite.
+fn new_stack_matrix(with_known: bool) -> String {
+    let regression = root().join("scenarios/regression.toml");
+    let known = if with_known {
+        r#"
+[[known]]
+filter = "postgres>=17"
+check = "postgres: monitoring query reads checkpoints_timed from pg_stat_bgwriter"
+reason = "PostgreSQL 17 moved the checkpoint counters to pg_stat_checkpointer"
+"#
+    } else {
+        ""
+    };
+    format!(
+        r#"
+name = "new-stack"
+scenarios = ["{}"]
+[axes]
+postgres = ["17"]
+mariadb = ["11.8"]
+redis = ["8.0"]
+{known}
+[services.postgres]
+kind = "postgres"
+image = "dockmatrix/postgres:{{version}}"
+env = {{ POSTGRES_PASSWORD = "demo-secret" }}
+ports = [5432]
+
+[services.mariadb]
+kind = "mysql"
+image = "dockmatrix/mariadb:{{version}}"
+env = {{ MYSQL_ROOT_PASSWORD = "demo-secret", MYSQL_DATABASE = "demo" }}
+ports = [3306]
+
+[services.redis]
+kind = "redis"
+image = "dockmatrix/redis:{{version}}"
+ports = [6379]
+
+[services.app]
+kind = "http"
+image = "dockmatrix/demo-app:1"
+version = "1"
+depends-on = ["postgres", "mariadb", "redis"]
+env = {{ PG_URL = "postgres://postgres:demo-secret@postgres:5432/postgres", MYSQL_URL = "mysql://root:demo-secret@mariadb:3306/demo", REDIS_URL = "redis://redis:6379/0" }}
+ports = [8080]
+ready = {{ http = "/health", port = 8080, timeout = "60s" }}
+"#,
+        regression.display()
+    )
+}
+
+#[test]
+fn run_known_incompatibility_is_known_fail_and_without_the_entry_fails() {
+    let images = [
+        "dockmatrix/postgres:17",
+        "dockmatrix/mariadb:11.8",
+        "dockmatrix/redis:8.0",
+        "dockmatrix/demo-app:1",
+    ];
+    if !docker_available("known") || !images_available("known", &images) {
+        return;
+    }
+    let check = "postgres: monitoring query reads checkpoints_timed from pg_stat_bgwriter";
+    let find = |run: &serde_json::Value| -> serde_json::Value {
+        run["cells"][0]["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .find(|c| c["name"] == check)
+            .cloned()
+            .unwrap_or_else(|| panic!("{check} ran: {run}"))
+    };
+
+    let (o, _d, run) = run_matrix(&new_stack_matrix(true), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(run["cells"][0]["status"], "pass");
+    let c = find(&run);
+    assert_eq!(c["status"], "known-fail", "{c}");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("pg_stat_checkpointer"),
+        "{c}"
+    );
+
+    let (o, _d, run) = run_matrix(&new_stack_matrix(false), &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "without the [[known]] entry the run fails: {}",
+        stderr(&o)
+    );
+    assert_eq!(run["cells"][0]["status"], "fail");
+    let c = find(&run);
+    assert_eq!(c["status"], "fail", "{c}");
+    // The only failing check is the documented one: the suite fails for the right reason.
+    let failing: Vec<&serde_json::Value> = run["cells"][0]["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["status"] == "fail" || c["status"] == "error")
+        .collect();
+    assert_eq!(failing.len(), 1, "{failing:?}");
+}
