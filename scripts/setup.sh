@@ -19,9 +19,12 @@ LOGS=$CACHE/logs
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 DOCKERD_LOG=/var/log/dockmatrix-dockerd.log
-# The demo app is built in a target folder of its own: the team's `cargo bench`
-# and release builds hold target/release's lock for many minutes at a time.
-APP_TARGET=${DOCKMATRIX_APP_TARGET_DIR:-$CACHE/cargo-target}
+# The demo app is built in the workspace's target folder, so that a later
+# `cargo build --release` of dockmatrix (scripts/demo.sh) reuses its compiled
+# dependencies, and the other way round. Where `cargo bench` or release builds
+# run alongside (they hold target/release's lock for minutes), give it a
+# folder of its own with DOCKMATRIX_APP_TARGET_DIR.
+APP_TARGET=${DOCKMATRIX_APP_TARGET_DIR:-${CARGO_TARGET_DIR:-$REPO/target}}
 # The classic builder: Debian's docker.io has no buildx plugin, and a newer
 # CLI without buildx refuses BuildKit; the classic builder is the same everywhere.
 export DOCKER_BUILDKIT=0
@@ -98,7 +101,7 @@ Sets:
 Targets: ${ALL_TARGETS[*]}
 Environment: DOCKMATRIX_CACHE (default fixtures/.cache), DEBIAN_MIRROR,
   DEBIAN_SECURITY_MIRROR, DOCKMATRIX_APP_TARGET_DIR (cargo's target folder
-  for the demo app; default \$DOCKMATRIX_CACHE/cargo-target).
+  for the demo app; default \$CARGO_TARGET_DIR, else target/).
 EOF
 }
 
