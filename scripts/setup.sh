@@ -306,7 +306,7 @@ build_service() {
     rm -f "$iid"
     # --rebuild means fresh packages too, not the builder's cached layers.
     ((REBUILD)) && ARGS+=(--no-cache)
-    docker build --iidfile "$iid" "${ARGS[@]}" "$DIR"
+    docker build --force-rm --iidfile "$iid" "${ARGS[@]}" "$DIR"
     label_image "$short" "$(cat "$iid")" "${PKGS[@]}"
 }
 
@@ -324,7 +324,7 @@ build_demo_app() {
     trap "rm -rf '$ctx'" EXIT
     cp "$APP_TARGET/release/dockmatrix-demo-app" "$IMAGES_DIR/demo-app/Dockerfile" "$ctx/"
     rm -f "$iid"
-    docker build --iidfile "$iid" "$ctx"
+    docker build --force-rm --iidfile "$iid" "$ctx"
     # The binary was linked on the host: make sure the image can load it.
     missing=$(docker run --rm --network none --entrypoint ldd "$(cat "$iid")" \
         /usr/local/bin/dockmatrix-demo-app | grep 'not found' || true)
