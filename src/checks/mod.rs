@@ -5,7 +5,7 @@
 //! Entry points: [`run_suite`] (one scenario, one phase) and [`run_suites`]; the
 //! statistics of perf checks are in [`perf`] ([`perf::stats`], [`perf::compare_to_baseline`]).
 
-mod conn;
+pub(crate) mod conn;
 mod exec;
 mod http;
 pub mod perf;

@@ -10,14 +10,9 @@ pub fn run(args: &CleanArgs) -> Outcome {
         (None, true) => Scope::All,
         (None, false) => Scope::Dead,
     };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match super::runtime() {
         Ok(r) => r,
-        Err(e) => {
-            return Outcome::BadInput(format!("error: failed to start the async runtime: {e}"));
-        }
+        Err(o) => return o,
     };
     rt.block_on(async {
         let host = match crate::engine::connect_host().await {

@@ -146,6 +146,14 @@ fn parse_keep(s: &str) -> Result<crate::runner::Keep, String> {
     }
 }
 
+/// The async runtime of the commands that talk to Docker.
+fn runtime() -> Result<tokio::runtime::Runtime, Outcome> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Outcome::BadInput(format!("error: failed to start the async runtime: {e}")))
+}
+
 /// An error and its causes, once each.
 pub fn chain(e: &dyn std::error::Error) -> String {
     crate::runner::pool::error_chain(e)

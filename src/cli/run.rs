@@ -47,14 +47,9 @@ pub fn run(args: &RunArgs) -> Outcome {
         Err(o) => return o,
     };
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::runtime() {
         Ok(r) => r,
-        Err(e) => {
-            return Outcome::BadInput(format!("error: failed to start the async runtime: {e}"));
-        }
+        Err(o) => return o,
     };
     runtime.block_on(run_async(args, matrix, cells, suites))
 }

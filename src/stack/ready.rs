@@ -11,6 +11,7 @@ use futures_util::StreamExt;
 use indexmap::IndexMap;
 
 use super::{RunningService, StackError};
+use crate::checks::conn::Credentials;
 use crate::matrix::{Ready, ServiceKind, ServiceSpec};
 
 /// How long one probe may take before it counts as "not yet".
@@ -34,57 +35,9 @@ pub fn ports_to_publish(spec: &ServiceSpec) -> Vec<u16> {
     ports
 }
 
-/// Login details a service's env configures, as the official images read them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credentials {
-    pub user: String,
-    pub password: Option<String>,
-    pub database: Option<String>,
-}
-
-pub fn credentials(kind: ServiceKind, env: &IndexMap<String, String>) -> Credentials {
-    let get = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
-    match kind {
-        ServiceKind::Postgres => {
-            let user = get("POSTGRES_USER").unwrap_or_else(|| "postgres".into());
-            Credentials {
-                password: get("POSTGRES_PASSWORD"),
-                database: get("POSTGRES_DB").or_else(|| Some(user.clone())),
-                user,
-            }
-        }
-        ServiceKind::Mysql => {
-            let root_pw = get("MYSQL_ROOT_PASSWORD").or_else(|| get("MARIADB_ROOT_PASSWORD"));
-            let database = get("MYSQL_DATABASE").or_else(|| get("MARIADB_DATABASE"));
-            match (root_pw, get("MYSQL_USER").or_else(|| get("MARIADB_USER"))) {
-                (Some(pw), _) => Credentials {
-                    user: "root".into(),
-                    password: Some(pw),
-                    database,
-                },
-                (None, Some(user)) => Credentials {
-                    user,
-                    password: get("MYSQL_PASSWORD").or_else(|| get("MARIADB_PASSWORD")),
-                    database,
-                },
-                (None, None) => Credentials {
-                    user: "root".into(),
-                    password: None,
-                    database,
-                },
-            }
-        }
-        ServiceKind::Redis => Credentials {
-            user: String::new(),
-            password: get("REDIS_PASSWORD"),
-            database: None,
-        },
-        ServiceKind::Http | ServiceKind::Generic => Credentials {
-            user: String::new(),
-            password: None,
-            database: None,
-        },
-    }
+/// Login details from a service's env, read exactly as the checks read them.
+fn credentials(kind: ServiceKind, env: &IndexMap<String, String>) -> Credentials {
+    crate::checks::conn::credentials(kind, env, None, None, None)
 }
 
 /// Waits until `svc` answers its probe, or fails with its last log lines' cause. The
@@ -219,7 +172,7 @@ pub async fn tcp_connect(addr: SocketAddr) -> Result<(), String> {
     }
 }
 
-pub async fn postgres_select_1(addr: SocketAddr, c: &Credentials) -> Result<(), String> {
+pub(crate) async fn postgres_select_1(addr: SocketAddr, c: &Credentials) -> Result<(), String> {
     let mut cfg = tokio_postgres::Config::new();
     cfg.host(addr.ip().to_string())
         .port(addr.port())
@@ -246,7 +199,7 @@ pub async fn postgres_select_1(addr: SocketAddr, c: &Credentials) -> Result<(), 
     r
 }
 
-pub async fn mysql_select_1(addr: SocketAddr, c: &Credentials) -> Result<(), String> {
+pub(crate) async fn mysql_select_1(addr: SocketAddr, c: &Credentials) -> Result<(), String> {
     use mysql_async::prelude::Queryable;
     let opts = mysql_async::OptsBuilder::default()
         .ip_or_hostname(addr.ip().to_string())
@@ -266,7 +219,7 @@ pub async fn mysql_select_1(addr: SocketAddr, c: &Credentials) -> Result<(), Str
     r
 }
 
-pub async fn redis_ping(addr: SocketAddr, c: &Credentials) -> Result<(), String> {
+pub(crate) async fn redis_ping(addr: SocketAddr, c: &Credentials) -> Result<(), String> {
     use redis::IntoConnectionInfo;
     let info = redis::ConnectionAddr::Tcp(addr.ip().to_string(), addr.port())
         .into_connection_info()
@@ -361,41 +314,4 @@ pub async fn exec(
         inspect.exit_code.unwrap_or(-1),
         String::from_utf8_lossy(&output).into_owned(),
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> IndexMap<String, String> {
-        pairs
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn credentials_follow_the_official_images() {
-        let pg = credentials(ServiceKind::Postgres, &env(&[("POSTGRES_PASSWORD", "pw")]));
-        assert_eq!(
-            pg,
-            Credentials {
-                user: "postgres".into(),
-                password: Some("pw".into()),
-                database: Some("postgres".into())
-            }
-        );
-        let my = credentials(
-            ServiceKind::Mysql,
-            &env(&[("MARIADB_ROOT_PASSWORD", "r"), ("MYSQL_DATABASE", "demo")]),
-        );
-        assert_eq!(my.user, "root");
-        assert_eq!(my.password.as_deref(), Some("r"));
-        assert_eq!(my.database.as_deref(), Some("demo"));
-        let app = credentials(
-            ServiceKind::Mysql,
-            &env(&[("MYSQL_USER", "app"), ("MYSQL_PASSWORD", "p")]),
-        );
-        assert_eq!(app.user, "app");
-    }
 }
