@@ -256,6 +256,10 @@ fn bench(c: &mut Criterion) {
         color: true,
         pivot: Some(Pivot::new("engine", "storage-driver")),
     };
+    g.bench_function("sanitise_only", |b| {
+        b.iter(|| report::text::sanitised(black_box(&record)))
+    });
+    g.bench_function("clone_only", |b| b.iter(|| black_box(&record).clone()));
     g.bench_function("table_pivot", |b| {
         b.iter(|| report::render(Format::Table, black_box(&record), &pivot))
     });

@@ -167,8 +167,99 @@ fn mask_assignments(text: &str) -> Option<String> {
     })
 }
 
-/// A copy of the record with every string [`clean`]ed: what every format renders from.
-pub fn sanitised(record: &RunRecord) -> RunRecord {
+/// The record with every string [`clean`]ed: what every format renders from. Borrowed
+/// when nothing needs cleaning (a read-only scan is far cheaper than a copy).
+pub fn sanitised(record: &RunRecord) -> Cow<'_, RunRecord> {
+    if is_clean(record) {
+        return Cow::Borrowed(record);
+    }
+    Cow::Owned(sanitised_copy(record))
+}
+
+fn ok(s: &str) -> bool {
+    matches!(clean(s), Cow::Borrowed(_))
+}
+
+fn is_clean(r: &RunRecord) -> bool {
+    let top = [
+        &r.run_id,
+        &r.matrix.name,
+        &r.matrix.hash,
+        &r.matrix.path,
+        &r.started_at,
+        &r.tool_version,
+        &r.host.hostname,
+        &r.host.os,
+        &r.host.kernel,
+        &r.options.pull,
+    ];
+    top.iter().all(|s| ok(s))
+        && [
+            &r.partition,
+            &r.finished_at,
+            &r.options.filter,
+            &r.options.baseline,
+            &r.options.only_failed,
+        ]
+        .iter()
+        .all(|o| o.as_deref().is_none_or(ok))
+        && r.axes
+            .iter()
+            .chain(&r.warnings)
+            .chain(&r.merged_from)
+            .all(|s| ok(s))
+        && r.cells.par_iter().all(cell_is_clean)
+}
+
+fn cell_is_clean(c: &CellRecord) -> bool {
+    let opt = |o: &Option<String>| o.as_deref().is_none_or(ok);
+    ok(&c.id)
+        && c.values.iter().all(|(k, v)| ok(k) && ok(v))
+        && opt(&c.reason)
+        && opt(&c.failed_step)
+        && opt(&c.kept)
+        && c.previous_attempts.iter().all(|a| opt(&a.reason))
+        && c.engine.as_ref().is_none_or(|e| {
+            [
+                &e.name,
+                &e.kind,
+                &e.server_version,
+                &e.api_version,
+                &e.storage_driver,
+                &e.containerd,
+                &e.runc,
+                &e.kernel,
+                &e.cgroup_version,
+                &e.os,
+                &e.arch,
+            ]
+            .iter()
+            .all(|s| ok(s))
+        })
+        && c.images.iter().all(|i| {
+            ok(&i.service)
+                && ok(&i.reference)
+                && ok(&i.digest)
+                && i.labels.iter().all(|(k, v)| ok(k) && ok(v))
+        })
+        && c.services
+            .iter()
+            .all(|s| ok(&s.name) && ok(&s.kind) && ok(&s.image) && s.log_tail.iter().all(|l| ok(l)))
+        && c.checks.iter().all(|ch| {
+            ok(&ch.suite)
+                && ok(&ch.name)
+                && ok(&ch.message)
+                && ch
+                    .perf
+                    .as_ref()
+                    .and_then(|p| p.baseline.as_ref())
+                    .is_none_or(|b| ok(&b.run_id))
+        })
+}
+
+/// A copy with every string cleaned. Lists every field: a field added to the model
+/// must be added here (and to the scans above) to be cleaned.
+fn sanitised_copy(record: &RunRecord) -> RunRecord {
     let mut r = RunRecord {
         schema: record.schema,
         run_id: record.run_id.clone(),
