@@ -503,12 +503,8 @@ fn keep_instructions(engine: &EngineHandle, cell: &Cell, stack: &Stack) -> Strin
         "{docker} ps --filter label=io.dockmatrix.cell={}; ports: {}; remove with: dockmatrix clean --run {}",
         cell.id,
         ports.join(", "),
-        stack_run_id(stack)
+        stack.run_id()
     )
-}
-
-fn stack_run_id(stack: &Stack) -> String {
-    stack.run_id().to_string()
 }
 
 /// The record of a cell that never ran.
