@@ -52,7 +52,6 @@ struct Entry {
     started: std::sync::Mutex<Option<EngineHandle>>,
     remaining: AtomicUsize,
     keep: std::sync::atomic::AtomicBool,
-    released: Mutex<bool>,
 }
 
 pub struct Pool {
@@ -98,7 +97,6 @@ impl Pool {
                         started: std::sync::Mutex::new(None),
                         remaining: AtomicUsize::new(n),
                         keep: false.into(),
-                        released: Mutex::new(false),
                     }),
                 )
             })
@@ -252,12 +250,12 @@ impl Pool {
         futures_util::future::join_all(all).await;
     }
 
+    /// Taking the handle out of its slot makes release idempotent, and an engine whose
+    /// start finishes after its last cell gave up is still released by `release_all`.
     async fn release(&self, key: &EngineKey, entry: &Entry, emit: &(dyn Fn(Event) + Send + Sync)) {
-        let mut released = entry.released.lock().await;
-        if *released || entry.keep.load(Ordering::SeqCst) {
+        if entry.keep.load(Ordering::SeqCst) {
             return;
         }
-        *released = true;
         let started = entry.started.lock().ok().and_then(|mut s| s.take());
         if let Some(h) = started {
             if h.dind.is_some() {
