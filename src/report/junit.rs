@@ -27,18 +27,61 @@ const MESSAGE_WIDTH: usize = 200;
 
 pub fn render_junit(record: &RunRecord, _opts: &Options) -> String {
     let record = sanitised(record);
+    // Suites are built and serialised in parallel, a chunk of cells per report, then
+    // spliced in order into one `<testsuites>` whose totals are the chunks' sums.
+    let chunks: Vec<(Report, String)> = record
+        .cells
+        .par_chunks(CHUNK)
+        .map(|cells| {
+            let mut r = Report::new("chunk");
+            r.add_test_suites(cells.iter().map(suite));
+            let body = r
+                .to_string()
+                .map(|x| suites_of(&x).to_string())
+                .unwrap_or_default();
+            r.test_suites.clear();
+            (r, body)
+        })
+        .collect();
     let mut report = Report::new(format!("dockmatrix {}", record.matrix.name));
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&record.started_at) {
         report.set_timestamp(t);
     }
     let total: u64 = record.cells.iter().map(|c| c.durations_ms.total).sum();
     report.set_time(Duration::from_millis(total));
-    // Building the suites is most of the work: in parallel, kept in order.
-    let suites: Vec<TestSuite> = record.cells.par_iter().map(suite).collect();
-    report.add_test_suites(suites);
-    report
-        .to_string()
-        .unwrap_or_else(|e| format!("<!-- failed to write JUnit XML: {e} -->\n"))
+    for (r, _) in &chunks {
+        report.tests += r.tests;
+        report.failures += r.failures;
+        report.errors += r.errors;
+        report.skipped += r.skipped;
+    }
+    let head = match report.to_string() {
+        Ok(h) => h,
+        Err(e) => return format!("<!-- failed to write JUnit XML: {e} -->\n"),
+    };
+    let end = head.rfind("</testsuites>").unwrap_or(head.len());
+    let mut out =
+        String::with_capacity(head.len() + chunks.iter().map(|(_, b)| b.len()).sum::<usize>());
+    out.push_str(&head[..end]);
+    for (_, body) in &chunks {
+        out.push_str(body);
+    }
+    out.push_str(&head[end..]);
+    out
+}
+
+/// Cells per parallel chunk.
+const CHUNK: usize = 128;
+
+/// The `<testsuite>` elements of a serialised report: what lies between the
+/// `<testsuites …>` line and `</testsuites>`.
+fn suites_of(xml: &str) -> &str {
+    let start = xml
+        .find("<testsuites")
+        .and_then(|i| xml[i..].find(">\n").map(|j| i + j + 2))
+        .unwrap_or(0);
+    let end = xml.rfind("</testsuites>").unwrap_or(xml.len());
+    xml.get(start..end).unwrap_or_default()
 }
 
 fn suite(cell: &CellRecord) -> TestSuite {
