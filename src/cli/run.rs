@@ -199,18 +199,8 @@ async fn run_async(
     );
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{table}");
-    let s = record.summary();
-    eprintln!(
-        "{} cells: {} pass, {} flaky, {} unsupported, {} fail, {} error, {} cancelled — {}",
-        s.total,
-        s.pass,
-        s.flaky,
-        s.unsupported,
-        s.fail,
-        s.error,
-        s.cancelled,
-        saved.display()
-    );
+    // The table ends with the summary line; say where the record and reports are.
+    eprintln!("run record and reports: {}", saved.display());
     for c in &record.cells {
         if let Some(how) = &c.kept {
             eprintln!("kept {}: {how}", c.id);
