@@ -40,7 +40,16 @@ impl Cell {
 /// SHA-256 of the canonical values: keys sorted, each `key=value` then a NUL. Matching
 /// runs by this never depends on axis order.
 pub fn values_digest(values: &IndexMap<String, String>) -> [u8; 32] {
-    let mut pairs: Vec<(&String, &String)> = values.iter().collect();
+    pairs_digest(
+        values
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect(),
+    )
+}
+
+/// [`values_digest`] of values not (yet) held in a map.
+pub fn pairs_digest(mut pairs: Vec<(&str, &str)>) -> [u8; 32] {
     pairs.sort_unstable();
     let mut h = Sha256::new();
     for (k, v) in pairs {
@@ -139,22 +148,28 @@ impl fmt::Display for Partition {
 impl Partition {
     /// Keeps the cells of this shard, in plan order.
     pub fn select(&self, cells: Vec<Cell>) -> Vec<Cell> {
-        let n = u64::from(self.total);
-        let want = u64::from(self.shard - 1);
         cells
             .into_iter()
             .enumerate()
-            .filter(|(i, c)| match self.kind {
-                PartitionKind::Count => *i as u64 % n == want,
-                PartitionKind::Hash => {
-                    let d = values_digest(&c.values);
-                    let mut head = [0u8; 8];
-                    head.copy_from_slice(&d[..8]);
-                    u64::from_be_bytes(head) % n == want
-                }
-            })
+            .filter(|(i, c)| self.keeps(*i, || values_digest(&c.values)))
             .map(|(_, c)| c)
             .collect()
+    }
+
+    /// Whether the cell at `position` of the plan (before partitioning), whose values
+    /// have `digest` ([`values_digest`]), belongs to this shard.
+    pub fn keeps(&self, position: usize, digest: impl FnOnce() -> [u8; 32]) -> bool {
+        let n = u64::from(self.total);
+        let want = u64::from(self.shard - 1);
+        match self.kind {
+            PartitionKind::Count => position as u64 % n == want,
+            PartitionKind::Hash => {
+                let d = digest();
+                let mut head = [0u8; 8];
+                head.copy_from_slice(&d[..8]);
+                u64::from_be_bytes(head) % n == want
+            }
+        }
     }
 }
 

@@ -242,18 +242,84 @@ impl Matrix {
 
     /// All cells in plan order.
     pub fn cells(&self) -> Result<Vec<Cell>, Diagnostics> {
+        let axes = self.axis_pairs();
+        let exp = self.checked_expansion(&axes)?;
+        let all: Vec<usize> = (0..exp.len()).collect();
+        Ok(materialise(&exp, &all))
+    }
+
+    /// Cells after `filter` and `partition`. The filter and the partition work on the
+    /// compact expansion; only the cells they keep are built.
+    pub fn plan(
+        &self,
+        filter: Option<&Filter>,
+        partition: Option<Partition>,
+    ) -> Result<Vec<Cell>, PlanError> {
         use rayon::prelude::*;
-        let axes: Vec<(String, Vec<String>)> = self
-            .axes
+        let axes = self.axis_pairs();
+        let exp = self.checked_expansion(&axes).map_err(PlanError::Matrix)?;
+        let mut kept: Vec<usize> = match filter {
+            Some(f) => {
+                f.check_axes(self.keys().iter().copied())
+                    .map_err(PlanError::Filter)?;
+                let terms: Vec<(&str, _)> = f
+                    .terms
+                    .iter()
+                    .map(|t| (t.axis.as_str(), move |v: &str| t.req.matches(v)))
+                    .collect();
+                let kept = exp.matching(&terms);
+                if kept.is_empty() {
+                    return Err(PlanError::NoMatch(f.to_string()));
+                }
+                kept
+            }
+            None => (0..exp.len()).collect(),
+        };
+        if let Some(p) = partition {
+            let keep: Vec<bool> = kept
+                .par_iter()
+                .enumerate()
+                .map(|(position, &i)| p.keeps(position, || cell::pairs_digest(exp.pairs(i))))
+                .collect();
+            kept = kept
+                .into_iter()
+                .zip(keep)
+                .filter_map(|(i, k)| k.then_some(i))
+                .collect();
+        }
+        Ok(materialise(&exp, &kept))
+    }
+
+    fn axis_pairs(&self) -> Vec<(String, Vec<String>)> {
+        self.axes
             .iter()
             .map(|a| (a.name.clone(), a.values.clone()))
-            .collect();
-        let combos = expand::expand(&axes, &self.exclude, &self.include);
-        let cells: Vec<Cell> = combos.into_par_iter().map(Cell::new).collect();
+            .collect()
+    }
+
+    /// The expansion, once every cell is known to give each service's image the values
+    /// it names. That depends only on which keys a cell has, so one cell per key set is
+    /// checked (and named in the error), not every cell.
+    fn checked_expansion<'a>(
+        &'a self,
+        axes: &'a [(String, Vec<String>)],
+    ) -> Result<expand::Expansion<'a>, Diagnostics> {
+        let exp = expand::Expansion::new(axes, &self.exclude, &self.include);
+        let mut seen: std::collections::HashSet<Vec<bool>> = std::collections::HashSet::new();
+        let mut keys: Vec<bool> = Vec::new();
         let mut problems = Vec::new();
-        for cell in &cells {
+        for i in 0..exp.len() {
+            if let Some(present) = exp.extra_keys_present(i) {
+                keys.clear();
+                keys.extend(present);
+                if seen.contains(keys.as_slice()) {
+                    continue;
+                }
+                seen.insert(keys.clone());
+            }
+            let cell = Cell::new(exp.values(i));
             for svc in self.services.values() {
-                if let Err(msg) = self.image_for(svc, cell) {
+                if let Err(msg) = self.image_for(svc, &cell) {
                     problems.push(
                         Diagnostic::at(
                             &self.path,
@@ -274,31 +340,10 @@ impl Matrix {
             }
         }
         if problems.is_empty() {
-            Ok(cells)
+            Ok(exp)
         } else {
             Err(Diagnostics(problems))
         }
-    }
-
-    /// Cells after `filter` and `partition`.
-    pub fn plan(
-        &self,
-        filter: Option<&Filter>,
-        partition: Option<Partition>,
-    ) -> Result<Vec<Cell>, PlanError> {
-        let mut cells = self.cells().map_err(PlanError::Matrix)?;
-        if let Some(f) = filter {
-            f.check_axes(self.keys().iter().copied())
-                .map_err(PlanError::Filter)?;
-            cells.retain(|c| f.matches(&c.values));
-            if cells.is_empty() {
-                return Err(PlanError::NoMatch(f.to_string()));
-            }
-        }
-        if let Some(p) = partition {
-            cells = p.select(cells);
-        }
-        Ok(cells)
     }
 
     /// The version of `svc` in `cell`: the cell's value of the axis named after the
@@ -372,6 +417,13 @@ impl Matrix {
         }
         out
     }
+}
+
+/// Builds the cells at `indices` of the expansion. Not with rayon: building a cell is
+/// mostly allocation, and spread over threads glibc's allocator took twice the CPU
+/// (260 ms against 130 ms for 60,000 cells, most of it freeing across threads).
+fn materialise(exp: &expand::Expansion<'_>, indices: &[usize]) -> Vec<Cell> {
+    indices.iter().map(|&i| Cell::new(exp.values(i))).collect()
 }
 
 /// Sorted keys, no whitespace.
