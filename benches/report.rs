@@ -44,6 +44,7 @@ fn check(suite: &str, name: String, status: CheckStatus, perf: Option<PerfStats>
         duration_ms: 120,
         message,
         perf,
+        phase: None,
     }
 }
 
@@ -181,6 +182,8 @@ fn cell(i: usize, values: IndexMap<String, String>) -> CellRecord {
         services,
         checks,
         kept: None,
+        preflight: Vec::new(),
+        upgrade: None,
     }
 }
 

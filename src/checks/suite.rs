@@ -94,6 +94,7 @@ async fn run_check(
         duration_ms: started.elapsed().as_millis() as u64,
         message: mask(target, check, &message),
         perf,
+        phase: None,
     };
 
     let engine_version = Some(target.engine_version.as_str()).filter(|v| !v.is_empty());

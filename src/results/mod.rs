@@ -237,6 +237,118 @@ pub struct CellRecord {
     /// How to reach a stack that `--keep` left running.
     #[serde(default)]
     pub kept: Option<String>,
+    /// What preflight and the daemon.json lint found before the engine was started (a
+    /// `block` finding makes the cell `unsupported` without trying).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preflight: Vec<Finding>,
+    /// The upgrade rehearsal of an upgrade cell: both engines and each phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade: Option<UpgradeRecord>,
+}
+
+/// A preflight or daemon.json lint finding.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Finding {
+    /// The `[engines.*]` entry it is about.
+    pub engine: String,
+    /// What was checked: `kernel`, `containerd`, `runc`, `cgroup`, `storage-driver`,
+    /// `platform`, `daemon.json`.
+    pub check: String,
+    pub level: FindingLevel,
+    /// One line, in words.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingLevel {
+    Ok,
+    Warn,
+    Block,
+}
+
+impl FindingLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingLevel::Ok => "ok",
+            FindingLevel::Warn => "warn",
+            FindingLevel::Block => "block",
+        }
+    }
+}
+
+impl fmt::Display for FindingLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An upgrade rehearsal: engine FROM seeded and tested, stopped as a package upgrade
+/// stops it, engine TO started on the same data, verified; optionally rolled back.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct UpgradeRecord {
+    /// The `[engines.*]` entries.
+    pub from: String,
+    pub to: String,
+    /// Storage drivers asked of each engine (`default` when the cell names none).
+    pub from_driver: String,
+    pub to_driver: String,
+    #[serde(default)]
+    pub rollback: bool,
+    /// Measured facts of each engine as it ran.
+    #[serde(default)]
+    pub from_engine: Option<EngineFacts>,
+    #[serde(default)]
+    pub to_engine: Option<EngineFacts>,
+    /// `seed`, `upgrade`, `verify`, `rollback`, in the order they ran.
+    #[serde(default)]
+    pub phases: Vec<PhaseRecord>,
+    /// The seeded data read back intact on TO (every `verify` check passed); `None` when
+    /// verification was not reached or the scenarios hold no `verify` check.
+    #[serde(default)]
+    pub data_kept: Option<bool>,
+    /// Containers running again on TO / containers of the stack.
+    #[serde(default)]
+    pub containers_back: Option<Counted>,
+    /// The same after the rollback, when there was one.
+    #[serde(default)]
+    pub rollback_containers_back: Option<Counted>,
+}
+
+impl UpgradeRecord {
+    /// The phase named `name`, if it ran.
+    pub fn phase(&self, name: &str) -> Option<&PhaseRecord> {
+        self.phases.iter().find(|p| p.name == name)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct Counted {
+    pub ok: usize,
+    pub total: usize,
+}
+
+impl fmt::Display for Counted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.ok, self.total)
+    }
+}
+
+/// One phase of an upgrade rehearsal.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PhaseRecord {
+    /// `seed`, `upgrade`, `verify` or `rollback`.
+    pub name: String,
+    /// `pass`, `fail`, `unsupported` (the engine refused), `error` or `cancelled`.
+    pub status: CellStatus,
+    pub duration_ms: u64,
+    /// Why it did not pass, in words.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// What was found, in words: objects missing after the engine change, containers not
+    /// running again, a storage driver switch that hides every image…
+    #[serde(default)]
+    pub findings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -327,6 +439,10 @@ pub struct CheckRecord {
     pub message: String,
     #[serde(default)]
     pub perf: Option<PerfStats>,
+    /// For an upgrade cell: the phase the check ran in (`seed` on FROM, `verify` on TO
+    /// after the upgrade, `rollback` on FROM again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -498,6 +614,8 @@ mod tests {
             services: vec![],
             checks: vec![],
             kept: None,
+            preflight: vec![],
+            upgrade: None,
         }
     }
 

@@ -252,6 +252,8 @@ impl Runner<'_> {
                 services: a.services,
                 checks: a.checks,
                 kept: a.kept,
+                preflight: Vec::new(),
+                upgrade: None,
             };
         }
     }
@@ -523,6 +525,8 @@ pub fn cancelled_record(cell: &Cell, reason: &str) -> CellRecord {
         services: Vec::new(),
         checks: Vec::new(),
         kept: None,
+        preflight: Vec::new(),
+        upgrade: None,
     }
 }
 
