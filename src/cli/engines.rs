@@ -39,8 +39,12 @@ pub fn run(args: &EnginesArgs) -> Outcome {
             );
             async move {
                 eprintln!("starting {}/{}…", k.engine, k.driver_label());
-                let r =
-                    crate::engine::start(&host, spec.as_ref(), k.driver.as_deref(), &labels).await;
+                let config = crate::engine::Config {
+                    driver: k.driver.as_deref(),
+                    daemon: spec.as_ref().and_then(|s| s.daemon.as_ref()),
+                    daemon_config: None,
+                };
+                let r = crate::engine::start(&host, spec.as_ref(), config, &labels).await;
                 if let Ok(h) = &r {
                     crate::engine::release(&host, h).await;
                 }

@@ -56,6 +56,8 @@ impl std::fmt::Debug for EngineHandle {
 pub struct DindContainer {
     pub container: String,
     pub volume: String,
+    /// The volume outlives this engine (an upgrade starts the next engine on it).
+    pub keep_volume: bool,
 }
 
 /// Why an engine is not available to a cell.
@@ -158,14 +160,59 @@ fn host_of_url(url: &str) -> Option<IpAddr> {
     host.parse().ok()
 }
 
-/// Starts (dind) or connects to (host, endpoint) the engine of `spec` with `driver`.
-/// `driver` is `None` when the cell has no storage-driver axis: the engine's default.
+/// Where a dind engine's container and data live.
+#[derive(Debug, Clone)]
+pub struct DindPlace {
+    /// The engine container's name.
+    pub container: String,
+    /// The volume mounted at `/var/lib/docker`.
+    pub volume: String,
+    /// The volume holds an earlier engine's data: use it as it is, and keep it when this
+    /// engine stops (an upgrade starts the next engine on it).
+    pub reuse_volume: bool,
+    pub labels: HashMap<String, String>,
+}
+
+impl DindPlace {
+    /// The place of the engine shared by every cell on (`engine`, `driver`).
+    /// `config` is the cell's `daemon-config` value, when it has one.
+    pub fn shared(
+        labels: &RunLabels,
+        engine: &str,
+        driver: Option<&str>,
+        config: Option<&str>,
+    ) -> DindPlace {
+        let driver = driver.unwrap_or("default");
+        let mut parts = vec!["dm", &labels.run_id, "engine", engine, driver];
+        parts.extend(config);
+        let container = labels::object_name(&parts);
+        DindPlace {
+            volume: format!("{container}-data"),
+            container,
+            reuse_volume: false,
+            labels: labels.engine(engine, driver),
+        }
+    }
+}
+
+/// What a dind engine starts with besides its image: the cell's storage driver (`None`:
+/// the engine's default) and daemon.json, and the `daemon-config` value naming it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Config<'a> {
+    pub driver: Option<&'a str>,
+    pub daemon: Option<&'a serde_json::Value>,
+    pub daemon_config: Option<&'a str>,
+}
+
+/// Starts (dind) or connects to (host, endpoint) the engine of `spec` with `config`
+/// (host and endpoint engines are as they are: a driver they do not have is refused).
 pub async fn start(
     host: &Docker,
     spec: Option<&EngineSpec>,
-    driver: Option<&str>,
+    config: Config<'_>,
     labels: &RunLabels,
 ) -> Result<EngineHandle, EngineError> {
+    let driver = config.driver;
     let (name, kind) = match spec {
         Some(s) => (s.name.clone(), s.kind),
         None => ("host".to_string(), EngineKind::Host),
@@ -199,7 +246,8 @@ pub async fn start(
         EngineKind::Dind => {
             let spec =
                 spec.ok_or_else(|| EngineError::Unsupported("dind engine without spec".into()))?;
-            start_dind(host, spec, driver, labels).await?
+            let place = DindPlace::shared(labels, &spec.name, driver, config.daemon_config);
+            start_dind(host, spec, driver, config.daemon, &place).await?
         }
     };
     if let Some(asked) = driver
@@ -289,31 +337,36 @@ pub async fn measure(docker: &Docker, name: &str, kind: &str) -> Result<EngineFa
     })
 }
 
-async fn start_dind(
+/// Starts a dind engine of `spec` at `place`: its container on the host engine, its
+/// `/var/lib/docker` on the place's volume (created unless reused).
+pub async fn start_dind(
     host: &Docker,
     spec: &EngineSpec,
     driver: Option<&str>,
-    labels: &RunLabels,
+    daemon: Option<&serde_json::Value>,
+    place: &DindPlace,
 ) -> Result<EngineHandle, EngineError> {
     let image = spec.image.clone().unwrap_or_default();
     let driver_label = driver.unwrap_or("default");
-    let name = labels::object_name(&["dm", &labels.run_id, "engine", &spec.name, driver_label]);
-    let volume = format!("{name}-data");
-    let engine_labels = labels.engine(&spec.name, driver_label);
+    let name = place.container.clone();
+    let volume = place.volume.clone();
+    let engine_labels = place.labels.clone();
 
     if host.inspect_image(&image).await.is_err() {
         return Err(EngineError::ImageMissing { image });
     }
-    host.create_volume(VolumeCreateRequest {
-        name: Some(volume.clone()),
-        labels: Some(engine_labels.clone()),
-        ..Default::default()
-    })
-    .await
-    .map_err(|source| EngineError::CreateVolume {
-        name: volume.clone(),
-        source,
-    })?;
+    if !place.reuse_volume {
+        host.create_volume(VolumeCreateRequest {
+            name: Some(volume.clone()),
+            labels: Some(engine_labels.clone()),
+            ..Default::default()
+        })
+        .await
+        .map_err(|source| EngineError::CreateVolume {
+            name: volume.clone(),
+            source,
+        })?;
+    }
 
     let mut cmd: Vec<String> = Vec::new();
     if let Some(d) = driver {
@@ -375,8 +428,9 @@ async fn start_dind(
     let dind = DindContainer {
         container: name.clone(),
         volume: volume.clone(),
+        keep_volume: place.reuse_volume,
     };
-    match boot_dind(host, spec, driver, &name).await {
+    match boot_dind(host, spec, driver, daemon, &name).await {
         Ok((docker, facts, ip)) => Ok(EngineHandle {
             name: spec.name.clone(),
             driver: driver_label.to_string(),
@@ -396,9 +450,10 @@ async fn boot_dind(
     host: &Docker,
     spec: &EngineSpec,
     driver: Option<&str>,
+    daemon: Option<&serde_json::Value>,
     name: &str,
 ) -> Result<(Docker, EngineFacts, IpAddr), EngineError> {
-    if let Some(daemon) = &spec.daemon {
+    if let Some(daemon) = daemon {
         let json = serde_json::to_vec_pretty(daemon).unwrap_or_default();
         let tar = tar_one_file("etc/docker/daemon.json", &json);
         host.upload_to_container(
@@ -573,20 +628,32 @@ pub async fn container_log_tail(docker: &Docker, container: &str, n: usize) -> V
 }
 
 /// Stops a dind engine the way a package upgrade does (SIGTERM, up to 30 s), then removes
-/// its container and volume. Idempotent: what is already gone is fine.
+/// its container and, unless it is kept for the next engine, its volume. Idempotent: what
+/// is already gone is fine.
 pub async fn stop_dind(host: &Docker, dind: &DindContainer) {
+    stop_engine_container(host, &dind.container).await;
+    if !dind.keep_volume {
+        remove_volume(host, &dind.volume).await;
+    }
+}
+
+/// SIGTERM, up to 30 s, as `systemctl stop docker` during a package upgrade; then the
+/// container is removed (its data volume is not). Returns how long dockerd took to stop.
+pub async fn stop_engine_container(host: &Docker, container: &str) -> Duration {
+    let t = Instant::now();
     let _ = host
         .stop_container(
-            &dind.container,
+            container,
             Some(StopContainerOptions {
                 t: Some(30),
                 signal: None,
             }),
         )
         .await;
+    let took = t.elapsed();
     let _ = host
         .remove_container(
-            &dind.container,
+            container,
             Some(RemoveContainerOptions {
                 force: true,
                 v: true,
@@ -594,8 +661,13 @@ pub async fn stop_dind(host: &Docker, dind: &DindContainer) {
             }),
         )
         .await;
+    took
+}
+
+/// Removes a volume; already gone is fine.
+pub async fn remove_volume(host: &Docker, volume: &str) {
     let _ = host
-        .remove_volume(&dind.volume, Some(RemoveVolumeOptions { force: true }))
+        .remove_volume(volume, Some(RemoveVolumeOptions { force: true }))
         .await;
 }
 

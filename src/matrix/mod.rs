@@ -39,6 +39,24 @@ pub struct Matrix {
     pub known: Vec<Known>,
     pub engines: IndexMap<String, EngineSpec>,
     pub services: IndexMap<String, ServiceSpec>,
+    /// Upgrade paths by the `upgrade` axis value naming them.
+    pub upgrades: IndexMap<String, UpgradePath>,
+    /// The files the `daemon-config` axis names, by value, read as JSON objects.
+    pub daemon_configs: IndexMap<String, serde_json::Value>,
+}
+
+/// An upgrade rehearsal: engine `from` is seeded and tested, stopped as a package upgrade
+/// stops it, and engine `to` is started on the same data (then `from` again on rollback).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct UpgradePath {
+    pub name: String,
+    pub from: String,
+    pub to: String,
+    pub rollback: bool,
+    /// The storage driver asked of `to` (default: the cell's).
+    pub to_storage_driver: Option<String>,
+    /// daemon.json keys for `to`, over the engine's and the cell's.
+    pub to_daemon: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -165,6 +183,8 @@ pub struct ServiceSpec {
     pub memory: Option<u64>,
     pub cpus: Option<f64>,
     pub restart: Option<Restart>,
+    /// Named volumes (name, path in the container), created per cell.
+    pub volumes: Vec<(String, String)>,
 }
 
 /// A service container's restart policy (Docker's names).
@@ -376,9 +396,26 @@ impl Matrix {
         })
     }
 
+    /// The upgrade path of an upgrade cell.
+    pub fn upgrade_for(&self, cell: &Cell) -> Option<&UpgradePath> {
+        cell.get("upgrade").and_then(|u| self.upgrades.get(u))
+    }
+
+    /// The daemon.json an engine starts with in `cell`: the engine's `daemon`, then the
+    /// keys of the cell's `daemon-config` file over it. `None` when neither says anything.
+    pub fn daemon_for(&self, engine: &EngineSpec, cell: &Cell) -> Option<serde_json::Value> {
+        let file = cell
+            .get("daemon-config")
+            .and_then(|f| self.daemon_configs.get(f));
+        merge_daemon(engine.daemon.as_ref(), file)
+    }
+
     /// The engine a cell runs on (`None`: the host engine).
     pub fn engine_for(&self, cell: &Cell) -> Option<&EngineSpec> {
-        cell.get("engine").and_then(|e| self.engines.get(e))
+        // An upgrade cell starts on its path's `from` engine.
+        cell.get("engine")
+            .or_else(|| self.upgrade_for(cell).map(|u| u.from.as_str()))
+            .and_then(|e| self.engines.get(e))
     }
 
     /// The `[[known]]` entry for `check` in `cell`, if any.
@@ -422,6 +459,27 @@ impl Matrix {
 /// Builds the cells at `indices` of the expansion. Not with rayon: building a cell is
 /// mostly allocation, and spread over threads glibc's allocator took twice the CPU
 /// (260 ms against 130 ms for 60,000 cells, most of it freeing across threads).
+/// `over`'s keys over `base`'s (daemon.json objects).
+pub fn merge_daemon(
+    base: Option<&serde_json::Value>,
+    over: Option<&serde_json::Value>,
+) -> Option<serde_json::Value> {
+    match (base, over) {
+        (None, None) => None,
+        (Some(b), None) => Some(b.clone()),
+        (None, Some(o)) => Some(o.clone()),
+        (Some(b), Some(o)) => {
+            let mut merged = b.as_object().cloned().unwrap_or_default();
+            if let Some(o) = o.as_object() {
+                for (k, v) in o {
+                    merged.insert(k.clone(), v.clone());
+                }
+            }
+            Some(serde_json::Value::Object(merged))
+        }
+    }
+}
+
 fn materialise(exp: &expand::Expansion<'_>, indices: &[usize]) -> Vec<Cell> {
     indices.iter().map(|&i| Cell::new(exp.values(i))).collect()
 }

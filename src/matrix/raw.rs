@@ -33,6 +33,25 @@ pub struct RawMatrix {
     pub engines: SpannedMap<Spanned<RawEngine>>,
     #[serde(default)]
     pub services: SpannedMap<Spanned<RawService>>,
+    #[serde(default)]
+    pub upgrade: Vec<Spanned<RawUpgrade>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "an [[upgrade]] table such as { from = \"20.10.5\", to = \"28.5.2\" }"
+)]
+pub struct RawUpgrade {
+    /// The value of the `upgrade` axis naming this path (default `FROM->TO`).
+    pub name: Option<Str>,
+    pub from: Str,
+    pub to: Str,
+    #[serde(default)]
+    pub rollback: bool,
+    pub to_storage_driver: Option<Str>,
+    pub to_daemon: Option<Spanned<toml::Table>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -103,6 +122,9 @@ pub struct RawService {
     pub cpus: Option<Spanned<toml::Value>>,
     /// Restart policy: `no`, `on-failure`, `always`, `unless-stopped`.
     pub restart: Option<Str>,
+    /// Named volumes: `NAME:/path/in/container`.
+    #[serde(default)]
+    pub volumes: Vec<Str>,
 }
 
 #[derive(Debug, Deserialize)]

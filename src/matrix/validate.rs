@@ -7,7 +7,7 @@ use std::path::Path;
 use indexmap::IndexMap;
 use toml::Spanned;
 
-use super::raw::{RawAxis, RawEngine, RawMatrix, RawReady, RawService, SpannedMap};
+use super::raw::{RawAxis, RawEngine, RawMatrix, RawReady, RawService, RawUpgrade, SpannedMap};
 use super::units::{parse_bytes, parse_duration};
 use super::*;
 use crate::diagnostic::toml_key;
@@ -75,7 +75,10 @@ pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Ma
     let run = run_settings(&mut cx, raw.run.as_ref());
     let empty_axes = SpannedMap::new();
     let raw_axes = raw.axes.as_ref().map_or(&empty_axes, |a| a.get_ref());
-    let axes = axes(&mut cx, raw_axes);
+    let mut axes = axes(&mut cx, raw_axes);
+    let engines = engines(&mut cx, &raw.engines, base);
+    let upgrades = upgrades(&mut cx, &raw, raw_axes, &engines, &mut axes);
+    let daemon_configs = daemon_configs(&mut cx, raw_axes, base);
     let axis_names: Vec<&str> = axes.iter().map(|a| a.name.as_str()).collect();
 
     let mut exclude = Vec::new();
@@ -147,8 +150,6 @@ pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Ma
             "split the matrix into several files, or drop values",
         );
     }
-
-    let engines = engines(&mut cx, &raw.engines, base);
 
     // Every engine value (from the axis or an include) names an [engines.*] entry.
     let engine_hint = || {
@@ -266,7 +267,236 @@ pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Ma
         known,
         engines,
         services,
+        upgrades,
+        daemon_configs,
     })
+}
+
+/// The `[[upgrade]]` entries and the `upgrade` axis: every value names an entry or is
+/// written `FROM->TO`; both ends are dind engines (an upgrade stops one engine and starts
+/// another on its data). Entries without an axis make one, first, of all their names.
+fn upgrades(
+    cx: &mut Ctx<'_>,
+    raw: &RawMatrix,
+    raw_axes: &SpannedMap<RawAxis>,
+    engines: &IndexMap<String, EngineSpec>,
+    axes: &mut Vec<Axis>,
+) -> IndexMap<String, UpgradePath> {
+    let mut out: IndexMap<String, UpgradePath> = IndexMap::new();
+    let dind_hint = || {
+        let dind: Vec<String> = engines
+            .values()
+            .filter(|e| e.kind == EngineKind::Dind)
+            .map(|e| format!("\"{}\"", e.name))
+            .collect();
+        if dind.is_empty() {
+            "define dind engines under [engines.NAME] (kind = \"dind\")".to_string()
+        } else {
+            format!("dind engines: {}", dind.join(", "))
+        }
+    };
+    let check_end = |cx: &mut Ctx<'_>, v: &Spanned<String>, key: String| {
+        match engines
+        .get(v.get_ref())
+    {
+        // An engine whose table is invalid has its own error.
+        None if raw.engines.keys().any(|k| k.get_ref() == v.get_ref()) => {}
+        None => cx.err(
+            v.span(),
+            key,
+            format!("engine `{}` has no [engines.\"{}\"] entry", v.get_ref(), v.get_ref()),
+            dind_hint(),
+        ),
+        Some(e) if e.kind != EngineKind::Dind => cx.err(
+            v.span(),
+            key,
+            format!(
+                "engine `{}` is not a dind engine: an upgrade stops the engine and starts another on its data",
+                v.get_ref()
+            ),
+            dind_hint(),
+        ),
+        Some(_) => {}
+    }
+    };
+    for (i, u) in raw.upgrade.iter().enumerate() {
+        let key = format!("upgrade[{i}]");
+        let RawUpgrade {
+            name,
+            from,
+            to,
+            rollback,
+            to_storage_driver,
+            to_daemon,
+        } = u.get_ref();
+        check_end(cx, from, format!("{key}.from"));
+        check_end(cx, to, format!("{key}.to"));
+        let n = name.as_ref().map_or_else(
+            || format!("{}->{}", from.get_ref(), to.get_ref()),
+            |n| n.get_ref().clone(),
+        );
+        if out.contains_key(&n) {
+            let span = name.as_ref().map_or(u.span(), |n| n.span());
+            cx.err(
+                span,
+                format!("{key}.name"),
+                format!("another [[upgrade]] entry is already named `{n}`"),
+                "give each entry a unique name = \"…\" (the `upgrade` axis names entries by it)",
+            );
+            continue;
+        }
+        out.insert(
+            n.clone(),
+            UpgradePath {
+                name: n,
+                from: from.get_ref().clone(),
+                to: to.get_ref().clone(),
+                rollback: *rollback,
+                to_storage_driver: to_storage_driver.as_ref().map(|d| d.get_ref().clone()),
+                to_daemon: to_daemon
+                    .as_ref()
+                    .map(|t| serde_json::to_value(t.get_ref()).unwrap_or(serde_json::Value::Null)),
+            },
+        );
+    }
+    let axis = raw_axes.iter().find(|(k, _)| k.get_ref() == "upgrade");
+    let mut values: Vec<(String, Range<usize>, String)> = axis
+        .map(|(_, vals)| {
+            vals.get_ref()
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| {
+                    value_string(v.get_ref()).map(|s| (s, v.span(), format!("axes.upgrade[{i}]")))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    for (i, inc) in raw.include.iter().enumerate() {
+        for (k, v) in inc.get_ref() {
+            if k.get_ref() == "upgrade"
+                && let Some(s) = value_string(v.get_ref())
+            {
+                values.push((s, v.span(), format!("include[{i}].upgrade")));
+            }
+        }
+    }
+    for (value, span, key) in values {
+        if out.contains_key(&value) {
+            continue;
+        }
+        match value.split_once("->") {
+            Some((from, to)) if !from.trim().is_empty() && !to.trim().is_empty() => {
+                let (from, to) = (from.trim().to_string(), to.trim().to_string());
+                for end in [&from, &to] {
+                    check_end(cx, &Spanned::new(span.clone(), end.clone()), key.clone());
+                }
+                out.insert(
+                    value.clone(),
+                    UpgradePath {
+                        name: value,
+                        from,
+                        to,
+                        rollback: false,
+                        to_storage_driver: None,
+                        to_daemon: None,
+                    },
+                );
+            }
+            _ => {
+                let named: Vec<String> = out.keys().map(|k| format!("\"{k}\"")).collect();
+                cx.err(
+                    span,
+                    key,
+                    format!("`{value}` names no [[upgrade]] entry and is not written FROM->TO"),
+                    if named.is_empty() {
+                        "write \"FROM->TO\" with two dind engines, e.g. \"20.10.5->28.5.2\""
+                            .to_string()
+                    } else {
+                        format!(
+                            "[[upgrade]] entries: {}; or write \"FROM->TO\"",
+                            named.join(", ")
+                        )
+                    },
+                );
+            }
+        }
+    }
+    if axis.is_none() && !raw.upgrade.is_empty() {
+        axes.insert(
+            0,
+            Axis {
+                name: "upgrade".into(),
+                values: out.keys().cloned().collect(),
+            },
+        );
+    }
+    if !out.is_empty() {
+        // The engine of an upgrade cell is its path's: a second engine key would be ambiguous.
+        let engine_keys = raw_axes
+            .iter()
+            .map(|(k, v)| (k, v.span()))
+            .chain(
+                raw.include
+                    .iter()
+                    .flat_map(|inc| inc.get_ref().iter().map(|(k, v)| (k, v.span()))),
+            )
+            .filter(|(k, _)| k.get_ref() == "engine");
+        for (k, _) in engine_keys {
+            cx.err(
+                k.span(),
+                "engine",
+                "a matrix with upgrade paths has no `engine` key: an upgrade cell runs on its path's `from` and `to` engines",
+                "name the engines in [[upgrade]] entries (or `upgrade` axis values FROM->TO), and put other engine versions in a separate matrix",
+            );
+        }
+    }
+    out
+}
+
+/// The files the `daemon-config` axis names (relative to the matrix), each a JSON object.
+fn daemon_configs(
+    cx: &mut Ctx<'_>,
+    raw_axes: &SpannedMap<RawAxis>,
+    base: &Path,
+) -> IndexMap<String, serde_json::Value> {
+    let mut out = IndexMap::new();
+    let Some((_, vals)) = raw_axes
+        .iter()
+        .find(|(k, _)| k.get_ref() == "daemon-config")
+    else {
+        return out;
+    };
+    for (i, v) in vals.get_ref().iter().enumerate() {
+        let Some(name) = value_string(v.get_ref()) else {
+            continue;
+        };
+        let key = format!("axes.daemon-config[{i}]");
+        let file = base.join(&name);
+        let parsed = std::fs::read_to_string(&file)
+            .map_err(|e| format!("cannot read `{}`: {e}", file.display()))
+            .and_then(|text| {
+                serde_json::from_str::<serde_json::Value>(&text)
+                    .map_err(|e| format!("`{}` is not valid JSON: {e}", file.display()))
+            });
+        match parsed {
+            Ok(json) if json.is_object() => {
+                out.insert(name, json);
+            }
+            Ok(_) => cx.err(
+                v.span(),
+                key,
+                format!("`{}` is not a JSON object", file.display()),
+                "a daemon.json file holds one object, e.g. {\"log-driver\": \"json-file\"}",
+            ),
+            Err(msg) => cx.err(
+                v.span(),
+                key,
+                msg,
+                "daemon-config values name daemon.json files, relative to the matrix file",
+            ),
+        }
+    }
+    out
 }
 
 fn run_settings(cx: &mut Ctx<'_>, raw: Option<&super::raw::RawRun>) -> RunSettings {
@@ -741,6 +971,22 @@ fn services(
             }
             parsed
         });
+        let mut volumes: Vec<(String, String)> = Vec::new();
+        for (i, v) in s.volumes.iter().enumerate() {
+            match v.get_ref().split_once(':') {
+                Some((name, mount))
+                    if valid_name(name) && mount.starts_with('/') && !volumes.iter().any(|(n, _)| n == name) =>
+                {
+                    volumes.push((name.to_string(), mount.to_string()));
+                }
+                _ => cx.err(
+                    v.span(),
+                    format!("{key}.volumes[{i}]"),
+                    format!("`{}` is not NAME:/path with a unique NAME", v.get_ref()),
+                    "e.g. volumes = [\"data:/data\"] (a named volume per cell, kept across an engine upgrade)",
+                ),
+            }
+        }
         out.insert(
             n.clone(),
             ServiceSpec {
@@ -758,6 +1004,7 @@ fn services(
                 memory,
                 cpus,
                 restart,
+                volumes,
             },
         );
     }

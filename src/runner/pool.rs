@@ -20,6 +20,9 @@ use crate::matrix::{Cell, EngineKind, EngineSpec, Matrix, PullPolicy};
 pub struct EngineKey {
     pub engine: String,
     pub driver: Option<String>,
+    /// The cell's `daemon-config` value: engines started with different daemon.json
+    /// files are different engines.
+    pub daemon_config: Option<String>,
 }
 
 impl EngineKey {
@@ -27,6 +30,7 @@ impl EngineKey {
         EngineKey {
             engine: cell.get("engine").unwrap_or("host").to_string(),
             driver: cell.get("storage-driver").map(str::to_string),
+            daemon_config: cell.get("daemon-config").map(str::to_string),
         }
     }
 
@@ -44,6 +48,7 @@ pub struct EngineFailure {
 
 struct Entry {
     spec: Option<EngineSpec>,
+    daemon: Option<serde_json::Value>,
     images: Vec<String>,
     engine: OnceCell<Result<EngineHandle, EngineFailure>>,
     loaded: OnceCell<Arc<Loaded>>,
@@ -71,9 +76,15 @@ impl Pool {
         cells: &[Cell],
         pull: PullPolicy,
     ) -> Pool {
-        let mut plan: HashMap<EngineKey, (Vec<String>, usize)> = HashMap::new();
+        let mut plan: HashMap<EngineKey, (Vec<String>, usize, Option<serde_json::Value>)> =
+            HashMap::new();
         for cell in cells {
-            let e = plan.entry(EngineKey::of(cell)).or_default();
+            let e = plan.entry(EngineKey::of(cell)).or_insert_with(|| {
+                let daemon = matrix
+                    .engine_for(cell)
+                    .and_then(|spec| matrix.daemon_for(spec, cell));
+                (Vec::new(), 0, daemon)
+            });
             e.1 += 1;
             for svc in matrix.services.values() {
                 if let Ok(img) = matrix.image_for(svc, cell)
@@ -85,12 +96,13 @@ impl Pool {
         }
         let entries = plan
             .into_iter()
-            .map(|(key, (images, n))| {
+            .map(|(key, (images, n, daemon))| {
                 let spec = matrix.engines.get(&key.engine).cloned();
                 (
                     key,
                     Arc::new(Entry {
                         spec,
+                        daemon,
                         images,
                         engine: OnceCell::new(),
                         loaded: OnceCell::new(),
@@ -136,17 +148,20 @@ impl Pool {
                 let t = Instant::now();
                 // The start runs in its own task: a cancelled cell must not leave a
                 // half-started engine that nobody releases.
-                let (host, labels, task_entry, driver) = (
+                let (host, labels, task_entry, task_key) = (
                     self.host.clone(),
                     self.labels.clone(),
                     entry.clone(),
-                    key.driver.clone(),
+                    key.clone(),
                 );
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 let task = tokio::spawn(async move {
-                    let r =
-                        engine::start(&host, task_entry.spec.as_ref(), driver.as_deref(), &labels)
-                            .await;
+                    let config = engine::Config {
+                        driver: task_key.driver.as_deref(),
+                        daemon: task_entry.daemon.as_ref(),
+                        daemon_config: task_key.daemon_config.as_deref(),
+                    };
+                    let r = engine::start(&host, task_entry.spec.as_ref(), config, &labels).await;
                     if let (Ok(h), Ok(mut slot)) = (&r, task_entry.started.lock()) {
                         *slot = Some(h.clone());
                     }
