@@ -60,7 +60,7 @@ valkey:9.1         valkey    sid       9.1
 demo-app:1         demo-app  bookworm  1
 '
 SET_demo='engine:20.10.24 engine:26.1.5 engine:28.5.2 postgres:15 postgres:17 mariadb:10.11 mariadb:11.8 redis:7.0 redis:8.0 demo-app:1'
-SET_ci='engine:20.10.24 engine:28.5.2 postgres:15 postgres:17 mariadb:10.11 mariadb:11.8 redis:7.0 redis:8.0 demo-app:1'
+SET_ci='engine:20.10.5 engine:20.10.24 engine:28.5.2 postgres:15 postgres:17 mariadb:10.11 mariadb:11.8 redis:7.0 redis:8.0 demo-app:1'
 SET_upgrade='engine:20.10.5 engine:28.5.2 redis:6.0 redis:7.0 postgres:15 mariadb:10.11 demo-app:1'
 
 declare -A KIND SUITE VERSION

@@ -18,29 +18,6 @@ kind = "dind"
 image = "dockmatrix/engine:28.5.2"
 "#;
 
-fn image_label(image: &str, label: &str) -> String {
-    let o = Command::new("docker")
-        .args([
-            "image",
-            "inspect",
-            image,
-            "--format",
-            &format!("{{{{index .Config.Labels \"{label}\"}}}}"),
-        ])
-        .output()
-        .expect("docker runs");
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
-
-fn cell<'a>(run: &'a serde_json::Value, values: &[(&str, &str)]) -> &'a serde_json::Value {
-    run["cells"]
-        .as_array()
-        .expect("cells")
-        .iter()
-        .find(|c| values.iter().all(|(k, v)| c["values"][k] == *v))
-        .unwrap_or_else(|| panic!("no cell {values:?} in {run}"))
-}
-
 /// Runs `matrix` into a fresh folder; returns the output, the folder and run.json.
 fn run_matrix(
     matrix: &str,

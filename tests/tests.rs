@@ -7,3 +7,4 @@ mod matrix_errors;
 mod report;
 mod run;
 mod scenario_errors;
+mod upgrade;

@@ -26,26 +26,28 @@ pub fn load(matrix: &Matrix, baseline: Option<&Path>) -> Result<Option<SuiteFn>,
         None => None,
     };
     let matrix = Arc::new(matrix.clone());
-    Ok(Some(Arc::new(move |target: Target, gate: Gate| {
-        let (scenarios, matrix, baseline) = (scenarios.clone(), matrix.clone(), baseline.clone());
-        Box::pin(async move {
-            let base = baseline.as_deref().and_then(|b| {
-                b.cell_by_values(&target.cell.values).map(|cell| Baseline {
-                    run_id: &b.run_id,
-                    cell,
-                })
-            });
-            let ctx = SuiteContext {
-                gate: &gate,
-                baseline: base,
-                on_check: None,
-            };
-            // Without an upgrade the phases simply follow each other.
-            let mut records = Vec::new();
-            for phase in [Phase::Seed, Phase::Run, Phase::Verify] {
-                records.extend(run_suites(&scenarios, &target, &matrix, phase, &ctx).await);
-            }
-            records
-        })
-    })))
+    Ok(Some(Arc::new(
+        move |target: Target, gate: Gate, phases: &'static [Phase]| {
+            let (scenarios, matrix, baseline) =
+                (scenarios.clone(), matrix.clone(), baseline.clone());
+            Box::pin(async move {
+                let base = baseline.as_deref().and_then(|b| {
+                    b.cell_by_values(&target.cell.values).map(|cell| Baseline {
+                        run_id: &b.run_id,
+                        cell,
+                    })
+                });
+                let ctx = SuiteContext {
+                    gate: &gate,
+                    baseline: base,
+                    on_check: None,
+                };
+                let mut records = Vec::new();
+                for &phase in phases {
+                    records.extend(run_suites(&scenarios, &target, &matrix, phase, &ctx).await);
+                }
+                records
+            })
+        },
+    )))
 }

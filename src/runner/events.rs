@@ -81,6 +81,11 @@ pub enum Step {
     Services,
     Checks,
     Teardown,
+    /// Upgrade rehearsal phases.
+    Seed,
+    Upgrade,
+    Verify,
+    Rollback,
 }
 
 impl Step {
@@ -91,6 +96,10 @@ impl Step {
             Step::Services => "services",
             Step::Checks => "checks",
             Step::Teardown => "teardown",
+            Step::Seed => "seed",
+            Step::Upgrade => "upgrade",
+            Step::Verify => "verify",
+            Step::Rollback => "rollback",
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod events;
 pub mod pool;
+mod upgrade;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,9 +23,10 @@ use crate::engine::EngineHandle;
 use crate::engine::labels::RunLabels;
 use crate::matrix::{Cell, Matrix, PullPolicy};
 use crate::results::{
-    AttemptRecord, CellRecord, CellStatus, CheckRecord, EngineFacts, ImageRecord, ServiceRecord,
-    StepDurations,
+    AttemptRecord, CellRecord, CellStatus, CheckRecord, EngineFacts, Finding, ImageRecord,
+    ServiceRecord, StepDurations, UpgradeRecord,
 };
+use crate::scenario::Phase;
 use crate::stack::Stack;
 
 /// The exclusive gate of perf checks: every step of every cell holds the read side; a
@@ -32,8 +34,13 @@ use crate::stack::Stack;
 /// nothing new starts while it measures.
 pub type Gate = Arc<RwLock<()>>;
 
-/// Runs a cell's suites against its stack.
-pub type SuiteFn = Arc<dyn Fn(Target, Gate) -> BoxFuture<'static, Vec<CheckRecord>> + Send + Sync>;
+/// Runs the checks of the given scenario phases (in that order) against a cell's stack.
+pub type SuiteFn = Arc<
+    dyn Fn(Target, Gate, &'static [Phase]) -> BoxFuture<'static, Vec<CheckRecord>> + Send + Sync,
+>;
+
+/// Without an upgrade the phases simply follow each other.
+pub const ALL_PHASES: &[Phase] = &[Phase::Seed, Phase::Run, Phase::Verify];
 
 /// Receives events; called from many tasks.
 pub type Emit = Arc<dyn Fn(Event) + Send + Sync>;
@@ -129,6 +136,8 @@ struct Attempt {
     kept: Option<String>,
     /// Retrying cannot change the outcome (a refused engine, a missing image).
     final_: bool,
+    preflight: Vec<Finding>,
+    upgrade: Option<UpgradeRecord>,
 }
 
 impl Attempt {
@@ -144,6 +153,8 @@ impl Attempt {
             checks: Vec::new(),
             kept: None,
             final_: false,
+            preflight: Vec::new(),
+            upgrade: None,
         }
     }
 
@@ -203,7 +214,10 @@ impl Runner<'_> {
                 values: cell.values.clone(),
                 attempt: attempt_no,
             });
-            let a = self.attempt(cell, key).await;
+            let a = match self.cfg.matrix.upgrade_for(cell) {
+                Some(path) => self.upgrade_attempt(cell, path).await,
+                None => self.attempt(cell, key).await,
+            };
             let retryable = matches!(a.status, CellStatus::Fail | CellStatus::Error) && !a.final_;
             if retryable && attempt_no <= self.cfg.retries && !self.cancel.is_cancelled() {
                 let reason = a.reason.clone().unwrap_or_default();
@@ -252,8 +266,8 @@ impl Runner<'_> {
                 services: a.services,
                 checks: a.checks,
                 kept: a.kept,
-                preflight: Vec::new(),
-                upgrade: None,
+                preflight: a.preflight,
+                upgrade: a.upgrade,
             };
         }
     }
@@ -398,7 +412,8 @@ impl Runner<'_> {
                 let checks = match &self.cfg.suites {
                     Some(suites) => {
                         let target = stack.target(&engine, cell);
-                        self.step(deadline, suites(target, self.gate.clone())).await
+                        self.step(deadline, suites(target, self.gate.clone(), ALL_PHASES))
+                            .await
                     }
                     None => Ok(Vec::new()),
                 };

@@ -78,7 +78,8 @@ impl Pool {
     ) -> Pool {
         let mut plan: HashMap<EngineKey, (Vec<String>, usize, Option<serde_json::Value>)> =
             HashMap::new();
-        for cell in cells {
+        // An upgrade cell owns its engines: it stops one and starts another on its data.
+        for cell in cells.iter().filter(|c| matrix.upgrade_for(c).is_none()) {
             let e = plan.entry(EngineKey::of(cell)).or_insert_with(|| {
                 let daemon = matrix
                     .engine_for(cell)

@@ -4,6 +4,7 @@
 
 pub mod env;
 pub mod figures;
+pub mod inventory;
 pub mod ready;
 
 use std::collections::{BTreeMap, HashMap};
@@ -68,6 +69,13 @@ pub enum StackError {
     OomKilled { service: String, limit: String },
     #[error("service `{service}` has no published port {port}")]
     NoPort { service: String, port: u16 },
+    #[error("failed to create volume `{name}` of service `{service}`")]
+    CreateVolume {
+        service: String,
+        name: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
 }
 
 impl StackError {
@@ -106,7 +114,12 @@ pub struct Stack {
     pub services: Vec<RunningService>,
     /// Containers created but not (yet) in `services`, for teardown.
     pending: Vec<String>,
+    /// Named volumes of the services, for teardown.
+    pub volumes: Vec<String>,
     labels: HashMap<String, String>,
+    /// The restart policy of services that name none (an upgrade cell's stack must come
+    /// back by itself when the engine restarts).
+    pub default_restart: Option<Restart>,
 }
 
 impl Stack {
@@ -118,8 +131,32 @@ impl Stack {
             network_id: None,
             services: Vec::new(),
             pending: Vec::new(),
+            volumes: Vec::new(),
             labels: run.cell(&cell.id, ""),
+            default_restart: None,
         }
+    }
+
+    /// Follows the stack to another engine holding the same containers (after an
+    /// upgrade): the new engine's client, figures from it, published ports re-read.
+    /// Returns, per service, whether its container is running again; a running one is
+    /// waited for by its readiness probe.
+    pub async fn reattach(&mut self, engine: &EngineHandle) -> Vec<(String, Result<(), String>)> {
+        self.docker = engine.docker.clone();
+        let docker = self.docker.clone();
+        let mut out = Vec::new();
+        for svc in &mut self.services {
+            svc.figures.stop();
+            svc.figures = figures::Collector::start(docker.clone(), svc.container_id.clone());
+            let back = match ready::wait_running(&docker, &svc.container_id).await {
+                Ok(()) => ready::wait(&docker, svc, engine.publish_ip)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(why) => Err(why),
+            };
+            out.push((svc.name.clone(), back));
+        }
+        out
     }
 
     /// Creates the network and starts every service in `depends-on` order, each waited
@@ -200,6 +237,26 @@ impl Stack {
         let container_name = labels::object_name(&["dm", self.run_id(), &cell.id, &spec.name]);
         let mut svc_labels = self.labels.clone();
         svc_labels.insert(labels::SERVICE.into(), spec.name.clone());
+        let mut binds = Vec::new();
+        for (vol, mount) in &spec.volumes {
+            let name = labels::object_name(&["dm", self.run_id(), &cell.id, &spec.name, vol]);
+            let mut vol_labels = self.labels.clone();
+            vol_labels.insert(labels::SERVICE.into(), spec.name.clone());
+            self.docker
+                .create_volume(bollard::models::VolumeCreateRequest {
+                    name: Some(name.clone()),
+                    labels: Some(vol_labels),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|source| StackError::CreateVolume {
+                    service: spec.name.clone(),
+                    name: name.clone(),
+                    source,
+                })?;
+            self.volumes.push(name.clone());
+            binds.push(format!("{name}:{mount}"));
+        }
         let ports = ready::ports_to_publish(spec);
         let exposed: HashMap<String, HashMap<(), ()>> = ports
             .iter()
@@ -231,15 +288,19 @@ impl Stack {
                 // of OOM-killing where swap exists.
                 memory_swap: spec.memory.map(|m| m as i64),
                 nano_cpus: spec.cpus.map(|c| (c * 1e9) as i64),
-                restart_policy: spec.restart.map(|r| RestartPolicy {
-                    name: Some(match r {
-                        Restart::No => RestartPolicyNameEnum::NO,
-                        Restart::OnFailure => RestartPolicyNameEnum::ON_FAILURE,
-                        Restart::Always => RestartPolicyNameEnum::ALWAYS,
-                        Restart::UnlessStopped => RestartPolicyNameEnum::UNLESS_STOPPED,
+                binds: (!binds.is_empty()).then_some(binds),
+                restart_policy: spec
+                    .restart
+                    .or(self.default_restart)
+                    .map(|r| RestartPolicy {
+                        name: Some(match r {
+                            Restart::No => RestartPolicyNameEnum::NO,
+                            Restart::OnFailure => RestartPolicyNameEnum::ON_FAILURE,
+                            Restart::Always => RestartPolicyNameEnum::ALWAYS,
+                            Restart::UnlessStopped => RestartPolicyNameEnum::UNLESS_STOPPED,
+                        }),
+                        maximum_retry_count: None,
                     }),
-                    maximum_retry_count: None,
-                }),
                 ..Default::default()
             }),
             networking_config: Some(NetworkingConfig {
@@ -401,6 +462,16 @@ impl Stack {
         }
         self.services.clear();
         self.pending.clear();
+        for v in std::mem::take(&mut self.volumes) {
+            if let Err(e) = self
+                .docker
+                .remove_volume(&v, None::<bollard::query_parameters::RemoveVolumeOptions>)
+                .await
+                && !is_not_found(&e)
+            {
+                problems.push(format!("teardown of volume {v}: {e}"));
+            }
+        }
         if let Some(id) = &self.network_id {
             match self.docker.remove_network(id).await {
                 Ok(()) => self.network_id = None,

@@ -43,6 +43,41 @@ fn credentials(kind: ServiceKind, env: &IndexMap<String, String>) -> Credentials
 /// Waits until `svc` answers its probe, or fails with its last log lines' cause. The
 /// published ports are read again on every poll (a restarted container gets new ones);
 /// `svc.ports` holds the ones that answered.
+/// How long a restarted engine may take to bring a container with a restart policy back.
+pub const RESTART_GRACE: Duration = Duration::from_secs(60);
+
+/// Waits until the engine runs the container again (after the engine restarted), up to
+/// [`RESTART_GRACE`]; the error says what state it stayed in.
+pub async fn wait_running(docker: &Docker, container: &str) -> Result<(), String> {
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let state = match docker.inspect_container(container, None).await {
+            Ok(i) => i.state.unwrap_or_default(),
+            Err(e) if super::is_not_found(&e) => {
+                return Err("its container does not exist on this engine".into());
+            }
+            Err(e) => return Err(format!("inspecting its container failed: {e}")),
+        };
+        if state.running.unwrap_or(false) {
+            return Ok(());
+        }
+        if started.elapsed() > RESTART_GRACE {
+            let status = state
+                .status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "unknown".into());
+            return Err(format!(
+                "its container is not running again after {}s (state {status}, exit code {})",
+                RESTART_GRACE.as_secs(),
+                state.exit_code.unwrap_or_default()
+            ));
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(1));
+    }
+}
+
 pub async fn wait(
     docker: &Docker,
     svc: &mut RunningService,

@@ -116,3 +116,28 @@ pub fn run_json(dir: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join("run.json")).expect("run.json exists");
     serde_json::from_str(&text).expect("run.json is JSON")
 }
+
+/// A label of a local image (tests assert on the package versions images carry).
+pub fn image_label(image: &str, label: &str) -> String {
+    let o = Command::new("docker")
+        .args([
+            "image",
+            "inspect",
+            image,
+            "--format",
+            &format!("{{{{index .Config.Labels \"{label}\"}}}}"),
+        ])
+        .output()
+        .expect("docker runs");
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// The cell of a run.json whose values include `values`.
+pub fn cell<'a>(run: &'a serde_json::Value, values: &[(&str, &str)]) -> &'a serde_json::Value {
+    run["cells"]
+        .as_array()
+        .expect("cells")
+        .iter()
+        .find(|c| values.iter().all(|(k, v)| c["values"][k] == *v))
+        .unwrap_or_else(|| panic!("no cell {values:?} in {run}"))
+}

@@ -1,0 +1,210 @@
+//! What an engine holds of a cell's stack — containers, images, volumes, networks — taken
+//! before an engine is stopped and again after the next one starts on the same data, and
+//! the difference told in words (an upgrade that "loses" objects must say which, and why
+//! when it knows: a storage driver switch hides everything the old driver stored).
+
+use std::collections::BTreeMap;
+
+use bollard::Docker;
+use bollard::query_parameters::{ListContainersOptions, ListNetworksOptions, ListVolumesOptions};
+
+use crate::engine::labels;
+
+/// A cell's objects on one engine.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inventory {
+    /// Container id → (service name, else container name; running).
+    pub containers: BTreeMap<String, (String, bool)>,
+    /// Image reference → image id.
+    pub images: BTreeMap<String, String>,
+    /// Volume names.
+    pub volumes: Vec<String>,
+    /// Network id → name.
+    pub networks: BTreeMap<String, String>,
+}
+
+impl Inventory {
+    /// Reads the objects labelled with `cell_id` and the images `images` from `docker`.
+    pub async fn take(docker: &Docker, cell_id: &str, images: &[String]) -> Inventory {
+        let label = format!("{}={cell_id}", labels::CELL);
+        let filters = std::collections::HashMap::from([("label".to_string(), vec![label])]);
+        let mut inv = Inventory::default();
+        if let Ok(list) = docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(filters.clone()),
+                ..Default::default()
+            }))
+            .await
+        {
+            for c in list {
+                let service = c
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(labels::SERVICE))
+                    .cloned();
+                let name = service.unwrap_or_else(|| {
+                    c.names
+                        .as_ref()
+                        .and_then(|n| n.first())
+                        .map(|n| n.trim_start_matches('/').to_string())
+                        .unwrap_or_default()
+                });
+                let running = c.state.is_some_and(|s| s.to_string() == "running");
+                inv.containers
+                    .insert(c.id.unwrap_or_default(), (name, running));
+            }
+        }
+        for image in images {
+            if let Ok(i) = docker.inspect_image(image).await {
+                inv.images.insert(image.clone(), i.id.unwrap_or_default());
+            }
+        }
+        if let Ok(v) = docker
+            .list_volumes(Some(ListVolumesOptions {
+                filters: Some(filters.clone()),
+            }))
+            .await
+        {
+            inv.volumes = v
+                .volumes
+                .unwrap_or_default()
+                .into_iter()
+                .map(|v| v.name)
+                .collect();
+            inv.volumes.sort();
+        }
+        if let Ok(nets) = docker
+            .list_networks(Some(ListNetworksOptions {
+                filters: Some(filters),
+            }))
+            .await
+        {
+            for n in nets {
+                inv.networks
+                    .insert(n.id.unwrap_or_default(), n.name.unwrap_or_default());
+            }
+        }
+        inv
+    }
+}
+
+/// What `after` lacks of `before`, in words; empty when every object is still there.
+/// `drivers` are the storage drivers the two engines measured.
+pub fn missing(before: &Inventory, after: &Inventory, drivers: (&str, &str)) -> Vec<String> {
+    let mut out = Vec::new();
+    let gone_containers: Vec<&str> = before
+        .containers
+        .iter()
+        .filter(|(id, _)| !after.containers.contains_key(*id))
+        .map(|(_, (name, _))| name.as_str())
+        .collect();
+    let gone_images: Vec<&str> = before
+        .images
+        .iter()
+        .filter(|(r, id)| after.images.get(*r) != Some(id))
+        .map(|(r, _)| r.as_str())
+        .collect();
+    let gone_volumes: Vec<&str> = before
+        .volumes
+        .iter()
+        .filter(|v| !after.volumes.contains(v))
+        .map(String::as_str)
+        .collect();
+    let gone_networks: Vec<&str> = before
+        .networks
+        .iter()
+        .filter(|(id, _)| !after.networks.contains_key(*id))
+        .map(|(_, name)| name.as_str())
+        .collect();
+    let (from, to) = drivers;
+    if from != to && !from.is_empty() && !to.is_empty() {
+        out.push(format!(
+            "the storage driver changed from {from} to {to}: an engine keeps each driver's images and containers apart, so after the upgrade it sees {} of {} images and {} of {} containers created under {from}",
+            before.images.len() - gone_images.len(),
+            before.images.len(),
+            before.containers.len() - gone_containers.len(),
+            before.containers.len(),
+        ));
+    }
+    let mut say = |what: &str, gone: &[&str], total: usize| {
+        if !gone.is_empty() {
+            out.push(format!(
+                "{} of {total} {what} gone: {}",
+                gone.len(),
+                gone.join(", ")
+            ));
+        }
+    };
+    say("containers", &gone_containers, before.containers.len());
+    say("images", &gone_images, before.images.len());
+    say("volumes", &gone_volumes, before.volumes.len());
+    say("networks", &gone_networks, before.networks.len());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inv(containers: &[(&str, &str)], images: &[(&str, &str)], vols: &[&str]) -> Inventory {
+        Inventory {
+            containers: containers
+                .iter()
+                .map(|(id, n)| (id.to_string(), (n.to_string(), true)))
+                .collect(),
+            images: images
+                .iter()
+                .map(|(r, id)| (r.to_string(), id.to_string()))
+                .collect(),
+            volumes: vols.iter().map(|v| v.to_string()).collect(),
+            networks: [("n1".to_string(), "net".to_string())]
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn nothing_missing_says_nothing() {
+        let a = inv(&[("c1", "redis")], &[("redis:7", "sha256:1")], &["data"]);
+        assert!(missing(&a, &a.clone(), ("overlay2", "overlay2")).is_empty());
+    }
+
+    #[test]
+    fn a_driver_switch_is_told_in_words_with_counts() {
+        let before = inv(
+            &[("c1", "redis"), ("c2", "app")],
+            &[("redis:7", "sha256:1"), ("app:1", "sha256:2")],
+            &["data"],
+        );
+        let mut after = inv(&[], &[], &["data"]);
+        after.networks = before.networks.clone();
+        let said = missing(&before, &after, ("overlay2", "vfs"));
+        assert!(
+            said[0].starts_with("the storage driver changed from overlay2 to vfs")
+                && said[0].contains("sees 0 of 2 images and 0 of 2 containers"),
+            "{said:?}"
+        );
+        assert!(
+            said.iter()
+                .any(|s| s == "2 of 2 containers gone: app, redis"
+                    || s == "2 of 2 containers gone: redis, app"),
+            "{said:?}"
+        );
+        assert!(
+            said.iter().any(|s| s.starts_with("2 of 2 images gone")),
+            "{said:?}"
+        );
+        assert!(!said.iter().any(|s| s.contains("volumes")), "{said:?}");
+    }
+
+    #[test]
+    fn an_image_with_another_id_counts_as_gone() {
+        let before = inv(&[], &[("redis:7", "sha256:1")], &[]);
+        let after = inv(&[], &[("redis:7", "sha256:9")], &[]);
+        assert_eq!(
+            missing(&before, &after, ("overlay2", "overlay2")),
+            vec!["1 of 1 images gone: redis:7".to_string()]
+        );
+    }
+}
