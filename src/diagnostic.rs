@@ -448,6 +448,34 @@ fn help_for(message: &str) -> Option<String> {
     }
 }
 
+/// Collects the problems of one file during validation: each a diagnostic at a span.
+pub(crate) struct Ctx<'a> {
+    pub path: &'a Path,
+    pub source: &'a str,
+    pub problems: Vec<Diagnostic>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(path: &'a Path, source: &'a str) -> Ctx<'a> {
+        Ctx {
+            path,
+            source,
+            problems: Vec::new(),
+        }
+    }
+
+    pub fn err(
+        &mut self,
+        span: Range<usize>,
+        key: impl Into<String>,
+        msg: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        self.problems
+            .push(Diagnostic::at(self.path, self.source, span, key, msg).with_help(help));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,26 +10,7 @@ use toml::Spanned;
 use super::raw::{RawAxis, RawEngine, RawMatrix, RawReady, RawService, RawUpgrade, SpannedMap};
 use super::units::{parse_bytes, parse_duration};
 use super::*;
-use crate::diagnostic::toml_key;
-
-struct Ctx<'a> {
-    path: &'a Path,
-    source: &'a str,
-    problems: Vec<Diagnostic>,
-}
-
-impl Ctx<'_> {
-    fn err(
-        &mut self,
-        span: Range<usize>,
-        key: impl Into<String>,
-        msg: impl Into<String>,
-        help: impl Into<String>,
-    ) {
-        self.problems
-            .push(Diagnostic::at(self.path, self.source, span, key, msg).with_help(help));
-    }
-}
+use crate::diagnostic::{Ctx, toml_key};
 
 /// The most combinations the axes of one matrix may make (before excludes).
 pub const MAX_CELLS: usize = 1_000_000;
@@ -37,11 +18,7 @@ pub const MAX_CELLS: usize = 1_000_000;
 const SPECIAL_AXES: [&str; 4] = ["engine", "storage-driver", "daemon-config", "upgrade"];
 
 pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Matrix, Diagnostics> {
-    let mut cx = Ctx {
-        path,
-        source: &source,
-        problems: Vec::new(),
-    };
+    let mut cx = Ctx::new(path, &source);
 
     let name = raw.name.get_ref().trim().to_string();
     if name.is_empty() {

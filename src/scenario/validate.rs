@@ -10,27 +10,9 @@ use toml::Spanned;
 
 use super::raw::{RawCheck, RawDefaults, RawExpect, RawHttp, RawScenario, Str};
 use super::*;
+use crate::diagnostic::Ctx;
 use crate::matrix::filter::parse_requirements;
 use crate::matrix::units::parse_duration;
-
-struct Ctx<'a> {
-    path: &'a Path,
-    source: &'a str,
-    problems: Vec<Diagnostic>,
-}
-
-impl Ctx<'_> {
-    fn err(
-        &mut self,
-        span: Range<usize>,
-        key: impl Into<String>,
-        msg: impl Into<String>,
-        help: impl Into<String>,
-    ) {
-        self.problems
-            .push(Diagnostic::at(self.path, self.source, span, key, msg).with_help(help));
-    }
-}
 
 const ACTIONS: [&str; 5] = ["sql", "redis", "http", "exec", "reach"];
 
@@ -39,11 +21,7 @@ pub(super) fn validate(
     source: String,
     raw: RawScenario,
 ) -> Result<Scenario, Diagnostics> {
-    let mut cx = Ctx {
-        path,
-        source: &source,
-        problems: Vec::new(),
-    };
+    let mut cx = Ctx::new(path, &source);
     let kind = match raw.kind.get_ref().as_str() {
         "connectivity" => SuiteKind::Connectivity,
         "regression" => SuiteKind::Regression,
