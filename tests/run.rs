@@ -475,8 +475,10 @@ image = "dockmatrix/redis:7.0"
         out.contains("✅ up") && out.contains("⛔ unsupported"),
         "{out}"
     );
+    // btrfs needs the data directory on btrfs: preflight says so without starting it
+    // (tests/preflight.rs covers an engine refusing in its own words).
     assert!(
-        out.contains("prerequisites for driver not satisfied"),
+        out.contains("not started: preflight") && out.contains("data directory on btrfs"),
         "{out}"
     );
 }
