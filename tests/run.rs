@@ -122,9 +122,29 @@ image = "dockmatrix/redis:{{version}}"
     let refused = cell(&run, &[("storage-driver", "btrfs")]);
     assert_eq!(refused["status"], "unsupported", "{refused}");
     let reason = refused["reason"].as_str().unwrap_or_default();
+    // Preflight sees the engine's data would not be on btrfs: not even tried.
     assert!(
-        reason.contains("btrfs") && reason.contains("failed to start daemon"),
-        "the engine's own words: {reason}"
+        reason.starts_with("not started: preflight:") && reason.contains("btrfs"),
+        "{reason}"
+    );
+    let blocks: Vec<&serde_json::Value> = refused["preflight"]
+        .as_array()
+        .expect("preflight findings")
+        .iter()
+        .filter(|f| f["level"] == "block")
+        .collect();
+    assert_eq!(blocks.len(), 1, "{refused}");
+    assert_eq!(blocks[0]["check"], "storage-driver");
+    // Cells that ran carry their findings too, none of them blocking.
+    let ran = cell(
+        &run,
+        &[("engine", "28.5.2"), ("storage-driver", "overlay2")],
+    );
+    assert!(
+        ran["preflight"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty() && f.iter().all(|f| f["level"] != "block")),
+        "{ran}"
     );
     let run_id = run["run_id"].as_str().expect("run id");
     assert_eq!(
@@ -452,8 +472,10 @@ image = "dockmatrix/redis:7.0"
         out.contains("✅ up") && out.contains("⛔ unsupported"),
         "{out}"
     );
+    // btrfs needs the data directory on btrfs: preflight says so without starting it
+    // (tests/preflight.rs covers an engine refusing in its own words).
     assert!(
-        out.contains("prerequisites for driver not satisfied"),
+        out.contains("not started: preflight") && out.contains("data directory on btrfs"),
         "{out}"
     );
 }

@@ -4,6 +4,7 @@
 mod checks;
 mod common;
 mod matrix_errors;
+mod preflight;
 mod report;
 mod run;
 mod scenario_errors;

@@ -1,23 +1,49 @@
 //! `dockmatrix engines`: starts each (engine, storage driver) of a matrix once and prints
-//! what it measures.
+//! what it measures, and what preflight and the daemon.json lint found before: a `block`
+//! finding means the engine is not started, and the table says why.
 
 use tabled::builder::Builder;
 use tabled::settings::Style;
 
 use super::{EnginesArgs, Outcome};
 use crate::engine::labels::RunLabels;
+use crate::engine::{EngineError, EngineHandle, preflight};
+use crate::matrix::{EngineKind, Matrix};
+use crate::results::{Finding, FindingLevel};
 use crate::runner::pool::{EngineKey, error_chain};
+
+/// What became of one (engine, driver).
+enum Started {
+    Up(Box<EngineHandle>),
+    Failed(EngineError),
+    /// Preflight blocked it: not started.
+    Blocked,
+}
 
 pub fn run(args: &EnginesArgs) -> Outcome {
     let (matrix, cells) = match super::plan::select(&args.matrix, &args.selection) {
         Ok(x) => x,
         Err(o) => return o,
     };
-    let mut keys: Vec<EngineKey> = Vec::new();
+    // Each (engine, driver, daemon.json) once, with the images of every cell on it; an
+    // upgrade cell's FROM and TO engines both.
+    let mut keys: Vec<(EngineKey, Vec<String>, Option<serde_json::Value>)> = Vec::new();
     for c in &cells {
-        let k = EngineKey::of(c);
-        if !keys.contains(&k) {
-            keys.push(k);
+        for (k, daemon) in EngineKey::all_of(&matrix, c) {
+            let at = match keys.iter().position(|(x, _, _)| *x == k) {
+                Some(at) => at,
+                None => {
+                    keys.push((k, Vec::new(), daemon));
+                    keys.len() - 1
+                }
+            };
+            for svc in matrix.services.values() {
+                if let Ok(img) = matrix.image_for(svc, c)
+                    && !keys[at].1.contains(&img)
+                {
+                    keys[at].1.push(img);
+                }
+            }
         }
     }
     let rt = match super::runtime() {
@@ -31,87 +57,150 @@ pub fn run(args: &EnginesArgs) -> Outcome {
         };
         let run_id = format!("engines-{}", crate::runner::new_run_id());
         let labels = RunLabels::new(&run_id);
-        let starts = keys.iter().map(|k| {
-            let (host, labels, spec) = (
-                host.clone(),
-                labels.clone(),
-                matrix.engines.get(&k.engine).cloned(),
-            );
+        let starts = keys.iter().map(|(k, images, daemon)| {
+            let (host, labels, matrix) = (host.clone(), labels.clone(), &matrix);
             async move {
-                eprintln!("starting {}/{}…", k.engine, k.driver_label());
-                let config = crate::engine::Config {
-                    driver: k.driver.as_deref(),
-                    daemon: spec.as_ref().and_then(|s| s.daemon.as_ref()),
-                    daemon_config: None,
-                };
-                let r = crate::engine::start(&host, spec.as_ref(), config, &labels).await;
-                if let Ok(h) = &r {
+                let (started, findings) =
+                    start_checked(&host, matrix, k, images, daemon.as_ref(), &labels).await;
+                if let Started::Up(h) = &started {
                     crate::engine::release(&host, h).await;
                 }
-                (k, r)
+                (k, started, findings)
             }
         });
         let results = futures_util::future::join_all(starts).await;
         crate::engine::clean::remove_run(&host, &run_id).await;
-        let mut b = Builder::default();
-        b.push_record([
-            "engine",
-            "driver",
-            "status",
-            "server",
-            "API",
-            "driver (measured)",
-            "containerd",
-            "runc",
-            "kernel",
-            "cgroup",
-            "os/arch",
-        ]);
-        for (k, r) in &results {
-            match r {
-                Ok(h) => {
-                    let f = &h.facts;
-                    b.push_record([
-                        k.engine.clone(),
-                        k.driver_label().to_string(),
-                        "✅ up".to_string(),
-                        f.server_version.clone(),
-                        f.api_version.clone(),
-                        f.storage_driver.clone(),
-                        f.containerd.clone(),
-                        f.runc.clone(),
-                        f.kernel.clone(),
-                        f.cgroup_version.clone(),
-                        format!("{}/{}", f.os, f.arch),
-                    ]);
-                }
-                Err(e) => {
-                    let status = if e.is_refusal() {
-                        "⛔ unsupported"
-                    } else {
-                        "💥 error"
-                    };
-                    let mut row = vec![
-                        k.engine.clone(),
-                        k.driver_label().to_string(),
-                        status.to_string(),
-                    ];
-                    row.push(crate::secrets::mask_urls(&error_chain(e)).replace('\n', " | "));
-                    row.resize(11, String::new());
-                    b.push_record(row);
-                }
-            }
-        }
-        let mut t = b.build();
-        t.with(Style::rounded());
-        println!("{t}");
+        println!("{}", facts_table(&results));
+        println!("{}", findings_table(&results));
         if results
             .iter()
-            .any(|(_, r)| matches!(r, Err(e) if !e.is_refusal()))
+            .any(|(_, r, _)| matches!(r, Started::Failed(e) if !e.is_refusal()))
         {
             Outcome::Failed
         } else {
             Outcome::Success
         }
     })
+}
+
+/// Preflight (and the lint of the engine's daemon.json) first; then the engine is
+/// started unless a finding blocks it. Host and endpoint engines run already: they are
+/// measured first and judged on what they measured.
+async fn start_checked(
+    host: &bollard::Docker,
+    matrix: &Matrix,
+    k: &EngineKey,
+    images: &[String],
+    daemon: Option<&serde_json::Value>,
+    labels: &RunLabels,
+) -> (Started, Vec<Finding>) {
+    let spec = matrix.engines.get(&k.engine);
+    let dind = spec.filter(|s| s.kind == EngineKind::Dind);
+    let mut findings = Vec::new();
+    if let Some(spec) = dind {
+        findings =
+            preflight::before_start(host, spec, k.driver.as_deref(), daemon, images, labels).await;
+        if findings.iter().any(|f| f.level == FindingLevel::Block) {
+            return (Started::Blocked, findings);
+        }
+    }
+    eprintln!("starting {}/{}…", k.engine, k.driver_label());
+    let config = crate::engine::Config {
+        driver: k.driver.as_deref(),
+        daemon,
+        daemon_config: k.daemon_config.as_deref(),
+    };
+    match crate::engine::start(host, spec, config, labels).await {
+        Ok(h) => {
+            if dind.is_none() {
+                let platforms = preflight::image_platforms(&h.docker, images).await;
+                findings = preflight::check(&preflight::Subject::from_facts(&h.facts, platforms));
+            }
+            (Started::Up(Box::new(h)), findings)
+        }
+        Err(e) => (Started::Failed(e), findings),
+    }
+}
+
+fn blocks(findings: &[Finding]) -> String {
+    preflight::blocking(findings)
+}
+
+fn facts_table(results: &[(&EngineKey, Started, Vec<Finding>)]) -> String {
+    let mut b = Builder::default();
+    b.push_record([
+        "engine",
+        "driver",
+        "status",
+        "server",
+        "API",
+        "driver (measured)",
+        "containerd",
+        "runc",
+        "kernel",
+        "cgroup",
+        "os/arch",
+    ]);
+    for (k, r, findings) in results {
+        let mut row = vec![k.engine.clone(), k.driver_label().to_string()];
+        match r {
+            Started::Up(h) => {
+                let f = &h.facts;
+                // A host or endpoint engine runs anyway; a block says its cells cannot.
+                let status = if findings.iter().any(|f| f.level == FindingLevel::Block) {
+                    "⛔ up, blocked by preflight"
+                } else {
+                    "✅ up"
+                };
+                row.extend([
+                    status.to_string(),
+                    f.server_version.clone(),
+                    f.api_version.clone(),
+                    f.storage_driver.clone(),
+                    f.containerd.clone(),
+                    f.runc.clone(),
+                    f.kernel.clone(),
+                    f.cgroup_version.clone(),
+                    format!("{}/{}", f.os, f.arch),
+                ]);
+            }
+            Started::Failed(e) => {
+                let status = if e.is_refusal() {
+                    "⛔ unsupported"
+                } else {
+                    "💥 error"
+                };
+                row.push(status.to_string());
+                row.push(crate::secrets::mask_urls(&error_chain(e)).replace('\n', " | "));
+            }
+            Started::Blocked => {
+                row.push("⛔ unsupported".to_string());
+                row.push(format!("not started: preflight: {}", blocks(findings)));
+            }
+        }
+        row.resize(11, String::new());
+        b.push_record(row);
+    }
+    let mut t = b.build();
+    t.with(Style::rounded());
+    t.to_string()
+}
+
+fn findings_table(results: &[(&EngineKey, Started, Vec<Finding>)]) -> String {
+    let mut b = Builder::default();
+    b.push_record(["engine", "driver", "check", "finding", "reason"]);
+    for (k, _, findings) in results {
+        for f in findings {
+            b.push_record([
+                k.engine.clone(),
+                k.driver_label().to_string(),
+                f.check.clone(),
+                f.level.to_string(),
+                crate::secrets::mask_urls(&f.reason),
+            ]);
+        }
+    }
+    let mut t = b.build();
+    t.with(Style::rounded());
+    format!("preflight\n{t}")
 }

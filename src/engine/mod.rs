@@ -4,8 +4,10 @@
 //! measured — version, API, driver, containerd, runc, kernel, cgroups — never trusted.
 
 pub mod clean;
+pub mod daemon_lint;
 pub mod images;
 pub mod labels;
+pub mod preflight;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -120,6 +122,9 @@ pub enum EngineError {
     },
     #[error("{0}")]
     Unsupported(String),
+    /// Preflight found the combination cannot work: not tried, `unsupported`.
+    #[error("not started: preflight: {reason}")]
+    Blocked { reason: String },
 }
 
 impl EngineError {
@@ -127,7 +132,9 @@ impl EngineError {
     pub fn is_refusal(&self) -> bool {
         matches!(
             self,
-            EngineError::Refused { .. } | EngineError::WrongDriver { .. }
+            EngineError::Refused { .. }
+                | EngineError::WrongDriver { .. }
+                | EngineError::Blocked { .. }
         )
     }
 }
@@ -680,7 +687,7 @@ pub async fn release(host: &Docker, engine: &EngineHandle) {
 }
 
 /// A tar archive holding one regular file (for daemon.json).
-fn tar_one_file(path: &str, content: &[u8]) -> Vec<u8> {
+pub(crate) fn tar_one_file(path: &str, content: &[u8]) -> Vec<u8> {
     let mut header = [0u8; 512];
     let put =
         |h: &mut [u8; 512], at: usize, bytes: &[u8]| h[at..at + bytes.len()].copy_from_slice(bytes);

@@ -324,6 +324,7 @@ impl Runner<'_> {
             self.step(deadline, self.pool.engine(key, &emit_fn)).await
         };
         a.durations.engine = t.elapsed().as_millis() as u64;
+        a.preflight = self.pool.findings(key);
         let engine: EngineHandle = match engine {
             Err(why) => return self.interrupted(a, why, Step::Engine),
             Ok(Err(f)) => {

@@ -15,6 +15,7 @@ use crate::engine::images::{self, Loaded};
 use crate::engine::labels::RunLabels;
 use crate::engine::{self, EngineHandle};
 use crate::matrix::{Cell, EngineKind, EngineSpec, Matrix, PullPolicy};
+use crate::results::{Finding, FindingLevel};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EngineKey {
@@ -32,6 +33,43 @@ impl EngineKey {
             driver: cell.get("storage-driver").map(str::to_string),
             daemon_config: cell.get("daemon-config").map(str::to_string),
         }
+    }
+
+    /// The engines a cell uses, each with the daemon.json it starts with: its engine, or
+    /// for an upgrade cell its path's FROM and TO.
+    pub fn all_of(matrix: &Matrix, cell: &Cell) -> Vec<(EngineKey, Option<serde_json::Value>)> {
+        let Some(path) = matrix.upgrade_for(cell) else {
+            let daemon = matrix
+                .engine_for(cell)
+                .and_then(|spec| matrix.daemon_for(spec, cell));
+            return vec![(EngineKey::of(cell), daemon)];
+        };
+        let driver = cell.get("storage-driver").map(str::to_string);
+        let config = cell.get("daemon-config").map(str::to_string);
+        let daemon_of = |name: &str| {
+            matrix
+                .engines
+                .get(name)
+                .and_then(|s| matrix.daemon_for(s, cell))
+        };
+        vec![
+            (
+                EngineKey {
+                    engine: path.from.clone(),
+                    driver: driver.clone(),
+                    daemon_config: config.clone(),
+                },
+                daemon_of(&path.from),
+            ),
+            (
+                EngineKey {
+                    engine: path.to.clone(),
+                    driver: path.to_storage_driver.clone().or(driver),
+                    daemon_config: config,
+                },
+                crate::matrix::merge_daemon(daemon_of(&path.to).as_ref(), path.to_daemon.as_ref()),
+            ),
+        ]
     }
 
     pub fn driver_label(&self) -> &str {
@@ -55,6 +93,8 @@ struct Entry {
     /// Set by the start task itself, so that an engine whose waiting cell was cancelled
     /// mid-start is still released.
     started: std::sync::Mutex<Option<EngineHandle>>,
+    /// What preflight and the daemon.json lint said before the start.
+    findings: std::sync::Mutex<Vec<Finding>>,
     remaining: AtomicUsize,
     keep: std::sync::atomic::AtomicBool,
 }
@@ -108,6 +148,7 @@ impl Pool {
                         engine: OnceCell::new(),
                         loaded: OnceCell::new(),
                         started: std::sync::Mutex::new(None),
+                        findings: std::sync::Mutex::new(Vec::new()),
                         remaining: AtomicUsize::new(n),
                         keep: false.into(),
                     }),
@@ -162,7 +203,12 @@ impl Pool {
                         daemon: task_entry.daemon.as_ref(),
                         daemon_config: task_key.daemon_config.as_deref(),
                     };
-                    let r = engine::start(&host, task_entry.spec.as_ref(), config, &labels).await;
+                    let r = match checked(&host, &task_entry, config, &labels).await {
+                        Err(blocked) => Err(blocked),
+                        Ok(()) => {
+                            engine::start(&host, task_entry.spec.as_ref(), config, &labels).await
+                        }
+                    };
                     if let (Ok(h), Ok(mut slot)) = (&r, task_entry.started.lock()) {
                         *slot = Some(h.clone());
                     }
@@ -241,6 +287,14 @@ impl Pool {
             .clone()
     }
 
+    /// What preflight and the daemon.json lint said of the engine of `key`.
+    pub fn findings(&self, key: &EngineKey) -> Vec<Finding> {
+        self.entries
+            .get(key)
+            .and_then(|e| e.findings.lock().ok().map(|f| f.clone()))
+            .unwrap_or_default()
+    }
+
     /// Marks the engine as kept (a `--keep`ed stack runs on it).
     pub fn keep(&self, key: &EngineKey) {
         if let Some(e) = self.entries.get(key) {
@@ -283,6 +337,37 @@ impl Pool {
             }
         }
     }
+}
+
+/// Preflight of a dind engine before it starts; its findings are kept in the entry. A
+/// blocking finding is a refusal: the cells are `unsupported` without trying.
+async fn checked(
+    host: &Docker,
+    entry: &Entry,
+    config: engine::Config<'_>,
+    labels: &RunLabels,
+) -> Result<(), engine::EngineError> {
+    let Some(spec) = entry.spec.as_ref().filter(|s| s.kind == EngineKind::Dind) else {
+        return Ok(());
+    };
+    let findings = engine::preflight::before_start(
+        host,
+        spec,
+        config.driver,
+        config.daemon,
+        &entry.images,
+        labels,
+    )
+    .await;
+    let blocked = findings.iter().any(|f| f.level == FindingLevel::Block);
+    let reason = engine::preflight::blocking(&findings);
+    if let Ok(mut slot) = entry.findings.lock() {
+        *slot = findings;
+    }
+    if blocked {
+        return Err(engine::EngineError::Blocked { reason });
+    }
+    Ok(())
 }
 
 /// An error and its causes, once each: `a: b: c`.

@@ -92,6 +92,32 @@ impl Runner<'_> {
         let mut stack: Option<Stack> = None;
         let mut current: Option<EngineHandle> = None;
 
+        // Preflight of both engines first: a combination that cannot work is not tried.
+        for plan in [&from, &to] {
+            a.preflight.extend(
+                engine::preflight::before_start(
+                    &host,
+                    plan.spec,
+                    plan.driver.as_deref(),
+                    plan.daemon.as_ref(),
+                    &images,
+                    self.labels,
+                )
+                .await,
+            );
+        }
+        let blocking = engine::preflight::blocking(&a.preflight);
+        if !blocking.is_empty() {
+            let mut a = a.end(
+                CellStatus::Unsupported,
+                Some(Step::Seed),
+                format!("not started: preflight: {blocking}"),
+            );
+            a.final_ = true;
+            a.upgrade = Some(rec);
+            return a;
+        }
+
         a = 'rehearsal: {
             // seed: FROM, images, the stack, seed checks and the suites.
             let t = Instant::now();
