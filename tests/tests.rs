@@ -3,6 +3,7 @@
 
 mod checks;
 mod common;
+mod endpoint;
 mod matrix_errors;
 mod report;
 mod run;
