@@ -8,3 +8,4 @@ mod matrix_errors;
 mod report;
 mod run;
 mod scenario_errors;
+mod scheduler;
