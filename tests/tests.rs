@@ -3,9 +3,11 @@
 
 mod checks;
 mod common;
+mod endpoint;
 mod matrix_errors;
 mod preflight;
 mod report;
 mod run;
 mod scenario_errors;
+mod scheduler;
 mod upgrade;

@@ -120,6 +120,33 @@ pub enum EngineError {
         #[source]
         source: bollard::errors::Error,
     },
+    #[error("cannot read the {role} file `{}`", path.display())]
+    TlsRead {
+        role: &'static str,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the {role} file `{}` holds no PEM {kind}", path.display())]
+    TlsNotPem {
+        role: &'static str,
+        path: std::path::PathBuf,
+        kind: PemKind,
+    },
+    #[error(
+        "tls-ca, tls-cert and tls-key are given for {url}: TLS applies to tcp:// endpoints only"
+    )]
+    TlsOverUnix { url: String },
+    /// The handshake or the first request over TLS failed: most often a certificate the
+    /// daemon does not trust, or a daemon certificate not signed by tls-ca.
+    #[error(
+        "no Docker engine answers over TLS at {url} (check that tls-ca signed the daemon's certificate and that the daemon trusts tls-cert)"
+    )]
+    TlsConnect {
+        url: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
     #[error("{0}")]
     Unsupported(String),
     /// Preflight found the combination cannot work: not tried, `unsupported`.
@@ -271,6 +298,9 @@ pub async fn start(
     Ok(handle)
 }
 
+/// Connects to an existing daemon: `unix://PATH`, `tcp://HOST:PORT` in the clear, or
+/// `tcp://HOST:PORT` over TLS with the matrix's CA, client certificate and key (what
+/// `docker --tlsverify` does), negotiating the API version like every other engine.
 async fn connect_endpoint(
     url: &str,
     tls: Option<&crate::matrix::TlsFiles>,
@@ -280,18 +310,96 @@ async fn connect_endpoint(
         url: shown.clone(),
         source,
     };
-    let docker = if let Some(path) = url.strip_prefix("unix://") {
-        Docker::connect_with_unix(path, API_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
-            .map_err(connect)?
-    } else if tls.is_some() {
-        return Err(EngineError::Unsupported(format!(
-            "TLS endpoints ({shown}) are not supported by this build of dockmatrix yet; reach the daemon over unix:// or plain tcp:// on a trusted network"
-        )));
-    } else {
-        Docker::connect_with_http(url, API_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
-            .map_err(connect)?
+    let docker = match (url.strip_prefix("unix://"), tls) {
+        (Some(_), Some(_)) => return Err(EngineError::TlsOverUnix { url: shown }),
+        (Some(path), None) => {
+            Docker::connect_with_unix(path, API_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+                .map_err(connect)?
+        }
+        (None, Some(files)) => {
+            // bollard reads the client certificate and key only during the handshake and,
+            // if it cannot, quietly sends none: the daemon's refusal would then hide the
+            // real cause. Check each file first, so that the error names it.
+            check_tls_file("tls-ca", &files.ca, PemKind::Certificate)?;
+            check_tls_file("tls-cert", &files.cert, PemKind::Certificate)?;
+            check_tls_file("tls-key", &files.key, PemKind::PrivateKey)?;
+            Docker::connect_with_ssl(
+                url,
+                &files.key,
+                &files.cert,
+                &files.ca,
+                API_TIMEOUT_SECS,
+                bollard::API_DEFAULT_VERSION,
+            )
+            .map_err(|source| EngineError::TlsConnect {
+                url: shown.clone(),
+                source,
+            })?
+        }
+        (None, None) => {
+            Docker::connect_with_http(url, API_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+                .map_err(connect)?
+        }
     };
-    docker.negotiate_version().await.map_err(connect)
+    docker
+        .negotiate_version()
+        .await
+        .map_err(|source| match tls {
+            Some(_) => EngineError::TlsConnect {
+                url: shown.clone(),
+                source,
+            },
+            None => connect(source),
+        })
+}
+
+/// What a TLS file must hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PemKind {
+    Certificate,
+    PrivateKey,
+}
+
+impl std::fmt::Display for PemKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PemKind::Certificate => "certificate",
+            PemKind::PrivateKey => "private key",
+        })
+    }
+}
+
+/// Whether `path` is readable and holds a PEM block of `kind`. Only the file's name goes
+/// into errors, never its content (a key is a secret).
+fn check_tls_file(
+    role: &'static str,
+    path: &std::path::Path,
+    kind: PemKind,
+) -> Result<(), EngineError> {
+    let text = std::fs::read(path).map_err(|source| EngineError::TlsRead {
+        role,
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let text = String::from_utf8_lossy(&text);
+    let found = text.lines().any(|l| {
+        let l = l.trim();
+        l.starts_with("-----BEGIN ")
+            && match kind {
+                PemKind::Certificate => l == "-----BEGIN CERTIFICATE-----",
+                // PKCS#8, PKCS#1 (RSA) and SEC1 (EC) keys, as `docker` accepts them.
+                PemKind::PrivateKey => l.ends_with("PRIVATE KEY-----"),
+            }
+    });
+    if found {
+        Ok(())
+    } else {
+        Err(EngineError::TlsNotPem {
+            role,
+            path: path.to_path_buf(),
+            kind,
+        })
+    }
 }
 
 /// Reads what the engine says of itself.
@@ -745,6 +853,57 @@ mod tests {
         }
         let ours = vec!["exec /usr/local/bin/entrypoint.sh: no such file or directory".to_string()];
         assert!(!classify_exit(&ours, 127).is_refusal());
+    }
+
+    #[test]
+    fn tls_files_are_checked_and_named_never_shown() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("missing-ca.pem");
+        match check_tls_file("tls-ca", &missing, PemKind::Certificate) {
+            Err(e @ EngineError::TlsRead { .. }) => {
+                let msg = e.to_string();
+                assert!(
+                    msg.contains("tls-ca") && msg.contains("missing-ca.pem"),
+                    "{msg}"
+                );
+            }
+            other => panic!("expected a read error, got {other:?}"),
+        }
+        let key = dir.path().join("key.pem");
+        std::fs::write(
+            &key,
+            "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n",
+        )
+        .expect("written");
+        assert!(check_tls_file("tls-key", &key, PemKind::PrivateKey).is_ok());
+        // A key where a certificate belongs: named, and its content never in the message.
+        let e = check_tls_file("tls-cert", &key, PemKind::Certificate)
+            .expect_err("a key is no certificate");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("tls-cert")
+                && msg.contains("key.pem")
+                && msg.contains("no PEM certificate"),
+            "{msg}"
+        );
+        assert!(!msg.contains("c2VjcmV0"), "{msg}");
+        let rsa = dir.path().join("rsa.pem");
+        std::fs::write(&rsa, "-----BEGIN RSA PRIVATE KEY-----\nx\n").expect("written");
+        assert!(check_tls_file("tls-key", &rsa, PemKind::PrivateKey).is_ok());
+    }
+
+    #[tokio::test]
+    async fn tls_files_on_a_unix_socket_are_refused() {
+        let files = crate::matrix::TlsFiles {
+            ca: "ca.pem".into(),
+            cert: "cert.pem".into(),
+            key: "key.pem".into(),
+        };
+        let e = connect_endpoint("unix:///var/run/docker.sock", Some(&files))
+            .await
+            .expect_err("TLS over a unix socket");
+        assert!(matches!(e, EngineError::TlsOverUnix { .. }), "{e:?}");
+        assert!(!e.is_refusal());
     }
 
     #[test]

@@ -216,7 +216,10 @@ impl Runner<'_> {
             });
             let a = match self.cfg.matrix.upgrade_for(cell) {
                 Some(path) => self.upgrade_attempt(cell, path).await,
-                None => self.attempt(cell, key).await,
+                None => {
+                    self.attempt(cell, key, attempt_no <= self.cfg.retries)
+                        .await
+                }
             };
             let retryable = matches!(a.status, CellStatus::Fail | CellStatus::Error) && !a.final_;
             if retryable && attempt_no <= self.cfg.retries && !self.cancel.is_cancelled() {
@@ -307,7 +310,8 @@ impl Runner<'_> {
         }
     }
 
-    async fn attempt(&self, cell: &Cell, key: &EngineKey) -> Attempt {
+    /// `may_retry`: a failure of this attempt is retried (if it is retryable at all).
+    async fn attempt(&self, cell: &Cell, key: &EngineKey, may_retry: bool) -> Attempt {
         let deadline = tokio::time::Instant::now() + self.cfg.cell_timeout;
         let mut a = Attempt::new();
         let emit = self.emit.clone();
@@ -475,11 +479,19 @@ impl Runner<'_> {
             );
         }
 
-        let keep = match self.cfg.keep {
-            Keep::All => a.status != CellStatus::Cancelled,
-            Keep::Failed => a.status.is_failure(false),
-            Keep::None => false,
-        };
+        // An attempt that will be retried is always torn down: the retry provisions the
+        // same names (a kept stack made it fail with 409 Conflict), and only the cell's
+        // final outcome decides what `--keep` keeps.
+        let retried = may_retry
+            && matches!(a.status, CellStatus::Fail | CellStatus::Error)
+            && !a.final_
+            && !self.cancel.is_cancelled();
+        let keep = !retried
+            && match self.cfg.keep {
+                Keep::All => a.status != CellStatus::Cancelled,
+                Keep::Failed => a.status.is_failure(false),
+                Keep::None => false,
+            };
         if keep {
             self.pool.keep(key);
             let how = keep_instructions(&engine, cell, &stack);

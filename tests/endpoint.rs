@@ -1,0 +1,446 @@
+//! `kind = "endpoint"` engines reached over TLS: a real 28.5.2 engine started on the host
+//! engine as a dind container listening only on `tcp://IP:2376` with `--tlsverify`, with a
+//! CA, server and client certificates made here. `dockmatrix engines` and a one-cell
+//! `dockmatrix run` go through it; a client certificate the daemon does not trust and a
+//! file that is no certificate are clear errors.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
+};
+
+use crate::common::*;
+
+const ENGINE_IMAGE: &str = "dockmatrix/engine:28.5.2";
+const REDIS_IMAGE: &str = "dockmatrix/redis:7.0";
+
+/// A certificate authority of the test.
+fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    CertifiedIssuer::self_signed(params, KeyPair::generate().expect("ca key")).expect("ca cert")
+}
+
+/// A leaf certificate signed by `issuer`: (certificate PEM, key PEM).
+fn leaf(
+    issuer: &CertifiedIssuer<'static, KeyPair>,
+    name: &str,
+    sans: Vec<String>,
+    usage: ExtendedKeyUsagePurpose,
+) -> (String, String) {
+    let mut params = CertificateParams::new(sans).expect("leaf params");
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = vec![usage];
+    let key = KeyPair::generate().expect("leaf key");
+    let cert = params.signed_by(&key, issuer).expect("leaf cert");
+    (cert.pem(), key.serialize_pem())
+}
+
+fn docker(args: &[&str]) -> std::process::Output {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .expect("the docker CLI runs")
+}
+
+fn docker_ok(args: &[&str]) -> String {
+    let o = docker(args);
+    assert!(
+        o.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// A TLS-only engine container on the host engine, labelled with the test's own run id;
+/// removed with its volume on drop, whatever the test's outcome.
+struct TlsEngine {
+    name: String,
+    volume: String,
+    run_id: String,
+    ip: String,
+}
+
+impl Drop for TlsEngine {
+    fn drop(&mut self) {
+        let _ = docker(&["rm", "-f", "-v", &self.name]);
+        let _ = docker(&["volume", "rm", "-f", &self.volume]);
+    }
+}
+
+impl TlsEngine {
+    /// Starts the engine container; dockerd waits for its certificates (the server's must
+    /// name the container's address, known only once it runs).
+    fn start(run_id: &str) -> TlsEngine {
+        let name = format!("dm-{run_id}-tls-engine");
+        let volume = format!("{name}-data");
+        let owner = format!("io.dockmatrix.owner={}:{}", hostname(), std::process::id());
+        let run = format!("io.dockmatrix.run={run_id}");
+        docker_ok(&[
+            "volume", "create", "--label", &run, "--label", &owner, &volume,
+        ]);
+        let mut engine = TlsEngine {
+            name: name.clone(),
+            volume: volume.clone(),
+            run_id: run_id.to_string(),
+            ip: String::new(),
+        };
+        let data = format!("{volume}:/var/lib/docker");
+        // The capability set of src/engine/mod.rs (`--privileged` fails on these hosts).
+        let mut args = vec![
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--label",
+            &run,
+            "--label",
+            &owner,
+            "--cap-add",
+            "ALL",
+            "--cap-drop",
+            "SYS_RESOURCE",
+            "--security-opt",
+            "seccomp=unconfined",
+            "--security-opt",
+            "apparmor=unconfined",
+            "--security-opt",
+            "systempaths=unconfined",
+            "-v",
+            &data,
+        ];
+        if Path::new("/dev/fuse").exists() {
+            args.extend(["--device", "/dev/fuse"]);
+        }
+        args.extend([
+            ENGINE_IMAGE,
+            // The image's entrypoint prepares cgroups, then runs this: no plain-TCP or
+            // unix listener, only TLS with client verification.
+            "sh",
+            "-c",
+            "mkdir -p /certs; while [ ! -e /certs/ready ]; do sleep 0.1; done; \
+             exec dockerd --host=tcp://0.0.0.0:2376 --tlsverify \
+             --tlscacert=/certs/ca.pem --tlscert=/certs/server-cert.pem --tlskey=/certs/server-key.pem",
+        ]);
+        docker_ok(&args);
+        let ip = docker_ok(&[
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+            &name,
+        ]);
+        assert!(!ip.is_empty(), "the engine container has an address");
+        engine.ip = ip;
+        engine
+    }
+
+    fn url(&self) -> String {
+        format!("tcp://{}:2376", self.ip)
+    }
+
+    /// Copies the server's files in and lets dockerd start.
+    fn give_certificates(&self, dir: &Path) {
+        let target = format!("{}:/certs/", self.name);
+        docker_ok(&["cp", &format!("{}/.", dir.display()), &target]);
+        docker_ok(&["exec", &self.name, "touch", "/certs/ready"]);
+    }
+
+    /// Polls the engine with the docker CLI over TLS until it answers.
+    fn wait_ready(&self, client: &Path) {
+        let t = Instant::now();
+        let file = |f: &str| client.join(f).display().to_string();
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let o = docker(&[
+                "--host",
+                &self.url(),
+                "--tlsverify",
+                "--tlscacert",
+                &file("ca.pem"),
+                "--tlscert",
+                &file("cert.pem"),
+                "--tlskey",
+                &file("key.pem"),
+                "version",
+                "--format",
+                "{{.Server.Version}}",
+            ]);
+            if o.status.success() {
+                return;
+            }
+            let log = docker(&["logs", "--tail", "20", &self.name]);
+            assert!(
+                t.elapsed() < Duration::from_secs(90),
+                "the TLS engine did not answer: {}\n{}",
+                String::from_utf8_lossy(&o.stderr),
+                String::from_utf8_lossy(&log.stderr)
+            );
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_secs(1));
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// The files of a test PKI: the server's in `server/`, the client's in `client/` (with a
+/// client certificate from another CA beside the good one).
+struct Pki {
+    _dir: tempfile::TempDir,
+    server: PathBuf,
+    client: PathBuf,
+}
+
+fn pki(server_ip: &str) -> Pki {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = dir.path().join("server");
+    let client = dir.path().join("client");
+    std::fs::create_dir_all(&server).expect("server dir");
+    std::fs::create_dir_all(&client).expect("client dir");
+    let authority = ca("dockmatrix test CA");
+    let (server_cert, server_key) = leaf(
+        &authority,
+        "tls engine",
+        vec![server_ip.to_string()],
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let (client_cert, client_key) = leaf(
+        &authority,
+        "dockmatrix",
+        Vec::new(),
+        ExtendedKeyUsagePurpose::ClientAuth,
+    );
+    let rogue = ca("someone else's CA");
+    let (rogue_cert, rogue_key) = leaf(
+        &rogue,
+        "intruder",
+        Vec::new(),
+        ExtendedKeyUsagePurpose::ClientAuth,
+    );
+    let write = |dir: &Path, name: &str, text: &str| {
+        std::fs::write(dir.join(name), text).expect("certificate file written");
+    };
+    write(&server, "ca.pem", &authority.pem());
+    write(&server, "server-cert.pem", &server_cert);
+    write(&server, "server-key.pem", &server_key);
+    write(&client, "ca.pem", &authority.pem());
+    write(&client, "cert.pem", &client_cert);
+    write(&client, "key.pem", &client_key);
+    write(&client, "rogue-cert.pem", &rogue_cert);
+    write(&client, "rogue-key.pem", &rogue_key);
+    write(&client, "not-a-key.pem", "this file holds no key\n");
+    Pki {
+        _dir: dir,
+        server,
+        client,
+    }
+}
+
+/// A matrix in `dir` whose one engine is the TLS endpoint, with the given client files.
+fn write_matrix(dir: &Path, file: &str, url: &str, cert: &str, key: &str) -> PathBuf {
+    let text = format!(
+        r#"
+name = "tls-endpoint"
+[axes]
+engine = ["tls"]
+redis = ["7.0"]
+
+[engines.tls]
+kind = "endpoint"
+url = "{url}"
+tls-ca = "ca.pem"
+tls-cert = "{cert}"
+tls-key = "{key}"
+
+[services.redis]
+kind = "redis"
+image = "dockmatrix/redis:{{version}}"
+ports = [6379]
+"#
+    );
+    let path = dir.join(file);
+    std::fs::write(&path, text).expect("matrix written");
+    path
+}
+
+fn all_output(o: &std::process::Output) -> String {
+    format!("{}\n{}", stdout(o), stderr(o))
+}
+
+#[test]
+fn engine_tls_endpoint_measures_runs_and_refuses_a_wrong_certificate() {
+    if !docker_available("engine_tls_endpoint")
+        || !images_available("engine_tls_endpoint", &[ENGINE_IMAGE, REDIS_IMAGE])
+    {
+        return;
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let run_id = format!("test-endpoint-{}-{nanos:08x}", std::process::id());
+    let t = Instant::now();
+    let engine = TlsEngine::start(&run_id);
+    let pki = pki(&engine.ip);
+    engine.give_certificates(&pki.server);
+    engine.wait_ready(&pki.client);
+    eprintln!("TLS engine up in {:?}", t.elapsed());
+    let url = engine.url();
+
+    // `engines` measures the daemon through TLS: the version the image packaged.
+    let good = write_matrix(&pki.client, "good.toml", &url, "cert.pem", "key.pem");
+    let t = Instant::now();
+    let o = dockmatrix(&["engines", good.to_str().expect("utf-8")]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
+    assert!(out.contains("✅ up"), "{out}");
+    assert!(out.contains("28.5.2"), "measured server version in:\n{out}");
+    eprintln!("engines over TLS in {:?}", t.elapsed());
+
+    // A one-cell run: the Redis image is loaded into the endpoint from the host engine
+    // (it is not there, and `pull` defaults to never), its service becomes ready on the
+    // engine's address, and the facts are the engine's own.
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let run_dir = out_dir.path().join("run");
+    let t = Instant::now();
+    let o = dockmatrix(&[
+        "run",
+        good.to_str().expect("utf-8"),
+        "--out",
+        run_dir.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
+    eprintln!("one-cell run over TLS in {:?}", t.elapsed());
+    let run = run_json(&run_dir);
+    let cell = &run["cells"][0];
+    assert_eq!(cell["status"], "pass", "{cell}");
+    assert_eq!(cell["engine"]["kind"], "endpoint", "{cell}");
+    // Debian's dockerd reports its package version, e.g. `28.5.2+dfsg4`.
+    assert!(
+        cell["engine"]["server_version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("28.5.2")),
+        "{cell}"
+    );
+    assert!(
+        cell["engine"]["api_version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("1.5")),
+        "negotiated API: {cell}"
+    );
+    assert_eq!(
+        cell["images"][0]["labels"]["io.dockmatrix.image"], REDIS_IMAGE,
+        "{cell}"
+    );
+    assert!(
+        cell["services"][0]["peak_memory_bytes"]
+            .as_u64()
+            .is_some_and(|m| m > 0),
+        "{cell}"
+    );
+    // Its stack is gone from the endpoint engine, and nothing of the run is on the host.
+    let inner = docker(&[
+        "--host",
+        &url,
+        "--tlsverify",
+        "--tlscacert",
+        &pki.client.join("ca.pem").display().to_string(),
+        "--tlscert",
+        &pki.client.join("cert.pem").display().to_string(),
+        "--tlskey",
+        &pki.client.join("key.pem").display().to_string(),
+        "ps",
+        "-a",
+        "--format",
+        "{{.Names}}",
+    ]);
+    assert!(inner.status.success(), "{}", stderr(&inner));
+    assert_eq!(
+        stdout(&inner).trim(),
+        "",
+        "no container left on the endpoint"
+    );
+    let dm_run = run["run_id"].as_str().expect("run id");
+    assert_eq!(labelled_objects(dm_run), Vec::<String>::new());
+
+    // A client certificate from another CA: the daemon refuses it; a clear error, not
+    // a panic, and the engine is an error (not `unsupported`).
+    let rogue = write_matrix(
+        &pki.client,
+        "rogue.toml",
+        &url,
+        "rogue-cert.pem",
+        "rogue-key.pem",
+    );
+    let o = dockmatrix(&["engines", rogue.to_str().expect("utf-8")]);
+    let said = all_output(&o);
+    eprintln!("with a client certificate of another CA:\n{said}");
+    assert_eq!(o.status.code(), Some(1), "{said}");
+    assert!(!said.contains("panicked"), "{said}");
+    assert!(said.contains("💥 error"), "{said}");
+    assert!(
+        said.contains(&format!("no Docker engine answers over TLS at {url}")),
+        "{said}"
+    );
+    assert!(
+        !said.contains("PRIVATE KEY"),
+        "never a key's content: {said}"
+    );
+    let rogue_run = out_dir.path().join("rogue-run");
+    let o = dockmatrix(&[
+        "run",
+        rogue.to_str().expect("utf-8"),
+        "--out",
+        rogue_run.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", all_output(&o));
+    let run = run_json(&rogue_run);
+    let cell = &run["cells"][0];
+    assert_eq!(cell["status"], "error", "{cell}");
+    assert_eq!(cell["failed_step"], "engine", "{cell}");
+    assert!(
+        cell["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("over TLS") && r.contains("tls-cert")),
+        "{cell}"
+    );
+
+    // A key file that holds no key: the error names the file.
+    let broken = write_matrix(
+        &pki.client,
+        "broken.toml",
+        &url,
+        "cert.pem",
+        "not-a-key.pem",
+    );
+    let o = dockmatrix(&["engines", broken.to_str().expect("utf-8")]);
+    let said = all_output(&o);
+    eprintln!("with a key file that holds no key:\n{said}");
+    assert_eq!(o.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("tls-key") && said.contains("not-a-key.pem") && said.contains("no PEM"),
+        "{said}"
+    );
+
+    let run_id = engine.run_id.clone();
+    drop(engine);
+    assert_eq!(
+        labelled_objects(&run_id),
+        Vec::<String>::new(),
+        "the test's engine container and volume are gone"
+    );
+}
