@@ -10,4 +10,5 @@ mod report;
 mod run;
 mod scenario_errors;
 mod scheduler;
+mod shards;
 mod upgrade;
