@@ -268,8 +268,11 @@ impl Store {
         }
     }
 
+    /// Secrets masked as in run.json ([`RunRecord::save`]): this file is an output too.
     fn append(&mut self, record: &CellRecord) {
-        if let (Some(f), Ok(line)) = (self.file.as_mut(), serde_json::to_string(record)) {
+        let mut record = record.clone();
+        record.mask_secrets();
+        if let (Some(f), Ok(line)) = (self.file.as_mut(), serde_json::to_string(&record)) {
             let _ = writeln!(f, "{line}");
             let _ = f.flush();
         }
