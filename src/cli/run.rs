@@ -193,7 +193,7 @@ async fn run_async(
     let table = crate::report::render_table(
         &record,
         &crate::report::Options {
-            color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            color: super::report::stdout_wants_colour(),
             ..Default::default()
         },
     );
