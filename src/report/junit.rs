@@ -6,6 +6,10 @@
 //! failed though none of its checks did, and a `flaky` cell (its earlier attempts as
 //! `<flakyFailure>`, the Surefire/nextest convention CI systems read) get one more
 //! testcase named [`CELL_CASE`]. Every suite carries the cell's status as a property.
+//! An upgrade cell's suite has a testcase per phase (`[phase] seed`, `[phase] upgrade`, …,
+//! failing or skipped as the phase's status says) and its checks' names carry their phase
+//! (`[verify] redis: PING answers PONG`); a phase that did not pass explains the cell, so
+//! it needs no [`CELL_CASE`] then.
 
 use std::time::Duration;
 
@@ -17,7 +21,7 @@ use rayon::prelude::*;
 
 use super::text::{one_line, sanitised, truncate};
 use super::{Options, describe_values};
-use crate::results::{CellRecord, CellStatus, CheckRecord, CheckStatus, RunRecord};
+use crate::results::{CellRecord, CellStatus, CheckRecord, CheckStatus, PhaseRecord, RunRecord};
 
 /// The name of the testcase that stands for the cell itself.
 pub const CELL_CASE: &str = "[cell]";
@@ -110,8 +114,31 @@ fn suite(cell: &CellRecord) -> TestSuite {
     if let Some(r) = &cell.reason {
         s.add_property(Property::new("dockmatrix.reason", one_line(r)));
     }
+    if let Some(u) = &cell.upgrade {
+        let row = [
+            ("dockmatrix.upgrade.from", u.from.as_str()),
+            ("dockmatrix.upgrade.to", u.to.as_str()),
+            ("dockmatrix.upgrade.from_driver", u.from_driver.as_str()),
+            ("dockmatrix.upgrade.to_driver", u.to_driver.as_str()),
+        ];
+        for (k, v) in row {
+            s.add_property(Property::new(k, v));
+        }
+        if let Some(k) = u.data_kept {
+            s.add_property(Property::new("dockmatrix.upgrade.data_kept", k.to_string()));
+        }
+        if let Some(c) = u.containers_back {
+            s.add_property(Property::new(
+                "dockmatrix.upgrade.containers_back",
+                c.to_string(),
+            ));
+        }
+    }
     if let Some(case) = cell_case(cell) {
         s.add_test_case(case);
+    }
+    if let Some(u) = &cell.upgrade {
+        s.add_test_cases(u.phases.iter().map(phase_case));
     }
     s.add_test_cases(cell.checks.iter().map(check_case));
     let logs: Vec<String> = cell
@@ -139,7 +166,12 @@ fn cell_case(cell: &CellRecord) -> Option<TestCase> {
         .reason
         .clone()
         .unwrap_or_else(|| cell.status.to_string());
-    let checks_explain = cell.checks.iter().any(|c| c.status.fails_cell());
+    // A phase of an upgrade that did not pass has a testcase of its own saying why.
+    let phases_explain = cell
+        .upgrade
+        .as_ref()
+        .is_some_and(|u| u.phases.iter().any(|p| p.status != CellStatus::Pass));
+    let checks_explain = phases_explain || cell.checks.iter().any(|c| c.status.fails_cell());
     let status = match cell.status {
         CellStatus::Pass if cell.checks.is_empty() => TestCaseStatus::success(),
         CellStatus::Pass => return None,
@@ -173,6 +205,7 @@ fn cell_case(cell: &CellRecord) -> Option<TestCase> {
             st.set_description(reason.as_str());
             st
         }
+        CellStatus::Unsupported | CellStatus::Cancelled if phases_explain => return None,
         CellStatus::Unsupported | CellStatus::Cancelled => {
             let mut st = TestCaseStatus::skipped();
             st.set_message(truncate(
@@ -189,6 +222,58 @@ fn cell_case(cell: &CellRecord) -> Option<TestCase> {
     case.set_time(Duration::from_millis(cell.durations_ms.total));
     case.add_property(Property::new("dockmatrix.status", cell.status.as_str()));
     Some(case)
+}
+
+/// A testcase per upgrade phase (`[phase] seed`, …): failing, an error or skipped
+/// (unsupported, cancelled) as its status says, with its reason and findings.
+fn phase_case(p: &PhaseRecord) -> TestCase {
+    let mut text = p.reason.clone().unwrap_or_else(|| p.status.to_string());
+    for f in &p.findings {
+        text.push_str("\n- ");
+        text.push_str(f);
+    }
+    let message = truncate(&one_line(&text), MESSAGE_WIDTH).into_owned();
+    let status = match p.status {
+        CellStatus::Pass | CellStatus::Flaky => TestCaseStatus::success(),
+        CellStatus::Fail | CellStatus::Error => {
+            let mut st = TestCaseStatus::non_success(if p.status == CellStatus::Fail {
+                NonSuccessKind::Failure
+            } else {
+                NonSuccessKind::Error
+            });
+            st.set_message(message);
+            st.set_type(p.status.as_str());
+            st.set_description(text);
+            st
+        }
+        CellStatus::Unsupported | CellStatus::Cancelled => {
+            let mut st = TestCaseStatus::skipped();
+            st.set_message(truncate(
+                &one_line(&format!("{}: {text}", p.status)),
+                MESSAGE_WIDTH,
+            ));
+            st.set_type(p.status.as_str());
+            st.set_description(text);
+            st
+        }
+    };
+    let mut case = TestCase::new(format!("{PHASE_CASE_PREFIX}{}", p.name), status);
+    case.set_classname("dockmatrix.upgrade");
+    case.set_time(Duration::from_millis(p.duration_ms));
+    case.add_property(Property::new("dockmatrix.status", p.status.as_str()));
+    case
+}
+
+/// The name of an upgrade phase's testcase: this prefix and the phase's name.
+pub const PHASE_CASE_PREFIX: &str = "[phase] ";
+
+/// A check's testcase name: prefixed by its phase (`[verify] name`) in an upgrade cell,
+/// where the same check runs once per phase, so names stay unique in the suite.
+fn case_name(ch: &CheckRecord) -> String {
+    match &ch.phase {
+        Some(p) => format!("[{p}] {}", ch.name),
+        None => ch.name.clone(),
+    }
 }
 
 fn check_case(ch: &CheckRecord) -> TestCase {
@@ -217,7 +302,7 @@ fn check_case(ch: &CheckRecord) -> TestCase {
             st
         }
     };
-    let mut case = TestCase::new(ch.name.as_str(), status);
+    let mut case = TestCase::new(case_name(ch), status);
     case.set_classname(ch.suite.as_str());
     case.set_time(Duration::from_millis(ch.duration_ms));
     if ch.status != CheckStatus::Pass {
