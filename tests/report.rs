@@ -13,6 +13,10 @@ use dockmatrix::results::{CellRecord, CellStatus, CheckStatus, FindingLevel, Run
 
 use crate::common::{dockmatrix, root, stderr, stdout};
 
+/// The JUnit writer as it was (quick-junit), to hold the direct writer to it.
+#[path = "../benches/support/junit_reference.rs"]
+mod junit_reference;
+
 fn mixed_dir() -> PathBuf {
     root().join("tests/data/run-mixed")
 }
@@ -1478,4 +1482,70 @@ fn run_json_masks_what_the_reports_mask() {
     let back = RunRecord::load(tmp.path()).expect("loads");
     assert_eq!(back.cells.len(), r.cells.len());
     assert_eq!(back.cells[1], r.cells[1]);
+}
+
+// ---- JUnit written directly says what quick-junit said ----
+
+/// An element as a parser reads it: name, attributes (sorted), its own text (whitespace
+/// between elements dropped) and children.
+#[derive(Debug, PartialEq)]
+struct Element {
+    name: String,
+    attributes: Vec<(String, String)>,
+    text: String,
+    children: Vec<Element>,
+}
+
+fn element(n: roxmltree::Node<'_, '_>) -> Element {
+    let mut attributes: Vec<(String, String)> = n
+        .attributes()
+        .map(|a| (a.name().to_string(), a.value().to_string()))
+        .collect();
+    attributes.sort();
+    let text: String = n
+        .children()
+        .filter(|c| c.is_text())
+        .filter_map(|c| c.text())
+        .collect();
+    Element {
+        name: n.tag_name().name().to_string(),
+        attributes,
+        text: if text.trim().is_empty() {
+            String::new()
+        } else {
+            text
+        },
+        children: n
+            .children()
+            .filter(|c| c.is_element())
+            .map(element)
+            .collect(),
+    }
+}
+
+fn junit_tree(xml: &str) -> Element {
+    element(
+        roxmltree::Document::parse(xml)
+            .expect("well-formed")
+            .root_element(),
+    )
+}
+
+#[test]
+fn junit_written_directly_equals_quick_junit_read_back() {
+    for (what, r) in [
+        ("the fixture", mixed()),
+        ("the fixture redacted", redacted(mixed())),
+        ("hostile output", hostile_record()),
+        ("no upgrade cells", without_upgrades()),
+    ] {
+        let direct = render(Format::Junit, &r);
+        let before = junit_reference::render_junit(&r);
+        assert_eq!(junit_tree(&direct), junit_tree(&before), "{what}");
+    }
+    // Byte for byte too, for the fixture: the layout did not change.
+    assert_eq!(
+        render(Format::Junit, &mixed()),
+        junit_reference::render_junit(&mixed())
+    );
 }
