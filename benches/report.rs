@@ -1,4 +1,6 @@
 //! Rendering a synthetic 10,000-cell run in every format (each must stay under a second).
+//! `junit_quick_junit` is the JUnit writer as it was (quick-junit), measured in the same
+//! run as `junit` so the two figures share one machine's load.
 
 use std::hint::black_box;
 
@@ -10,6 +12,9 @@ use dockmatrix::results::{
     StepDurations,
 };
 use indexmap::IndexMap;
+
+#[path = "support/junit_reference.rs"]
+mod junit_reference;
 
 const ENGINES: [&str; 10] = [
     "20.10.5", "20.10.24", "23.0.6", "24.0.9", "25.0.5", "26.1.5", "27.3.1", "27.5.1", "28.0.4",
@@ -255,6 +260,9 @@ fn bench(c: &mut Criterion) {
             b.iter(|| report::render(format, black_box(&record), &plain))
         });
     }
+    g.bench_function("junit_quick_junit", |b| {
+        b.iter(|| junit_reference::render_junit(black_box(&record)))
+    });
     let pivot = Options {
         color: true,
         pivot: Some(Pivot::new("engine", "storage-driver")),

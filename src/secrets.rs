@@ -1,6 +1,8 @@
 //! What counts as a secret (DESIGN.md): env values whose key contains PASSWORD, SECRET,
 //! TOKEN or KEY, and credentials inside URLs. They are masked as `***` in every output.
 
+use std::borrow::Cow;
+
 /// Whether an environment variable's value is a secret, judged by its name.
 pub fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_uppercase();
@@ -53,6 +55,77 @@ pub fn mask_urls(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Masks URL credentials and the values of secret-named assignments (`PGPASSWORD=x`,
+/// `--api-token=x`, `password='x y'`) in free text: what every output applies to
+/// messages, reasons and log lines. Borrowed when nothing was masked.
+pub fn mask_text(text: &str) -> Cow<'_, str> {
+    let urls_masked = if text.contains("://") {
+        let m = mask_urls(text);
+        (m != text).then_some(m)
+    } else {
+        None
+    };
+    let assignments_masked = mask_assignments(urls_masked.as_deref().unwrap_or(text));
+    match (assignments_masked, urls_masked) {
+        (Some(m), _) | (None, Some(m)) => Cow::Owned(m),
+        (None, None) => Cow::Borrowed(text),
+    }
+}
+
+fn mask_assignments(text: &str) -> Option<String> {
+    if !text.contains('=') {
+        return None;
+    }
+    let bytes = text.as_bytes();
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'=' {
+            i += 1;
+            continue;
+        }
+        let mut start = i;
+        while start > 0
+            && (bytes[start - 1].is_ascii_alphanumeric()
+                || matches!(bytes[start - 1], b'_' | b'-' | b'.'))
+        {
+            start -= 1;
+        }
+        let key = &text[start..i];
+        if key.is_empty() || !is_secret_key(key) {
+            i += 1;
+            continue;
+        }
+        let value_start = i + 1;
+        let (from, to) = match bytes.get(value_start) {
+            Some(&q @ (b'"' | b'\'')) => {
+                let end = text[value_start + 1..]
+                    .find(q as char)
+                    .map_or(bytes.len(), |e| value_start + 1 + e);
+                (value_start + 1, end)
+            }
+            _ => {
+                let end = text[value_start..]
+                    .find(|c: char| c.is_whitespace() || ",;&\"')]}>".contains(c))
+                    .map_or(bytes.len(), |e| value_start + e);
+                (value_start, end)
+            }
+        };
+        if to > from && &text[from..to] != "***" {
+            let o = out.get_or_insert_with(|| String::with_capacity(text.len()));
+            o.push_str(&text[copied..from]);
+            o.push_str("***");
+            copied = to;
+        }
+        i = to.max(i + 1);
+    }
+    out.map(|mut o| {
+        o.push_str(&text[copied..]);
+        o
+    })
 }
 
 /// Replaces each known secret value by `***` in free text (e.g. a container's log that

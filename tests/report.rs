@@ -9,9 +9,13 @@ use dockmatrix::matrix::{Cell, Partition};
 use dockmatrix::report::{self, Format, Options, Pivot};
 use dockmatrix::results::compare::compare;
 use dockmatrix::results::merge::{MergeError, merge};
-use dockmatrix::results::{CellRecord, CellStatus, CheckStatus, RunRecord};
+use dockmatrix::results::{CellRecord, CellStatus, CheckStatus, FindingLevel, RunRecord};
 
 use crate::common::{dockmatrix, root, stderr, stdout};
+
+/// The JUnit writer as it was (quick-junit), to hold the direct writer to it.
+#[path = "../benches/support/junit_reference.rs"]
+mod junit_reference;
 
 fn mixed_dir() -> PathBuf {
     root().join("tests/data/run-mixed")
@@ -56,6 +60,11 @@ fn redacted(mut r: RunRecord) -> RunRecord {
         }
         for img in &mut c.images {
             img.digest = "[digest]".into();
+        }
+        for p in c.upgrade.iter_mut().flat_map(|u| &mut u.phases) {
+            if p.duration_ms > 0 {
+                p.duration_ms = 1234;
+            }
         }
     }
     r
@@ -110,6 +119,38 @@ fn fixture_covers_every_status() {
             .iter()
             .flat_map(|c| &c.services)
             .any(|s| !s.log_tail.is_empty())
+    );
+    // Upgrade cells: a passing one with a rollback, a driver switch that failed at
+    // verify with findings, and one the TO engine refused.
+    let up = |c: &&CellRecord| c.upgrade.clone();
+    assert!(r.cells.iter().filter_map(|c| up(&c)).any(|u| {
+        u.rollback
+            && u.phase("rollback")
+                .is_some_and(|p| p.status == CellStatus::Pass)
+    }));
+    assert!(r.cells.iter().filter_map(|c| up(&c)).any(|u| {
+        u.from_driver != u.to_driver
+            && u.phase("verify")
+                .is_some_and(|p| p.status == CellStatus::Fail && !p.findings.is_empty())
+    }));
+    assert!(r.cells.iter().any(|c| {
+        c.status == CellStatus::Unsupported
+            && c.upgrade
+                .as_ref()
+                .and_then(|u| u.phase("upgrade"))
+                .is_some_and(|p| p.status == CellStatus::Unsupported)
+    }));
+    assert!(
+        r.cells
+            .iter()
+            .flat_map(|c| &c.preflight)
+            .any(|f| f.level == FindingLevel::Warn)
+    );
+    assert!(
+        r.cells
+            .iter()
+            .flat_map(|c| &c.preflight)
+            .any(|f| f.level == FindingLevel::Ok)
     );
 }
 
@@ -283,15 +324,40 @@ fn markdown_is_gfm_with_one_row_per_cell() {
     }
 }
 
+/// Whether an upgrade phase of the cell did not pass (its testcase explains the cell).
+fn phases_explain(c: &CellRecord) -> bool {
+    c.upgrade
+        .as_ref()
+        .is_some_and(|u| u.phases.iter().any(|p| p.status != CellStatus::Pass))
+}
+
 /// Whether a cell gets a testcase of its own (see report::junit).
 fn has_cell_case(c: &CellRecord) -> bool {
-    c.checks.is_empty()
-        || matches!(
-            c.status,
-            CellStatus::Flaky | CellStatus::Unsupported | CellStatus::Cancelled
-        )
-        || (matches!(c.status, CellStatus::Fail | CellStatus::Error)
-            && !c.checks.iter().any(|ch| ch.status.fails_cell()))
+    let explained = phases_explain(c) || c.checks.iter().any(|ch| ch.status.fails_cell());
+    match c.status {
+        CellStatus::Pass => c.checks.is_empty(),
+        CellStatus::Flaky => true,
+        CellStatus::Fail | CellStatus::Error => !explained,
+        CellStatus::Unsupported | CellStatus::Cancelled => !phases_explain(c),
+    }
+}
+
+/// The upgrade phases of the run with the given statuses.
+fn phases_with(r: &RunRecord, st: &[CellStatus]) -> usize {
+    r.cells
+        .iter()
+        .filter_map(|c| c.upgrade.as_ref())
+        .flat_map(|u| &u.phases)
+        .filter(|p| st.contains(&p.status))
+        .count()
+}
+
+/// A check's testcase name in JUnit: prefixed by its phase when it has one.
+fn case_name(ch: &dockmatrix::results::CheckRecord) -> String {
+    match &ch.phase {
+        Some(p) => format!("[{p}] {}", ch.name),
+        None => ch.name.clone(),
+    }
 }
 
 #[test]
@@ -315,12 +381,31 @@ fn junit_read_back_by_roxmltree() {
             .filter(|c| has_cell_case(c) && st.contains(&c.status))
             .count()
     };
-    let cases = checks().count() + r.cells.iter().filter(|c| has_cell_case(c)).count();
-    let failures = count(CheckStatus::Fail) + cell_cases(&[CellStatus::Fail]);
-    let errors = count(CheckStatus::Error) + cell_cases(&[CellStatus::Error]);
+    let all_phases = [
+        CellStatus::Pass,
+        CellStatus::Flaky,
+        CellStatus::Fail,
+        CellStatus::Error,
+        CellStatus::Unsupported,
+        CellStatus::Cancelled,
+    ];
+    let cases = checks().count()
+        + r.cells.iter().filter(|c| has_cell_case(c)).count()
+        + phases_with(&r, &all_phases);
+    let failures = count(CheckStatus::Fail)
+        + cell_cases(&[CellStatus::Fail])
+        + phases_with(&r, &[CellStatus::Fail]);
+    let errors = count(CheckStatus::Error)
+        + cell_cases(&[CellStatus::Error])
+        + phases_with(&r, &[CellStatus::Error]);
     let skipped = count(CheckStatus::Skipped)
         + count(CheckStatus::KnownFail)
-        + cell_cases(&[CellStatus::Unsupported, CellStatus::Cancelled]);
+        + cell_cases(&[CellStatus::Unsupported, CellStatus::Cancelled])
+        + phases_with(&r, &[CellStatus::Unsupported, CellStatus::Cancelled]);
+    assert!(
+        phases_with(&r, &all_phases) > 0,
+        "the fixture holds upgrade phases"
+    );
 
     let all = |tag: &str| doc.descendants().filter(|n| n.has_tag_name(tag)).count();
     assert_eq!(all("testcase"), cases);
@@ -355,7 +440,8 @@ fn junit_read_back_by_roxmltree() {
             let case = suite
                 .children()
                 .find(|n| {
-                    n.has_tag_name("testcase") && n.attribute("name") == Some(ch.name.as_str())
+                    n.has_tag_name("testcase")
+                        && n.attribute("name") == Some(case_name(ch).as_str())
                 })
                 .expect("a testcase per check");
             let failure = case
@@ -370,6 +456,18 @@ fn junit_read_back_by_roxmltree() {
             );
             assert_eq!(failure.text().map(str::trim), Some(ch.message.trim()));
         }
+        let names: Vec<&str> = suite
+            .children()
+            .filter(|n| n.has_tag_name("testcase"))
+            .filter_map(|n| n.attribute("name"))
+            .collect();
+        let unique: std::collections::BTreeSet<&str> = names.iter().copied().collect();
+        assert_eq!(
+            unique.len(),
+            names.len(),
+            "testcase names unique in {}",
+            cell.id
+        );
         if cell.checks.is_empty() {
             let case = suite
                 .children()
@@ -410,6 +508,19 @@ fn csv_rows_and_columns() {
         .chain(report::CSV_COLUMNS_AFTER_AXES.iter().map(|s| s.to_string()))
         .collect();
     assert_eq!(header, expected);
+    // Columns added later come last, so older consumers keep theirs where they were.
+    assert_eq!(
+        header[header.len() - 7..],
+        [
+            "phase",
+            "upgrade_from",
+            "upgrade_to",
+            "upgrade_driver",
+            "data_kept",
+            "containers_back",
+            "rollback"
+        ]
+    );
     let rows: Vec<csv::StringRecord> = rd.records().map(|x| x.expect("row")).collect();
     let expected_rows: usize = r.cells.iter().map(|c| c.checks.len().max(1)).sum();
     assert_eq!(rows.len(), expected_rows);
@@ -424,6 +535,7 @@ fn csv_rows_and_columns() {
                 Some(ch) => {
                     assert_eq!(&row[col("check")], ch.name);
                     assert_eq!(&row[col("check_status")], ch.status.as_str());
+                    assert_eq!(&row[col("phase")], ch.phase.as_deref().unwrap_or_default());
                 }
                 None => assert_eq!(&row[col("check")], ""),
             }
@@ -495,7 +607,21 @@ fn hostile_record() -> RunRecord {
         for a in &mut c.previous_attempts {
             a.reason = Some(t.clone());
         }
+        for f in &mut c.preflight {
+            f.reason = t.clone();
+        }
+        if let Some(u) = &mut c.upgrade {
+            for p in &mut u.phases {
+                p.reason = Some(t.clone());
+                p.findings = vec![t.clone(), format!("SECRET_KEY={SECRET}")];
+            }
+        }
     }
+    assert!(
+        r.cells
+            .iter()
+            .any(|c| c.upgrade.is_some() && !c.preflight.is_empty())
+    );
     r.warnings.push(t);
     r
 }
@@ -732,6 +858,19 @@ fn compare_finds_the_broken_cell() {
     assert!(
         !same.regressed && same.cells.is_empty() && same.checks.is_empty() && same.perf.is_empty()
     );
+    // An upgrade cell's check is matched phase by phase: only the broken phase changes.
+    let mut broken_verify = base.clone();
+    let ch = broken_verify
+        .cells
+        .iter_mut()
+        .filter(|c| c.status == CellStatus::Pass)
+        .flat_map(|c| &mut c.checks)
+        .find(|ch| ch.phase.as_deref() == Some("verify"))
+        .expect("a passing verify check");
+    ch.status = CheckStatus::Fail;
+    let c = compare(&base, &broken_verify, 15.0);
+    assert_eq!(c.checks.len(), 1);
+    assert_eq!(c.checks[0].phase.as_deref(), Some("verify"));
     // Perf alone: a p95 50 % slower is a regression.
     let mut slow = base.clone();
     let p = slow
@@ -978,6 +1117,33 @@ fn html_in_headless_chromium() {
     );
     assert!(!dom.contains("<script"));
 
+    // Tested upgrade paths: a row per upgrade cell with its status, and each phase of it.
+    let upgrades: Vec<&CellRecord> = r.cells.iter().filter(|c| c.upgrade.is_some()).collect();
+    let rows: Vec<&str> = dom.split("<tr id=\"upgrade-").skip(1).collect();
+    assert_eq!(rows.len(), upgrades.len());
+    for (row, cell) in rows.iter().zip(&upgrades) {
+        let tag = row.split('>').next().expect("tag");
+        assert!(tag.starts_with(&cell.id), "upgrade row order");
+        assert_eq!(
+            attribute(&format!(" {tag}"), "data-status"),
+            Some(cell.status.as_str())
+        );
+    }
+    let phases: usize = upgrades
+        .iter()
+        .filter_map(|c| c.upgrade.as_ref())
+        .map(|u| u.phases.len())
+        .sum();
+    assert_eq!(dom.matches("<li class=\"phase ").count(), phases);
+    for f in upgrades
+        .iter()
+        .filter_map(|c| c.upgrade.as_ref())
+        .flat_map(|u| &u.phases)
+        .flat_map(|p| &p.findings)
+    {
+        assert!(dom.contains(&format!("<li>{f}</li>")), "finding {f} shown");
+    }
+
     // A screenshot: a real PNG. DOCKMATRIX_UPDATE_DOCS=1 refreshes docs/report.png.
     let shot = tmp.path().join("report.png");
     let o = chromium(&[
@@ -992,4 +1158,394 @@ fn html_in_headless_chromium() {
         std::fs::create_dir_all(root().join("docs")).expect("docs/");
         std::fs::write(root().join("docs/report.png"), &png).expect("docs/report.png");
     }
+}
+
+// ---- upgrade paths ----
+
+/// The fixture without its upgrade cells: a run as it was before upgrade rehearsals.
+fn without_upgrades() -> RunRecord {
+    let mut r = mixed();
+    r.cells.retain(|c| c.upgrade.is_none());
+    r.axes.retain(|a| a != "upgrade");
+    r
+}
+
+/// The rows of the Markdown table under `heading`, as texts.
+fn markdown_table_after(md: &str, heading: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let section = md.split(heading).nth(1).expect("the heading");
+    let section = section.split("\n### ").next().unwrap_or_default();
+    let arena = comrak::Arena::new();
+    let mut opts = comrak::Options::default();
+    opts.extension.table = true;
+    let doc = comrak::parse_document(&arena, section, &opts);
+    let table = doc
+        .descendants()
+        .find(|n| matches!(n.data().value, comrak::nodes::NodeValue::Table(_)))
+        .expect("a table under the heading");
+    let mut header = Vec::new();
+    let mut body = Vec::new();
+    for row in table.children() {
+        let cells: Vec<String> = row.children().map(text_of).collect();
+        if matches!(row.data().value, comrak::nodes::NodeValue::TableRow(true)) {
+            header = cells;
+        } else {
+            body.push(cells);
+        }
+    }
+    (header, body)
+}
+
+#[test]
+fn upgrade_paths_in_markdown_for_release_notes() {
+    let r = mixed();
+    let md = render(Format::Markdown, &r);
+    let (header, rows) = markdown_table_after(&md, "### Tested upgrade paths");
+    assert_eq!(
+        header,
+        [
+            "from → to",
+            "stack",
+            "driver",
+            "data kept",
+            "containers back",
+            "suites on TO",
+            "rollback",
+            "status"
+        ]
+    );
+    let stack_15 = "postgres=15, mariadb=10.11, redis=7.0";
+    let stack_17 = "postgres=17, mariadb=11.8, redis=8.0";
+    assert_eq!(
+        rows,
+        [
+            // Measured versions; verify ran 4 checks on TO; the rollback brought 3/3 back.
+            vec![
+                "20.10.5 → 28.5.2",
+                stack_15,
+                "overlay2",
+                "✅",
+                "3/3",
+                "✅ 4/4",
+                "✅ pass 3/3",
+                "✅ pass"
+            ],
+            vec![
+                "26.1.5 → 28.5.2",
+                stack_17,
+                "overlay2 → vfs",
+                "❌",
+                "0/3",
+                "❌ 0/4",
+                "–",
+                "❌ fail"
+            ],
+            // TO never came up: its name, as no version was measured.
+            vec![
+                "20.10.24 → 28.5",
+                stack_15,
+                "overlay2",
+                "–",
+                "–",
+                "–",
+                "– not reached",
+                "⛔ unsupported"
+            ],
+        ]
+    );
+    // Under the table: each failed phase with its reason and findings in words.
+    let section = md
+        .split("### Tested upgrade paths")
+        .nth(1)
+        .and_then(|s| s.split("\n### ").next())
+        .expect("section");
+    let arena = comrak::Arena::new();
+    let doc = comrak::parse_document(&arena, section, &comrak::Options::default());
+    let items: Vec<String> = doc
+        .descendants()
+        .filter(|n| matches!(n.data().value, comrak::nodes::NodeValue::Item(_)))
+        .map(text_of)
+        .collect();
+    let failed: Vec<_> = r
+        .cells
+        .iter()
+        .filter_map(|c| c.upgrade.as_ref())
+        .flat_map(|u| &u.phases)
+        .filter(|p| p.status != CellStatus::Pass)
+        .collect();
+    assert_eq!(failed.len(), 2);
+    for p in failed {
+        let reason = p.reason.as_deref().expect("a reason");
+        assert!(text_of(doc).contains(reason), "reason of {} shown", p.name);
+        for f in &p.findings {
+            assert!(items.contains(f), "finding {f:?} listed");
+        }
+    }
+    // Preflight: warn findings in their cell's detail, ok ones nowhere.
+    let failed_section = md.split("### What failed").nth(1).expect("What failed");
+    let arena = comrak::Arena::new();
+    let shown = text_of(comrak::parse_document(
+        &arena,
+        failed_section,
+        &comrak::Options::default(),
+    ));
+    for c in &r.cells {
+        for f in &c.preflight {
+            match f.level {
+                FindingLevel::Ok => assert!(!shown.contains(&f.reason), "ok finding shown"),
+                _ => assert!(
+                    shown.contains(&f.reason),
+                    "{} finding {:?} missing from its cell's detail",
+                    f.level,
+                    f.reason
+                ),
+            }
+        }
+    }
+    // A run without upgrade cells has no such section.
+    assert!(!render(Format::Markdown, &without_upgrades()).contains("upgrade paths"));
+}
+
+#[test]
+fn upgrade_cells_count_each_check_once_in_suite_columns() {
+    let r = mixed();
+    let md = render(Format::Markdown, &r);
+    let (header, rows) = markdown_table_after(&md, "### Cells");
+    let col = |n: &str| header.iter().position(|h| h == n).expect("column");
+    let row_of = |id_part: &str| {
+        let i = r
+            .cells
+            .iter()
+            .position(|c| c.id.starts_with(id_part))
+            .expect("cell");
+        &rows[i]
+    };
+    // Each check once, with its worst outcome of seed, verify and rollback.
+    let passed = row_of("20.10.5-28.5");
+    assert_eq!(passed[col("connectivity")], "✅ 3/3");
+    assert_eq!(passed[col("upgrade-data")], "✅ 2/2");
+    let switched = row_of("26.1-28.5");
+    assert_eq!(switched[col("connectivity")], "❌ 0/3");
+    assert_eq!(switched[col("upgrade-data")], "❌ 1/2");
+    let refused = row_of("20.10.24-28.5");
+    assert_eq!(refused[col("connectivity")], "✅ 3/3");
+    // The summary line counts the same way.
+    let once: usize = r
+        .cells
+        .iter()
+        .map(|c| {
+            let names: std::collections::BTreeSet<(&str, &str)> = c
+                .checks
+                .iter()
+                .filter(|ch| ch.status != CheckStatus::Skipped)
+                .map(|ch| (ch.suite.as_str(), ch.name.as_str()))
+                .collect();
+            names.len()
+        })
+        .sum();
+    assert!(
+        report::summary_line(&r).contains(&format!("/{once} checks passed")),
+        "{}",
+        report::summary_line(&r)
+    );
+}
+
+#[test]
+fn upgrade_paths_in_table_csv_junit_and_html() {
+    let r = mixed();
+    let table = render(Format::Table, &r);
+    let after = table
+        .split("Tested upgrade paths")
+        .nth(1)
+        .expect("table section");
+    for needle in [
+        "20.10.5 → 28.5.2",
+        "overlay2 → vfs",
+        "20.10.24 → 28.5",
+        "✅ pass 3/3",
+        "– not reached",
+    ] {
+        assert!(after.contains(needle), "{needle} missing:\n{after}");
+    }
+
+    // CSV: every row of an upgrade cell carries its path; other cells' are empty.
+    let text = render(Format::Csv, &r);
+    let mut rd = csv::Reader::from_reader(text.as_bytes());
+    let header = rd.headers().expect("header").clone();
+    let col = |n: &str| header.iter().position(|h| h == n).expect("column");
+    for row in rd.records().map(|x| x.expect("row")) {
+        let cell = r
+            .cells
+            .iter()
+            .find(|c| c.id == row[col("cell_id")])
+            .expect("cell");
+        match cell.id.split('-').next() {
+            _ if cell.upgrade.is_none() => {
+                assert_eq!(&row[col("upgrade_from")], "");
+                assert_eq!(&row[col("phase")], "");
+            }
+            Some("20.10.5") => {
+                assert_eq!(&row[col("upgrade_from")], "20.10.5");
+                assert_eq!(&row[col("upgrade_to")], "28.5.2");
+                assert_eq!(&row[col("data_kept")], "true");
+                assert_eq!(&row[col("containers_back")], "3/3");
+                assert_eq!(&row[col("rollback")], "pass");
+            }
+            Some("26.1") => {
+                assert_eq!(&row[col("upgrade_driver")], "overlay2->vfs");
+                assert_eq!(&row[col("data_kept")], "false");
+            }
+            _ => {
+                assert_eq!(&row[col("upgrade_to")], "28.5");
+                assert_eq!(&row[col("rollback")], "not reached");
+            }
+        }
+    }
+
+    // JUnit: a testcase per phase, failing or skipped as its status says.
+    let xml = render(Format::Junit, &r);
+    let doc = roxmltree::Document::parse(&xml).expect("well-formed");
+    let suites: Vec<_> = doc
+        .root_element()
+        .children()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .collect();
+    for (suite, cell) in suites.iter().zip(&r.cells) {
+        let Some(u) = &cell.upgrade else {
+            assert!(!suite.descendants().any(|n| {
+                n.attribute("name")
+                    .is_some_and(|x| x.starts_with("[phase]"))
+            }));
+            continue;
+        };
+        for p in &u.phases {
+            let case = suite
+                .children()
+                .find(|n| n.attribute("name") == Some(format!("[phase] {}", p.name).as_str()))
+                .expect("a testcase per phase");
+            let kind = case
+                .children()
+                .map(|n| n.tag_name().name())
+                .find(|n| matches!(*n, "failure" | "error" | "skipped"));
+            let want = match p.status {
+                CellStatus::Pass => None,
+                CellStatus::Fail => Some("failure"),
+                CellStatus::Error => Some("error"),
+                _ => Some("skipped"),
+            };
+            assert_eq!(kind, want, "phase {} of {}", p.name, cell.id);
+            let text: String = case.descendants().filter_map(|n| n.text()).collect();
+            for f in &p.findings {
+                assert!(text.contains(f.as_str()), "finding {f:?} in the testcase");
+            }
+        }
+    }
+
+    // HTML without upgrade cells: no section.
+    assert!(!render(Format::Html, &without_upgrades()).contains("id=\"upgrades\""));
+    assert!(!render(Format::Table, &without_upgrades()).contains("upgrade paths"));
+}
+
+// ---- secrets in run.json ----
+
+#[test]
+fn run_json_masks_what_the_reports_mask() {
+    // Secrets the runner's own masking does not know (no matching env value), as a check
+    // message, a reason, a log line or an upgrade finding may carry them.
+    let mut r = mixed();
+    let c = &mut r.cells[0];
+    c.reason = Some(format!("dockerd said --tlskey-password={SECRET}"));
+    c.checks[0].message = format!("exec printed API_TOKEN={SECRET}");
+    c.services[0]
+        .log_tail
+        .push(format!("connecting to redis://:{SECRET}@redis:6379"));
+    let u = r
+        .cells
+        .iter_mut()
+        .find_map(|c| c.upgrade.as_mut())
+        .expect("an upgrade cell");
+    u.phases[0]
+        .findings
+        .push(format!("daemon.json has \"SECRET_KEY={SECRET}\""));
+    for format in Format::ALL {
+        assert!(!render(format, &r).contains(SECRET), "{format:?} shows it");
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = r.save(tmp.path()).expect("saved");
+    let written = std::fs::read_to_string(file).expect("run.json");
+    assert!(
+        !written.contains(SECRET),
+        "run.json shows a secret the reports mask"
+    );
+    assert!(written.contains("API_TOKEN=***") && written.contains("redis://:***@redis:6379"));
+    // Nothing else changed: the record reads back as the reports' sanitised record does,
+    // for what holds no escape sequence.
+    let back = RunRecord::load(tmp.path()).expect("loads");
+    assert_eq!(back.cells.len(), r.cells.len());
+    assert_eq!(back.cells[1], r.cells[1]);
+}
+
+// ---- JUnit written directly says what quick-junit said ----
+
+/// An element as a parser reads it: name, attributes (sorted), its own text (whitespace
+/// between elements dropped) and children.
+#[derive(Debug, PartialEq)]
+struct Element {
+    name: String,
+    attributes: Vec<(String, String)>,
+    text: String,
+    children: Vec<Element>,
+}
+
+fn element(n: roxmltree::Node<'_, '_>) -> Element {
+    let mut attributes: Vec<(String, String)> = n
+        .attributes()
+        .map(|a| (a.name().to_string(), a.value().to_string()))
+        .collect();
+    attributes.sort();
+    let text: String = n
+        .children()
+        .filter(|c| c.is_text())
+        .filter_map(|c| c.text())
+        .collect();
+    Element {
+        name: n.tag_name().name().to_string(),
+        attributes,
+        text: if text.trim().is_empty() {
+            String::new()
+        } else {
+            text
+        },
+        children: n
+            .children()
+            .filter(|c| c.is_element())
+            .map(element)
+            .collect(),
+    }
+}
+
+fn junit_tree(xml: &str) -> Element {
+    element(
+        roxmltree::Document::parse(xml)
+            .expect("well-formed")
+            .root_element(),
+    )
+}
+
+#[test]
+fn junit_written_directly_equals_quick_junit_read_back() {
+    for (what, r) in [
+        ("the fixture", mixed()),
+        ("the fixture redacted", redacted(mixed())),
+        ("hostile output", hostile_record()),
+        ("no upgrade cells", without_upgrades()),
+    ] {
+        let direct = render(Format::Junit, &r);
+        let before = junit_reference::render_junit(&r);
+        assert_eq!(junit_tree(&direct), junit_tree(&before), "{what}");
+    }
+    // Byte for byte too, for the fixture: the layout did not change.
+    assert_eq!(
+        render(Format::Junit, &mixed()),
+        junit_reference::render_junit(&mixed())
+    );
 }

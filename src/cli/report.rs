@@ -90,9 +90,18 @@ fn load(path: &Path) -> Result<RunRecord, Outcome> {
     RunRecord::load(path).map_err(|e| Outcome::BadInput(render_error(&e)))
 }
 
-/// Colour for a terminal that wants it: https://no-color.org (set and not empty = none).
-fn wants_colour() -> bool {
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+/// Colour on stdout, for `report` and `run` alike: a terminal that wants it.
+pub(super) fn stdout_wants_colour() -> bool {
+    colour_wanted(
+        std::io::stdout().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    )
+}
+
+/// https://no-color.org: colour is off when `NO_COLOR` is present *and not empty*; an
+/// empty `NO_COLOR` is as if it were unset.
+fn colour_wanted(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 fn emit(text: &str, output: Option<&Path>) -> Outcome {
@@ -133,7 +142,7 @@ pub fn report(args: &ReportArgs) -> Outcome {
         },
     };
     let opts = Options {
-        color: format == Format::Table && args.output.is_none() && wants_colour(),
+        color: format == Format::Table && args.output.is_none() && stdout_wants_colour(),
         pivot,
     };
     emit(
@@ -213,4 +222,26 @@ pub fn merge(args: &MergeArgs) -> Outcome {
         report::summary_line(&merged)
     );
     Outcome::Success
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    use super::colour_wanted;
+
+    #[test]
+    fn no_color_means_present_and_not_empty() {
+        assert!(colour_wanted(true, None));
+        assert!(
+            colour_wanted(true, Some(OsStr::new(""))),
+            "empty NO_COLOR is unset"
+        );
+        assert!(!colour_wanted(true, Some(OsStr::new("1"))));
+        assert!(
+            !colour_wanted(true, Some(OsStr::new("0"))),
+            "any value counts"
+        );
+        assert!(!colour_wanted(false, None), "never on a pipe or a file");
+    }
 }

@@ -193,7 +193,7 @@ async fn run_async(
     let table = crate::report::render_table(
         &record,
         &crate::report::Options {
-            color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            color: super::report::stdout_wants_colour(),
             ..Default::default()
         },
     );
@@ -268,8 +268,11 @@ impl Store {
         }
     }
 
+    /// Secrets masked as in run.json ([`RunRecord::save`]): this file is an output too.
     fn append(&mut self, record: &CellRecord) {
-        if let (Some(f), Ok(line)) = (self.file.as_mut(), serde_json::to_string(record)) {
+        let mut record = record.clone();
+        record.mask_secrets();
+        if let (Some(f), Ok(line)) = (self.file.as_mut(), serde_json::to_string(&record)) {
             let _ = writeln!(f, "{line}");
             let _ = f.flush();
         }

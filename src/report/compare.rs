@@ -117,7 +117,11 @@ fn sections(c: &Comparison) -> Sections {
         checks.push(vec![
             format!("{} {}", x.change.symbol(), x.change.as_str()),
             values(&x.values),
-            format!("{} › {}", clean(&x.suite), clean(&x.name)),
+            format!(
+                "{} › {}",
+                clean(&x.suite),
+                clean(&super::upgrade::phased_name(x.phase.as_deref(), &x.name))
+            ),
             format!("{} {}", x.base.symbol(), x.base),
             format!("{} {}", x.new.symbol(), x.new),
             note(&x.message),

@@ -2,14 +2,15 @@
 //! a stack that never came up) has one row with the check columns empty. Columns, in this
 //! order (stable; new columns are only ever appended at the end):
 //! [`CSV_COLUMNS_BEFORE_AXES`], then one column per axis (the run's axis order), then
-//! [`CSV_COLUMNS_AFTER_AXES`].
+//! [`CSV_COLUMNS_AFTER_AXES`]. The last ones say, for an upgrade cell, the phase a check
+//! ran in and the upgrade path (on every row of the cell; empty for other cells).
 
 use rayon::prelude::*;
 
 use super::Options;
 use super::pivot::all_axes;
 use super::text::sanitised;
-use crate::results::{CellRecord, CheckRecord, RunRecord};
+use crate::results::{CellRecord, CheckRecord, EngineFacts, RunRecord};
 
 pub const CSV_COLUMNS_BEFORE_AXES: &[&str] = &["run_id", "cell_id"];
 
@@ -37,6 +38,14 @@ pub const CSV_COLUMNS_AFTER_AXES: &[&str] = &[
     "p95_delta_pct",
     "ops_delta_pct",
     "perf_regressed",
+    // Added with upgrade rehearsals, at the end so older consumers keep their columns.
+    "phase",
+    "upgrade_from",
+    "upgrade_to",
+    "upgrade_driver",
+    "data_kept",
+    "containers_back",
+    "rollback",
 ];
 
 pub fn render_csv(record: &RunRecord, _opts: &Options) -> String {
@@ -109,6 +118,40 @@ fn fill(
     row.push(e.map(|e| e.api_version.clone()).unwrap_or_default());
     row.push(e.map(|e| e.storage_driver.clone()).unwrap_or_default());
     row.push(cell.durations_ms.total.to_string());
+    let upgrade = cell.upgrade.as_ref();
+    let phase = check.and_then(|c| c.phase.clone()).unwrap_or_default();
+    check_columns(row, check);
+    row.push(phase);
+    match upgrade {
+        None => row.extend(std::iter::repeat_n(String::new(), 6)),
+        Some(u) => {
+            let version = |facts: &Option<EngineFacts>, name: &str| {
+                facts
+                    .as_ref()
+                    .map(|e| e.server_version.clone())
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or_else(|| name.to_string())
+            };
+            row.push(version(&u.from_engine, &u.from));
+            row.push(version(&u.to_engine, &u.to));
+            row.push(if u.from_driver == u.to_driver {
+                u.from_driver.clone()
+            } else {
+                format!("{}->{}", u.from_driver, u.to_driver)
+            });
+            row.push(u.data_kept.map(|k| k.to_string()).unwrap_or_default());
+            row.push(u.containers_back.map(|c| c.to_string()).unwrap_or_default());
+            row.push(match (u.rollback, u.phase("rollback")) {
+                (false, _) => String::new(),
+                (true, Some(p)) => p.status.to_string(),
+                (true, None) => "not reached".to_string(),
+            });
+        }
+    }
+}
+
+/// The check and perf columns (empty for a row without a check).
+fn check_columns(row: &mut Vec<String>, check: Option<&CheckRecord>) {
     match check {
         None => row.extend(std::iter::repeat_n(String::new(), 15)),
         Some(ch) => {

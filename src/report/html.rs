@@ -9,6 +9,7 @@ use rayon::prelude::*;
 
 use super::pivot::{Grid, all_axes};
 use super::text::{html as esc, sanitised};
+use super::upgrade;
 use super::{
     Options, cell_note, cells_needing_attention, check_totals, describe_values, fmt_duration,
     fmt_ms, fmt_pct, grids_for, measured_engine, perf_headline, suites, summary_line, tallies,
@@ -55,6 +56,9 @@ article.detail.st-flaky { border-left-color: #d4a72c; }
 article.detail.st-unsupported { border-left-color: #8250df; }
 article.detail.st-cancelled { border-left-color: #818b98; }
 ul.checks { padding-left: 18px; }
+table.upgrades td.status { white-space: nowrap; text-align: center; }
+ol.phases li.phase { margin: 4px 0; }
+ol.phases li.phase.st-pass { background: none; }
 pre { background: #f6f8fa; border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px; overflow-x: auto; white-space: pre-wrap; word-break: break-word; font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; margin: 4px 0 10px; }
 details summary { cursor: pointer; color: var(--muted); }
 footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
@@ -77,6 +81,7 @@ pub fn render_html(record: &RunRecord, opts: &Options) -> String {
         pivot(&mut o, &g);
     }
     cells(&mut o, &r);
+    upgrades(&mut o, &r);
     perf(&mut o, &r);
     failures(&mut o, &r);
     notes(&mut o, &r);
@@ -287,7 +292,96 @@ fn cells(o: &mut String, r: &RunRecord) {
 }
 
 fn needs_detail(c: &CellRecord) -> bool {
-    c.status != CellStatus::Pass || c.checks.iter().any(|ch| ch.status.fails_cell())
+    super::needs_attention(c)
+}
+
+/// "Tested upgrade paths": the table, then each upgrade cell's phases in the order they
+/// ran, with their reasons and findings.
+fn upgrades(o: &mut String, r: &RunRecord) {
+    let rows = upgrade::rows(r);
+    if rows.is_empty() {
+        return;
+    }
+    let with_stack = upgrade::has_stack(&rows);
+    o.push_str("<section id=\"upgrades\">\n<h2>Tested upgrade paths</h2>\n<table class=\"upgrades\">\n<thead><tr>");
+    for c in upgrade::columns(with_stack) {
+        let _ = write!(o, "<th>{}</th>", esc(c));
+    }
+    o.push_str("</tr></thead>\n<tbody>\n");
+    for row in &rows {
+        let st = row.cell.status.as_str();
+        let _ = write!(
+            o,
+            "<tr id=\"upgrade-{}\" data-status=\"{st}\">",
+            esc(&row.cell.id)
+        );
+        let cols = row.columns(with_stack);
+        let last = cols.len() - 1;
+        for (i, c) in cols.iter().enumerate() {
+            if i == last {
+                let _ = write!(o, "<td class=\"status st-{st}\">{}</td>", esc(c));
+            } else {
+                let _ = write!(o, "<td>{}</td>", esc(c));
+            }
+        }
+        o.push_str("</tr>\n");
+    }
+    o.push_str("</tbody>\n</table>\n");
+    for row in &rows {
+        let _ = writeln!(
+            o,
+            "<article class=\"upgrade detail st-{}\" data-cell=\"{}\">\n<h3>{} · {}</h3>\n<ol class=\"phases\">",
+            row.cell.status.as_str(),
+            esc(&row.cell.id),
+            esc(&row.path),
+            esc(&row.driver)
+        );
+        for p in &row.upgrade.phases {
+            let st = p.status.as_str();
+            let _ = write!(
+                o,
+                "<li class=\"phase st-{st}\" data-phase=\"{}\" data-status=\"{st}\">{} <b>{}</b> {st} ({})",
+                esc(&p.name),
+                p.status.symbol(),
+                esc(&p.name),
+                fmt_duration(p.duration_ms)
+            );
+            if let Some(reason) = p.reason.as_deref().filter(|x| !x.trim().is_empty()) {
+                let _ = write!(o, "<pre class=\"reason\">{}</pre>", esc(reason));
+            }
+            if !p.findings.is_empty() {
+                o.push_str("<ul class=\"findings\">");
+                for f in &p.findings {
+                    let _ = write!(o, "<li>{}</li>", esc(f));
+                }
+                o.push_str("</ul>");
+            }
+            o.push_str("</li>\n");
+        }
+        o.push_str("</ol>\n</article>\n");
+    }
+    o.push_str("</section>\n");
+}
+
+/// A cell's preflight findings worth a look (`warn`, `block`).
+fn preflight(o: &mut String, c: &CellRecord) {
+    let findings = upgrade::notable_findings(c);
+    if findings.is_empty() {
+        return;
+    }
+    o.push_str("<ul class=\"preflight\">\n");
+    for f in findings {
+        let _ = writeln!(
+            o,
+            "<li data-level=\"{}\">{} <b>{}</b> of engine {}: {}</li>",
+            f.level,
+            upgrade::level_label(f.level),
+            esc(&f.check),
+            esc(&f.engine),
+            esc(&f.reason)
+        );
+    }
+    o.push_str("</ul>\n");
 }
 
 fn perf(o: &mut String, r: &RunRecord) {
@@ -420,6 +514,7 @@ fn failures(o: &mut String, r: &RunRecord) {
                         c.status
                     );
                 }
+                preflight(o, c);
                 let failing: Vec<_> = c
                     .checks
                     .iter()
@@ -434,7 +529,7 @@ fn failures(o: &mut String, r: &RunRecord) {
                             ch.status,
                             ch.status.symbol(),
                             esc(&ch.suite),
-                            esc(&ch.name),
+                            esc(&upgrade::phased_name(ch.phase.as_deref(), &ch.name)),
                             ch.status,
                             fmt_duration(ch.duration_ms)
                         );
@@ -480,6 +575,20 @@ fn failures(o: &mut String, r: &RunRecord) {
 
 fn notes(o: &mut String, r: &RunRecord) {
     let mut items = Vec::new();
+    // Preflight findings of cells "What failed" does not detail.
+    for c in r.cells.iter().filter(|c| !needs_detail(c)) {
+        for f in upgrade::notable_findings(c) {
+            items.push(format!(
+                "<li data-level=\"{}\">{} preflight <b>{}</b> of engine {} on {}: {}</li>",
+                f.level,
+                upgrade::level_label(f.level),
+                esc(&f.check),
+                esc(&f.engine),
+                esc(&describe_values(c)),
+                esc(&f.reason)
+            ));
+        }
+    }
     for c in &r.cells {
         for ch in c.checks.iter().filter(|ch| ch.status == CheckStatus::Fixed) {
             items.push(format!(

@@ -8,6 +8,7 @@ use rayon::prelude::*;
 
 use super::pivot::all_axes;
 use super::text::{markdown_code_block as code, markdown_inline as md, sanitised};
+use super::upgrade;
 use super::{
     Options, cell_note, cells_needing_attention, describe_values, grids_for, measured_engine,
     perf_headline, suites, summary_line, tallies,
@@ -64,6 +65,7 @@ pub fn render_markdown(record: &RunRecord, opts: &Options) -> String {
     }
 
     cell_table(&mut out, &record);
+    upgrade_paths(&mut out, &record);
     what_failed(&mut out, &record);
     notes(&mut out, &record);
     out
@@ -140,6 +142,58 @@ fn cell_table(out: &mut String, record: &RunRecord) {
     out.push('\n');
 }
 
+/// "Tested upgrade paths", fit to paste into release notes: the table, then under it each
+/// phase that did not pass, with its reason and findings in words.
+fn upgrade_paths(out: &mut String, record: &RunRecord) {
+    let rows = upgrade::rows(record);
+    if rows.is_empty() {
+        return;
+    }
+    let with_stack = upgrade::has_stack(&rows);
+    let _ = writeln!(out, "### Tested upgrade paths\n");
+    let header: Vec<String> = upgrade::columns(with_stack)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let centred = header.len() - if with_stack { 3 } else { 2 };
+    push_row(out, &header);
+    push_delimiters(
+        out,
+        std::iter::repeat_n(LEFT, header.len() - centred)
+            .chain(std::iter::repeat_n(CENTRE, centred)),
+    );
+    for r in &rows {
+        let cols: Vec<String> = r.columns(with_stack).iter().map(|c| md(c)).collect();
+        push_row(out, &cols);
+    }
+    out.push('\n');
+    for r in &rows {
+        for p in r.failed_phases() {
+            let _ = write!(
+                out,
+                "**{}** ({}), phase **{}**: {} {}",
+                md(&r.path),
+                md(&r.driver),
+                md(&p.name),
+                p.status.symbol(),
+                p.status
+            );
+            match p.reason.as_deref().filter(|x| !x.trim().is_empty()) {
+                Some(reason) => {
+                    let _ = writeln!(out, ": {}\n", md(reason));
+                }
+                None => out.push_str("\n\n"),
+            }
+            for f in &p.findings {
+                let _ = writeln!(out, "- {}", md(f));
+            }
+            if !p.findings.is_empty() {
+                out.push('\n');
+            }
+        }
+    }
+}
+
 fn what_failed(out: &mut String, record: &RunRecord) {
     let cells = cells_needing_attention(record);
     if cells.is_empty() {
@@ -202,13 +256,14 @@ fn cell_detail(out: &mut String, cell: &CellRecord) {
                 .unwrap_or_default()
         );
     }
+    preflight(out, cell);
     for ch in cell.checks.iter().filter(|c| c.status.fails_cell()) {
         let _ = writeln!(
             out,
             "- {} **{} › {}** ({})\n",
             ch.status.symbol(),
             md(&ch.suite),
-            md(&ch.name),
+            md(&upgrade::phased_name(ch.phase.as_deref(), &ch.name)),
             ch.status
         );
         if !ch.message.trim().is_empty() {
@@ -243,8 +298,41 @@ fn cell_detail(out: &mut String, cell: &CellRecord) {
     }
 }
 
+/// Preflight findings worth a look (`warn`, `block`) of one cell.
+fn preflight(out: &mut String, cell: &CellRecord) {
+    let findings = upgrade::notable_findings(cell);
+    if findings.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "Preflight:\n");
+    for f in findings {
+        let _ = writeln!(
+            out,
+            "- {} {} of engine {}: {}",
+            upgrade::level_label(f.level),
+            md(&f.check),
+            md(&f.engine),
+            md(&f.reason)
+        );
+    }
+    out.push('\n');
+}
+
 fn notes(out: &mut String, record: &RunRecord) {
     let mut lines = Vec::new();
+    // Preflight findings of cells "What failed" does not detail.
+    for cell in record.cells.iter().filter(|c| !super::needs_attention(c)) {
+        for f in upgrade::notable_findings(cell) {
+            lines.push(format!(
+                "- {} preflight {} of engine {} on {}: {}",
+                upgrade::level_label(f.level),
+                md(&f.check),
+                md(&f.engine),
+                md(&describe_values(cell)),
+                md(&f.reason)
+            ));
+        }
+    }
     for cell in &record.cells {
         for ch in cell
             .checks

@@ -13,6 +13,7 @@ mod markdown;
 pub mod pivot;
 mod table;
 pub mod text;
+mod upgrade;
 
 use std::path::{Path, PathBuf};
 
@@ -200,19 +201,39 @@ fn severity(s: CheckStatus) -> u8 {
     }
 }
 
+/// The checks a cell's suite columns and the check totals count: each check once. An
+/// upgrade cell runs a check in several phases (`seed` on FROM, `verify` on TO,
+/// `rollback` on FROM again); there it counts once, with its worst outcome of the phases
+/// it ran in, so a column reads like a plain cell's (n checks) and a failure in any phase
+/// shows.
+pub(crate) fn counted_checks(cell: &CellRecord) -> Vec<&CheckRecord> {
+    if cell.checks.iter().all(|c| c.phase.is_none()) {
+        return cell.checks.iter().collect();
+    }
+    let mut worst: IndexMap<(&str, &str), &CheckRecord> = IndexMap::new();
+    for ch in &cell.checks {
+        let slot = worst.entry((&ch.suite, &ch.name)).or_insert(ch);
+        if severity(ch.status) > severity(slot.status) {
+            *slot = ch;
+        }
+    }
+    worst.into_values().collect()
+}
+
 /// A cell's tally per suite of `suites` (`None` where it ran none of that suite).
 pub(crate) fn tallies(cell: &CellRecord, suites: &[String]) -> Vec<Option<Tally>> {
+    let checks = counted_checks(cell);
     suites
         .iter()
-        .map(|s| Tally::of(cell, cell.checks.iter().filter(|c| &c.suite == s)))
+        .map(|s| Tally::of(cell, checks.iter().copied().filter(|c| &c.suite == s)))
         .collect()
 }
 
-/// All checks of the run: (passed, run).
+/// All checks of the run, each counted once per cell ([`counted_checks`]): (passed, run).
 pub(crate) fn check_totals(record: &RunRecord) -> (usize, usize) {
     let mut passed = 0;
     let mut run = 0;
-    for ch in record.cells.iter().flat_map(|c| &c.checks) {
+    for ch in record.cells.iter().flat_map(counted_checks) {
         if ch.status != CheckStatus::Skipped {
             run += 1;
         }
@@ -387,6 +408,11 @@ pub fn summary_line(record: &RunRecord) -> String {
     line
 }
 
+/// Whether "What failed" details the cell: it did not pass, or a check of it failed.
+pub(crate) fn needs_attention(c: &CellRecord) -> bool {
+    c.status != CellStatus::Pass || c.checks.iter().any(|ch| ch.status.fails_cell())
+}
+
 /// Cells in the order "what failed" lists them: fail, error, flaky, unsupported,
 /// cancelled; each in run order.
 pub(crate) fn cells_needing_attention(record: &RunRecord) -> Vec<&CellRecord> {
@@ -398,13 +424,7 @@ pub(crate) fn cells_needing_attention(record: &RunRecord) -> Vec<&CellRecord> {
         CellStatus::Cancelled => 4,
         CellStatus::Pass => 5,
     };
-    let mut out: Vec<&CellRecord> = record
-        .cells
-        .iter()
-        .filter(|c| {
-            c.status != CellStatus::Pass || c.checks.iter().any(|ch| ch.status.fails_cell())
-        })
-        .collect();
+    let mut out: Vec<&CellRecord> = record.cells.iter().filter(|c| needs_attention(c)).collect();
     out.sort_by_key(|c| rank(c.status));
     out
 }

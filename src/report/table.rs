@@ -8,6 +8,7 @@ use tabled::settings::Style;
 
 use super::pivot::{Grid, all_axes};
 use super::text::{one_line, sanitised, truncate};
+use super::upgrade;
 use super::{
     Options, Tally, cell_note, measured_engine, perf_headline, suites, summary_line, tallies,
 };
@@ -32,6 +33,7 @@ pub fn render_table(record: &RunRecord, opts: &Options) -> String {
         }
         None => cell_table(&record, opts.color),
     };
+    out.push_str(&upgrade_table(&record, opts.color));
     out.push_str(&summary_line(&record));
     out.push('\n');
     out
@@ -90,6 +92,31 @@ fn cell_table(record: &RunRecord, color: bool) -> String {
     let mut s = table.to_string();
     s.push('\n');
     s
+}
+
+/// "Tested upgrade paths": one row per upgrade cell; nothing for a run without any.
+fn upgrade_table(record: &RunRecord, color: bool) -> String {
+    let rows = upgrade::rows(record);
+    if rows.is_empty() {
+        return String::new();
+    }
+    let with_stack = upgrade::has_stack(&rows);
+    let mut b = Builder::with_capacity(rows.len() + 1, upgrade::COLUMNS.len());
+    b.push_record(upgrade::columns(with_stack));
+    for r in &rows {
+        let mut cols: Vec<String> = r
+            .columns(with_stack)
+            .into_iter()
+            .map(|c| one_line(&c).into_owned())
+            .collect();
+        if let Some(last) = cols.last_mut() {
+            *last = paint(last, status_colour(r.cell.status), color);
+        }
+        b.push_record(cols);
+    }
+    let mut table = b.build();
+    table.with(Style::rounded());
+    format!("Tested upgrade paths\n{table}\n")
 }
 
 fn grid_table(grid: &Grid, color: bool) -> String {

@@ -4,11 +4,9 @@
 
 use std::borrow::Cow;
 
-use indexmap::IndexMap;
-
 use rayon::prelude::*;
 
-use crate::results::{CellRecord, RunRecord};
+use crate::results::RunRecord;
 use crate::secrets;
 
 /// The text with ANSI escape sequences, control characters (all but `\n` and `\t`) and
@@ -17,9 +15,9 @@ use crate::secrets;
 /// bytes became a `String`.
 pub fn clean(text: &str) -> Cow<'_, str> {
     let stripped = strip_controls(text);
-    match mask_secrets(&stripped) {
-        Some(masked) => Cow::Owned(masked),
-        None => stripped,
+    match secrets::mask_text(&stripped) {
+        Cow::Owned(masked) => Cow::Owned(masked),
+        Cow::Borrowed(_) => stripped,
     }
 }
 
@@ -97,76 +95,6 @@ fn skip_string(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
     }
 }
 
-/// Masks URL credentials and the values of secret-named assignments (`PGPASSWORD=x`,
-/// `--api-token=x`, `password='x y'`); `None` when nothing was masked.
-fn mask_secrets(text: &str) -> Option<String> {
-    let urls_masked = if text.contains("://") {
-        let m = secrets::mask_urls(text);
-        (m != text).then_some(m)
-    } else {
-        None
-    };
-    let base = urls_masked.as_deref().unwrap_or(text);
-    match mask_assignments(base) {
-        Some(m) => Some(m),
-        None => urls_masked,
-    }
-}
-
-fn mask_assignments(text: &str) -> Option<String> {
-    if !text.contains('=') {
-        return None;
-    }
-    let bytes = text.as_bytes();
-    let mut out: Option<String> = None;
-    let mut copied = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] != b'=' {
-            i += 1;
-            continue;
-        }
-        let mut start = i;
-        while start > 0
-            && (bytes[start - 1].is_ascii_alphanumeric()
-                || matches!(bytes[start - 1], b'_' | b'-' | b'.'))
-        {
-            start -= 1;
-        }
-        let key = &text[start..i];
-        if key.is_empty() || !secrets::is_secret_key(key) {
-            i += 1;
-            continue;
-        }
-        let value_start = i + 1;
-        let (from, to) = match bytes.get(value_start) {
-            Some(&q @ (b'"' | b'\'')) => {
-                let end = text[value_start + 1..]
-                    .find(q as char)
-                    .map_or(bytes.len(), |e| value_start + 1 + e);
-                (value_start + 1, end)
-            }
-            _ => {
-                let end = text[value_start..]
-                    .find(|c: char| c.is_whitespace() || ",;&\"')]}>".contains(c))
-                    .map_or(bytes.len(), |e| value_start + e);
-                (value_start, end)
-            }
-        };
-        if to > from && &text[from..to] != "***" {
-            let o = out.get_or_insert_with(|| String::with_capacity(text.len()));
-            o.push_str(&text[copied..from]);
-            o.push_str("***");
-            copied = to;
-        }
-        i = to.max(i + 1);
-    }
-    out.map(|mut o| {
-        o.push_str(&text[copied..]);
-        o
-    })
-}
-
 /// The record with every string [`clean`]ed: what every format renders from. Borrowed
 /// when nothing needs cleaning (a read-only scan is far cheaper than a copy).
 pub fn sanitised(record: &RunRecord) -> Cow<'_, RunRecord> {
@@ -180,204 +108,46 @@ fn ok(s: &str) -> bool {
     matches!(clean(s), Cow::Borrowed(_))
 }
 
+/// The fields are listed once, in [`crate::results`]' string visitors, so a field added to
+/// the model is cleaned here as soon as it is listed there.
 fn is_clean(r: &RunRecord) -> bool {
-    let top = [
-        &r.run_id,
-        &r.matrix.name,
-        &r.matrix.hash,
-        &r.matrix.path,
-        &r.started_at,
-        &r.tool_version,
-        &r.host.hostname,
-        &r.host.os,
-        &r.host.kernel,
-        &r.options.pull,
-    ];
-    top.iter().all(|s| ok(s))
-        && [
-            &r.partition,
-            &r.finished_at,
-            &r.options.filter,
-            &r.options.baseline,
-            &r.options.only_failed,
-        ]
-        .iter()
-        .all(|o| o.as_deref().is_none_or(ok))
-        && r.axes
-            .iter()
-            .chain(&r.warnings)
-            .chain(&r.merged_from)
-            .all(|s| ok(s))
-        && r.cells.par_iter().all(cell_is_clean)
+    r.all_strings_outside_cells(&mut ok) && r.cells.par_iter().all(|c| c.all_strings(&mut ok))
 }
 
-fn cell_is_clean(c: &CellRecord) -> bool {
-    let opt = |o: &Option<String>| o.as_deref().is_none_or(ok);
-    ok(&c.id)
-        && c.values.iter().all(|(k, v)| ok(k) && ok(v))
-        && opt(&c.reason)
-        && opt(&c.failed_step)
-        && opt(&c.kept)
-        && c.previous_attempts.iter().all(|a| opt(&a.reason))
-        && c.engine.as_ref().is_none_or(|e| {
-            [
-                &e.name,
-                &e.kind,
-                &e.server_version,
-                &e.api_version,
-                &e.storage_driver,
-                &e.containerd,
-                &e.runc,
-                &e.kernel,
-                &e.cgroup_version,
-                &e.os,
-                &e.arch,
-            ]
-            .iter()
-            .all(|s| ok(s))
-        })
-        && c.images.iter().all(|i| {
-            ok(&i.service)
-                && ok(&i.reference)
-                && ok(&i.digest)
-                && i.labels.iter().all(|(k, v)| ok(k) && ok(v))
-        })
-        && c.services
-            .iter()
-            .all(|s| ok(&s.name) && ok(&s.kind) && ok(&s.image) && s.log_tail.iter().all(|l| ok(l)))
-        && c.checks.iter().all(|ch| {
-            ok(&ch.suite)
-                && ok(&ch.name)
-                && ok(&ch.message)
-                && ch
-                    .perf
-                    .as_ref()
-                    .and_then(|p| p.baseline.as_ref())
-                    .is_none_or(|b| ok(&b.run_id))
-        })
-}
-
-/// A copy with every string cleaned. Lists every field: a field added to the model
-/// must be added here (and to the scans above) to be cleaned.
+/// A copy with every string cleaned.
 fn sanitised_copy(record: &RunRecord) -> RunRecord {
-    let mut r = RunRecord {
-        schema: record.schema,
-        run_id: record.run_id.clone(),
-        matrix: record.matrix.clone(),
-        partition: record.partition.clone(),
-        started_at: record.started_at.clone(),
-        finished_at: record.finished_at.clone(),
-        tool_version: record.tool_version.clone(),
-        host: record.host.clone(),
-        options: record.options.clone(),
-        axes: record.axes.clone(),
-        // Cells are most of a record: cloned and cleaned in parallel.
-        cells: record
-            .cells
-            .par_iter()
-            .map(|cell| {
-                let mut cell = cell.clone();
-                clean_cell(&mut cell);
-                cell
-            })
-            .collect(),
-        interrupted: record.interrupted,
-        warnings: record.warnings.clone(),
-        merged_from: record.merged_from.clone(),
-    };
-    let c = clean_in_place;
-    c(&mut r.run_id);
-    c(&mut r.matrix.name);
-    c(&mut r.matrix.hash);
-    c(&mut r.matrix.path);
-    r.partition.iter_mut().for_each(c);
-    c(&mut r.started_at);
-    r.finished_at.iter_mut().for_each(c);
-    c(&mut r.tool_version);
-    c(&mut r.host.hostname);
-    c(&mut r.host.os);
-    c(&mut r.host.kernel);
-    c(&mut r.options.pull);
-    r.options.filter.iter_mut().for_each(c);
-    r.options.baseline.iter_mut().for_each(c);
-    r.options.only_failed.iter_mut().for_each(c);
-    r.axes.iter_mut().for_each(c);
-    r.warnings.iter_mut().for_each(c);
-    r.merged_from.iter_mut().for_each(c);
+    let mut r = record_without_cells(record);
+    // Cells are most of a record: cloned and cleaned in parallel.
+    r.cells = record
+        .cells
+        .par_iter()
+        .map(|cell| {
+            let mut cell = cell.clone();
+            cell.edit_strings(&mut clean_in_place);
+            cell
+        })
+        .collect();
+    r.edit_strings_outside_cells(&mut clean_in_place);
     r
 }
 
-fn clean_cell(cell: &mut CellRecord) {
-    let c = clean_in_place;
-    c(&mut cell.id);
-    if cell
-        .values
-        .iter()
-        .any(|(k, v)| needs_cleaning(k) || needs_cleaning(v))
-    {
-        cell.values = cell
-            .values
-            .iter()
-            .map(|(k, v)| (clean(k).into_owned(), clean(v).into_owned()))
-            .collect::<IndexMap<_, _>>();
+fn record_without_cells(r: &RunRecord) -> RunRecord {
+    RunRecord {
+        schema: r.schema,
+        run_id: r.run_id.clone(),
+        matrix: r.matrix.clone(),
+        partition: r.partition.clone(),
+        started_at: r.started_at.clone(),
+        finished_at: r.finished_at.clone(),
+        tool_version: r.tool_version.clone(),
+        host: r.host.clone(),
+        options: r.options.clone(),
+        axes: r.axes.clone(),
+        cells: Vec::new(),
+        interrupted: r.interrupted,
+        warnings: r.warnings.clone(),
+        merged_from: r.merged_from.clone(),
     }
-    cell.reason.iter_mut().for_each(c);
-    cell.failed_step.iter_mut().for_each(c);
-    cell.kept.iter_mut().for_each(c);
-    for a in &mut cell.previous_attempts {
-        a.reason.iter_mut().for_each(c);
-    }
-    if let Some(e) = &mut cell.engine {
-        for s in [
-            &mut e.name,
-            &mut e.kind,
-            &mut e.server_version,
-            &mut e.api_version,
-            &mut e.storage_driver,
-            &mut e.containerd,
-            &mut e.runc,
-            &mut e.kernel,
-            &mut e.cgroup_version,
-            &mut e.os,
-            &mut e.arch,
-        ] {
-            c(s);
-        }
-    }
-    for img in &mut cell.images {
-        c(&mut img.service);
-        c(&mut img.reference);
-        c(&mut img.digest);
-        if img
-            .labels
-            .iter()
-            .any(|(k, v)| needs_cleaning(k) || needs_cleaning(v))
-        {
-            img.labels = img
-                .labels
-                .iter()
-                .map(|(k, v)| (clean(k).into_owned(), clean(v).into_owned()))
-                .collect();
-        }
-    }
-    for svc in &mut cell.services {
-        c(&mut svc.name);
-        c(&mut svc.kind);
-        c(&mut svc.image);
-        svc.log_tail.iter_mut().for_each(c);
-    }
-    for check in &mut cell.checks {
-        c(&mut check.suite);
-        c(&mut check.name);
-        c(&mut check.message);
-        if let Some(b) = check.perf.as_mut().and_then(|p| p.baseline.as_mut()) {
-            c(&mut b.run_id);
-        }
-    }
-}
-
-fn needs_cleaning(s: &str) -> bool {
-    matches!(clean(s), Cow::Owned(_))
 }
 
 /// One line: line breaks and tabs become spaces, runs of spaces collapse.

@@ -55,6 +55,9 @@ pub struct CheckChange {
     pub values: IndexMap<String, String>,
     pub suite: String,
     pub name: String,
+    /// The upgrade phase the check ran in (`seed`, `verify`, `rollback`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
     pub base: CheckStatus,
     pub new: CheckStatus,
     /// The new run's message.
@@ -208,7 +211,8 @@ fn compare_checks(
         let Some(bc) = b
             .checks
             .iter()
-            .find(|c| c.name == nc.name && c.suite == nc.suite)
+            // An upgrade cell runs a check once per phase: match the same phase's run.
+            .find(|c| c.name == nc.name && c.suite == nc.suite && c.phase == nc.phase)
         else {
             continue;
         };
@@ -218,6 +222,7 @@ fn compare_checks(
                 values: n.values.clone(),
                 suite: nc.suite.clone(),
                 name: nc.name.clone(),
+                phase: nc.phase.clone(),
                 base: bc.status,
                 new: nc.status,
                 message: nc.message.clone(),

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod compare;
 pub mod merge;
+mod strings;
 
 /// The schema version of run.json.
 pub const SCHEMA: u32 = 1;
@@ -527,10 +528,21 @@ impl RunRecord {
     }
 
     /// Writes `DIR/run.json` atomically (a temporary file renamed over it), so that a
-    /// reader never sees half a record.
+    /// reader never sees half a record. Secrets are masked on the way (DESIGN.md: in every
+    /// output, and run.json is one): whatever a check message, reason or log line holds,
+    /// run.json never shows more than the reports rendered from it.
     pub fn save(&self, dir: &Path) -> Result<PathBuf, ResultsError> {
         let file = dir.join(RUN_FILE);
-        let json = serde_json::to_vec_pretty(self).map_err(|source| ResultsError::Parse {
+        let masked;
+        let record = if self.has_no_secrets() {
+            self
+        } else {
+            let mut m = self.clone();
+            m.mask_secrets();
+            masked = m;
+            &masked
+        };
+        let json = serde_json::to_vec_pretty(record).map_err(|source| ResultsError::Parse {
             path: file.clone(),
             source,
         })?;
