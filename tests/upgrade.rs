@@ -202,6 +202,10 @@ fn run_upgrade_rehearsal_keeps_data_rolls_back_and_reports_what_breaks() {
         switched["upgrade"]["containers_back"],
         serde_json::json!({"ok": 0, "total": 1})
     );
+    assert_eq!(
+        switched["upgrade"]["data_kept"], false,
+        "the seeded key is out of reach"
+    );
 
     // `graph` in daemon.json: 20.10.5 runs with it, 28.5.2 refuses to start, in its words.
     let graph = cell(&run, &[("daemon-config", "graph.json")]);

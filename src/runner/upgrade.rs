@@ -525,7 +525,8 @@ impl Runner<'_> {
         let counted = Counted { ok, total };
         if ok < total {
             findings.push(format!("{ok} of {total} containers are running again"));
-            return Ok((CellStatus::Fail, findings, counted, None, Vec::new()));
+            // What was seeded cannot be read back: as far as the stack knows, it is lost.
+            return Ok((CellStatus::Fail, findings, counted, Some(false), Vec::new()));
         }
         // The seeded data first, then the ordinary suites.
         let mut checks = self
