@@ -397,12 +397,7 @@ impl Runner<'_> {
         a = match provisioned {
             Err(why) => self.interrupted(a, why, Step::Services),
             Ok(Err(e)) => {
-                let status = if e.is_stack_failure() {
-                    CellStatus::Fail
-                } else {
-                    CellStatus::Error
-                };
-                let reason = crate::secrets::mask_urls(&pool::error_chain(&e));
+                let (status, reason) = stack_failure(&e);
                 let mut a = a.end(status, Some(Step::Services), reason);
                 a.final_ = matches!(e, crate::stack::StackError::Env { .. });
                 a
@@ -535,6 +530,16 @@ fn keep_instructions(engine: &EngineHandle, cell: &Cell, stack: &Stack) -> Strin
         ports.join(", "),
         stack.run_id()
     )
+}
+
+/// A stack that does not work here is `fail`; a setup fault is `error`. With the reason.
+fn stack_failure(e: &crate::stack::StackError) -> (CellStatus, String) {
+    let status = if e.is_stack_failure() {
+        CellStatus::Fail
+    } else {
+        CellStatus::Error
+    };
+    (status, crate::secrets::mask_urls(&pool::error_chain(e)))
 }
 
 /// The record of a cell that never ran.

@@ -206,12 +206,7 @@ impl Runner<'_> {
             match provisioned {
                 Err(why) => break 'rehearsal self.phase_interrupted(a, &mut rec, "seed", t, why),
                 Ok(Err(e)) => {
-                    let status = if e.is_stack_failure() {
-                        CellStatus::Fail
-                    } else {
-                        CellStatus::Error
-                    };
-                    let reason = crate::secrets::mask_urls(&pool::error_chain(&e));
+                    let (status, reason) = super::stack_failure(&e);
                     rec.phases
                         .push(phase("seed", status, t, Some(reason.clone()), Vec::new()));
                     break 'rehearsal a.end(status, Some(Step::Seed), reason);
