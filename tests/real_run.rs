@@ -22,10 +22,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use dockmatrix::report::{self, Format, Options, Pivot};
-use dockmatrix::results::{CellStatus, CheckStatus, RunRecord};
+use dockmatrix::results::{CellStatus, CheckStatus, EngineFacts, RunRecord};
 use regex::Regex;
 
 use crate::common::*;
+use crate::report::{redacted, render};
 
 fn fixture_file() -> PathBuf {
     root().join("tests/data/real-run.json")
@@ -157,8 +158,16 @@ fn regenerate() {
     }
     eprintln!("real run {run_id} in {:?}", started.elapsed());
     assert_eq!(status.code(), Some(130), "interrupted");
-    assert_eq!(calls.load(Ordering::SeqCst), 2, "one counter call per attempt");
-    assert_eq!(labelled_objects(&run_id), Vec::<String>::new(), "nothing left");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "one counter call per attempt"
+    );
+    assert_eq!(
+        labelled_objects(&run_id),
+        Vec::<String>::new(),
+        "nothing left"
+    );
 
     let record = RunRecord::load(&dir).expect("run.json");
     assert_every_status(&record);
@@ -211,4 +220,207 @@ fn assert_every_status(r: &RunRecord) {
 #[test]
 fn real_run_holds_every_status() {
     assert_every_status(&real());
+}
+
+// ---- snapshots ----
+
+/// Free text with the machine's and the moment's traces replaced: addresses, Redis' log
+/// timestamps, the kernel, the filesystem and the cgroup version of the host, package
+/// versions of the engine image (they move when the image is rebuilt).
+struct Scrub(Vec<(Regex, &'static str)>);
+
+impl Scrub {
+    fn new() -> Scrub {
+        let rules = [
+            // IPv4 with an optional port, and bare ports after a host name.
+            (r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b", "[addr]"),
+            (r"\blocalhost:\d+\b", "[addr]"),
+            // Redis: `1:M 27 Nov 2026 13:29:55.474 * …`.
+            (
+                r"\b\d+:([CMSX]) \d{1,2} \w{3} \d{4} \d\d:\d\d:\d\d\.\d+",
+                "[pid]:$1 [time]",
+            ),
+            // Bookworm's Redis point release: the image's, rebuilt with updates.
+            (r"\bRedis version=[\d.]+", "Redis version=[version]"),
+            (r"\bkernel \S+:", "kernel [kernel]:"),
+            (r"\bcgroup v\d", "cgroup v[n]"),
+            (r"\bit is on \w+", "it is on [fs]"),
+            (r"\blinux/\w+", "linux/[arch]"),
+            (r"\b(containerd|runc|Docker) \d\S*", "$1 [version]"),
+        ];
+        Scrub(
+            rules
+                .into_iter()
+                .map(|(re, to)| (Regex::new(re).expect("regex"), to))
+                .collect(),
+        )
+    }
+
+    fn text(&self, s: &mut String) {
+        for (re, to) in &self.0 {
+            if re.is_match(s) {
+                *s = re.replace_all(s, *to).into_owned();
+            }
+        }
+    }
+}
+
+/// What the host engine measured about itself: this machine's, not the matrix's.
+fn host_engine(e: &mut EngineFacts) {
+    if e.kind != "host" {
+        return;
+    }
+    e.server_version = "[version]".into();
+    e.api_version = "[api]".into();
+    e.storage_driver = "[driver]".into();
+    e.containerd = "[version]".into();
+    e.runc = "[version]".into();
+    e.kernel = "[kernel]".into();
+    e.cgroup_version = "[n]".into();
+    e.os = "[os]".into();
+    e.arch = "[arch]".into();
+}
+
+/// The frozen record with everything that differs from one regeneration (or machine) to
+/// the next replaced by stand-ins: ids, timestamps and durations (report.rs's
+/// [`redacted`]), then the host's facts, resource figures, image build labels and the
+/// traces in free text ([`Scrub`]). Log lines about the host's own settings go.
+fn stable(r: RunRecord) -> RunRecord {
+    let mut r = redacted(r);
+    let scrub = Scrub::new();
+    r.host.os = "[os]".into();
+    r.host.kernel = "[kernel]".into();
+    r.host.cpus = 0;
+    r.host.memory_bytes = 0;
+    r.warnings.iter_mut().for_each(|w| scrub.text(w));
+    for c in &mut r.cells {
+        c.engine.iter_mut().for_each(host_engine);
+        for t in c.reason.iter_mut().chain(c.kept.iter_mut()) {
+            scrub.text(t);
+        }
+        for a in &mut c.previous_attempts {
+            a.reason.iter_mut().for_each(|t| scrub.text(t));
+        }
+        for f in &mut c.preflight {
+            scrub.text(&mut f.reason);
+        }
+        for img in &mut c.images {
+            for (k, v) in &mut img.labels {
+                if k.starts_with("io.dockmatrix.package.") || k == "io.dockmatrix.recipe" {
+                    *v = "[build]".into();
+                }
+            }
+        }
+        for s in &mut c.services {
+            s.peak_memory_bytes = 0;
+            s.cpu_ms = 0;
+            s.ready_ms = s.ready_ms.map(|_| 1234);
+            // Redis warns about vm.overcommit_memory when the host has it off.
+            s.log_tail.retain(|l| !l.contains("overcommit"));
+            s.log_tail.iter_mut().for_each(|l| scrub.text(l));
+        }
+        for ch in &mut c.checks {
+            scrub.text(&mut ch.message);
+            // A check that ran took time; sub-millisecond ones must not flip to 0.
+            if ch.status != CheckStatus::Skipped {
+                ch.duration_ms = 1234;
+            }
+        }
+    }
+    r
+}
+
+fn snapshot(format: Format) -> String {
+    render(format, &stable(real()))
+}
+
+#[test]
+fn real_run_snapshot_table() {
+    insta::assert_snapshot!("table", snapshot(Format::Table));
+}
+
+#[test]
+fn real_run_snapshot_table_pivot() {
+    // Rows = engine, columns = redis: a square mixing outcomes (◐), an error, a refusal.
+    let opts = Options {
+        color: false,
+        pivot: Some(Pivot::new("engine", "redis")),
+    };
+    insta::assert_snapshot!(
+        "table_pivot",
+        report::render(Format::Table, &stable(real()), &opts)
+    );
+}
+
+#[test]
+fn real_run_snapshot_markdown() {
+    insta::assert_snapshot!("markdown", snapshot(Format::Markdown));
+}
+
+#[test]
+fn real_run_snapshot_csv() {
+    insta::assert_snapshot!("csv", snapshot(Format::Csv));
+}
+
+#[test]
+fn real_run_snapshot_json() {
+    insta::assert_snapshot!("json", snapshot(Format::Json));
+}
+
+#[test]
+fn real_run_snapshot_junit() {
+    insta::assert_snapshot!("junit", snapshot(Format::Junit));
+}
+
+#[test]
+fn real_run_snapshot_html() {
+    insta::assert_snapshot!("html", snapshot(Format::Html));
+}
+
+/// Nothing of the machine or the moment the record was made on reaches a snapshot.
+#[test]
+fn real_run_snapshots_hold_no_machine_facts() {
+    let r = real();
+    let mut traces: Vec<String> = vec![r.run_id.clone(), r.host.kernel.clone()];
+    // A short host name (`vm`) also occurs inside words; a longer one must not appear.
+    if r.host.hostname.len() > 3 {
+        traces.push(r.host.hostname.clone());
+    }
+    // Redis' log timestamps, `13:29:55.474`.
+    let time = Regex::new(r"\d\d:\d\d:\d\d\.\d{3}").expect("regex");
+    for c in &r.cells {
+        if let Some(e) = c.engine.as_ref().filter(|e| e.kind == "host") {
+            traces.extend([
+                e.server_version.clone(),
+                e.containerd.clone(),
+                e.runc.clone(),
+            ]);
+        }
+        traces.extend(c.images.iter().map(|i| i.digest.clone()));
+        for s in &c.services {
+            let lines = s.log_tail.iter();
+            traces.extend(
+                lines
+                    .filter_map(|l| time.find(l))
+                    .map(|m| m.as_str().to_string()),
+            );
+        }
+    }
+    assert!(
+        traces.len() > 10,
+        "the record has traces to hide: {traces:?}"
+    );
+    for format in [
+        Format::Table,
+        Format::Markdown,
+        Format::Csv,
+        Format::Json,
+        Format::Junit,
+        Format::Html,
+    ] {
+        let out = snapshot(format);
+        for t in traces.iter().filter(|t| !t.is_empty()) {
+            assert!(!out.contains(t.as_str()), "{t} in {format:?}");
+        }
+    }
 }
