@@ -27,7 +27,7 @@ fn mixed() -> RunRecord {
 
 /// Ids, timestamps and durations replaced by stable stand-ins, so snapshots say what a
 /// report shows, not when a run happened.
-fn redacted(mut r: RunRecord) -> RunRecord {
+pub(crate) fn redacted(mut r: RunRecord) -> RunRecord {
     r.run_id = "[run-id]".into();
     r.matrix.hash = "[matrix-hash]".into();
     r.started_at = "2000-01-01T00:00:00Z".into();
@@ -70,7 +70,7 @@ fn redacted(mut r: RunRecord) -> RunRecord {
     r
 }
 
-fn render(format: Format, r: &RunRecord) -> String {
+pub(crate) fn render(format: Format, r: &RunRecord) -> String {
     report::render(format, r, &Options::default())
 }
 

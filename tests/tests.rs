@@ -6,6 +6,7 @@ mod common;
 mod endpoint;
 mod matrix_errors;
 mod preflight;
+mod real_run;
 mod report;
 mod run;
 mod scenario_errors;
