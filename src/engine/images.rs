@@ -1,14 +1,54 @@
 //! Getting images into an engine without an internet registry.
 //!
-//! Why `docker save` → `docker load` rather than a local registry: measured on these
-//! machines (DESIGN.md), a registry must first be filled (16 s for a 234 MB PostgreSQL
-//! image) before any engine can pull, and then two engines pulled concurrently in 9–11 s;
-//! save→load of the same image took ~16.7 s to one engine with no fill step and no extra
-//! daemon. The save side is the host engine's work and was the bottleneck when four
-//! engines each ran their own save (68–103 s for 466 MB each, measured here): so each
-//! image is saved once into a cache file named by its image id (content-addressed: a
-//! rebuilt image gets a new file; reruns reuse it), and every engine loads from that file.
-//! A user with a registry sets `pull`.
+//! Chosen: `docker save` → `docker load`, not a local registry, because we measured both
+//! (`benches/image-transfer.sh`, both ways side by side in one invocation) on the demo
+//! matrix's 7 images into 3 fresh dind engines (20.10.24, 26.1.5, 28.5.2, overlay2), on
+//! 2026-11-27, on a shared 2-core AMD EPYC VM (23 GiB, host engine docker.io 20.10.24,
+//! cgroup v1) with other engineers compiling beside it: 1-minute load averages 7.3
+//! before, 9.5 after, up to 15 during, so each figure is noisy. Per way and repetition
+//! (engines concurrent, each taking its images one after the other, as the tool does):
+//!
+//! | way                | rep | first time (once) | per run (3 engines, wall) | total   |
+//! | ------------------ | --- | ----------------- | ------------------------- | ------- |
+//! | save → load        | 1   | save 53.2 s       | load 65.5 s               | 118.7 s |
+//! | registry           | 1   | push 274.1 s      | pull + tag 89.5 s         | 363.6 s |
+//! | registry           | 2   | push 326.1 s      | pull + tag 71.1 s         | 397.2 s |
+//! | save → load        | 2   | save 71.5 s       | load 93.7 s               | 165.2 s |
+//! | median save → load |     | 62.4 s            | 79.6 s                    | 141.9 s |
+//! | median registry    |     | 300.1 s           | 80.3 s                    | 380.4 s |
+//!
+//! A second invocation right after (one repetition, load 9.5 before, 8.5 after) agreed:
+//! save 66.2 s + load 77.1 s = 143.3 s; push 216.5 s + pull + tag 87.3 s = 303.8 s.
+//!
+//! - Filling the registry is ~5× slower than saving: `docker push` gzips every layer on
+//!   the host (1770 MB of tars become 435 MB of blobs), and on 2 busy cores that
+//!   compression is the bottleneck. Save writes the layers as they are.
+//! - Once filled/saved, the per-run cost is a tie within the noise (of the three
+//!   repetitions, load won two, pull one; medians over all three 77.1 s and 87.3 s). The registry moves 4× fewer bytes (435 MB per engine against 1770 MB:
+//!   compressed, and the Debian base layers the images share are stored and pulled once,
+//!   where each tar carries them again), yet pulling was not faster: the engines must
+//!   gunzip what they pull (our reading, not measured apart), and on this machine CPU,
+//!   not bytes over the bridge, is what runs short.
+//! - So save → load wins a first run by ~2.7× and is no worse on later ones (the tar cache
+//!   below survives runs, as a registry's storage would), with no extra daemon, no
+//!   `--insecure-registry` added to the engines under test (their configuration is what a
+//!   matrix tests), and it serves `endpoint` engines, which we cannot reconfigure.
+//!
+//! What switching would take, should a faster machine or bigger images change the figures
+//! (rerun the bench; the registry may gain where cores are many and bytes or shared
+//! layers dominate): run Debian's `docker-registry` (a new runtime dependency) on the bridge
+//! address *and* on 127.0.0.1 (the host engine trusts only 127.0.0.0/8 as insecure, and
+//! the inner engines cannot reach the host's loopback; the bench runs two processes on one
+//! storage dir), keep its storage in the cache dir so it is filled once per image id, push
+//! from the host with bollard, start every dind engine with `--insecure-registry` (or as a
+//! `registry-mirrors` entry, which would let official image names work offline), pull and
+//! tag in each engine, and keep save → load for `endpoint` engines.
+//!
+//! The save side is the host engine's work and was the bottleneck when four engines each
+//! ran their own save (68–103 s for 466 MB each, measured here): so each image is saved
+//! once into a cache file named by its image id (content-addressed: a rebuilt image gets a
+//! new file; reruns reuse it), and every engine loads from that file. A user with a
+//! registry sets `pull`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
