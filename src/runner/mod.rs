@@ -187,8 +187,11 @@ impl Runner<'_> {
             Some(_permit) if !self.cancel.is_cancelled() => self.attempts(cell, &key).await,
             _ => cancelled_record(cell, "not started: the run was cancelled"),
         };
-        let e = self.emit.clone();
-        self.pool.cell_done(&key, &move |ev| e(ev)).await;
+        // An upgrade cell owns its engines; the pool's count only shared ones.
+        if self.cfg.matrix.upgrade_for(cell).is_none() {
+            let e = self.emit.clone();
+            self.pool.cell_done(&key, &move |ev| e(ev)).await;
+        }
         if record.status.is_failure(false)
             && self.cfg.fail_fast
             && !self.failed.swap(true, Ordering::SeqCst)
