@@ -14,7 +14,7 @@ use super::events::Event;
 use crate::engine::images::{self, Loaded};
 use crate::engine::labels::RunLabels;
 use crate::engine::{self, EngineHandle};
-use crate::matrix::{Cell, EngineKind, EngineSpec, Matrix, PullPolicy};
+use crate::matrix::{Cell, EngineKind, EngineSpec, Matrix, PullPolicy, UpgradePath};
 use crate::results::{Finding, FindingLevel};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -38,12 +38,24 @@ impl EngineKey {
     /// The engines a cell uses, each with the daemon.json it starts with: its engine, or
     /// for an upgrade cell its path's FROM and TO.
     pub fn all_of(matrix: &Matrix, cell: &Cell) -> Vec<(EngineKey, Option<serde_json::Value>)> {
-        let Some(path) = matrix.upgrade_for(cell) else {
-            let daemon = matrix
-                .engine_for(cell)
-                .and_then(|spec| matrix.daemon_for(spec, cell));
-            return vec![(EngineKey::of(cell), daemon)];
-        };
+        match matrix.upgrade_for(cell) {
+            Some(path) => EngineKey::upgrade_pair(matrix, cell, path).into(),
+            None => {
+                let daemon = matrix
+                    .engine_for(cell)
+                    .and_then(|spec| matrix.daemon_for(spec, cell));
+                vec![(EngineKey::of(cell), daemon)]
+            }
+        }
+    }
+
+    /// FROM (the cell's driver and daemon.json) and TO (`to-storage-driver`, and
+    /// `to-daemon` over its daemon.json) of an upgrade cell.
+    pub fn upgrade_pair(
+        matrix: &Matrix,
+        cell: &Cell,
+        path: &UpgradePath,
+    ) -> [(EngineKey, Option<serde_json::Value>); 2] {
         let driver = cell.get("storage-driver").map(str::to_string);
         let config = cell.get("daemon-config").map(str::to_string);
         let daemon_of = |name: &str| {
@@ -52,7 +64,7 @@ impl EngineKey {
                 .get(name)
                 .and_then(|s| matrix.daemon_for(s, cell))
         };
-        vec![
+        [
             (
                 EngineKey {
                     engine: path.from.clone(),
@@ -120,12 +132,10 @@ impl Pool {
             HashMap::new();
         // An upgrade cell owns its engines: it stops one and starts another on its data.
         for cell in cells.iter().filter(|c| matrix.upgrade_for(c).is_none()) {
-            let e = plan.entry(EngineKey::of(cell)).or_insert_with(|| {
-                let daemon = matrix
-                    .engine_for(cell)
-                    .and_then(|spec| matrix.daemon_for(spec, cell));
-                (Vec::new(), 0, daemon)
-            });
+            let Some((key, daemon)) = EngineKey::all_of(matrix, cell).into_iter().next() else {
+                continue;
+            };
+            let e = plan.entry(key).or_insert_with(|| (Vec::new(), 0, daemon));
             e.1 += 1;
             for svc in matrix.services.values() {
                 if let Ok(img) = matrix.image_for(svc, cell)

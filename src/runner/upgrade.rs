@@ -18,7 +18,7 @@ use super::{Attempt, Interrupt, Runner, pool};
 use crate::checks::Target;
 use crate::engine::labels::{self, RunLabels};
 use crate::engine::{self, DindPlace, EngineHandle, images};
-use crate::matrix::{Cell, EngineSpec, Restart, UpgradePath, merge_daemon};
+use crate::matrix::{Cell, EngineSpec, Restart, UpgradePath};
 use crate::results::{CellStatus, CheckRecord, CheckStatus, Counted, PhaseRecord, UpgradeRecord};
 use crate::runner::{Event, Step};
 use crate::scenario::Phase;
@@ -53,19 +53,17 @@ impl Runner<'_> {
             a.final_ = true;
             return a;
         };
-        let from_driver = cell.get("storage-driver").map(str::to_string);
+        let [(from_key, from_daemon), (to_key, to_daemon)] =
+            pool::EngineKey::upgrade_pair(matrix, cell, path);
         let from = EnginePlan {
             spec: from_spec,
-            driver: from_driver.clone(),
-            daemon: matrix.daemon_for(from_spec, cell),
+            driver: from_key.driver,
+            daemon: from_daemon,
         };
         let to = EnginePlan {
             spec: to_spec,
-            driver: path.to_storage_driver.clone().or(from_driver),
-            daemon: merge_daemon(
-                matrix.daemon_for(to_spec, cell).as_ref(),
-                path.to_daemon.as_ref(),
-            ),
+            driver: to_key.driver,
+            daemon: to_daemon,
         };
         let mut rec = UpgradeRecord {
             from: path.from.clone(),
