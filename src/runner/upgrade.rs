@@ -236,7 +236,7 @@ impl Runner<'_> {
             }
             rec.phases
                 .push(phase("seed", CellStatus::Pass, t, None, Vec::new()));
-            let before = Inventory::take(&engine.docker, &cell.id, &images).await;
+            let before = Inventory::take(&engine, &cell.id, &images).await;
 
             // upgrade: FROM stopped as a package upgrade stops it; TO on the same data.
             let t = Instant::now();
@@ -284,21 +284,8 @@ impl Runner<'_> {
             // verify on TO.
             let t = Instant::now();
             self.emit_step(cell, Step::Verify);
-            let from_measured = rec
-                .from_engine
-                .as_ref()
-                .map(|f| f.storage_driver.clone())
-                .unwrap_or_default();
             let verified = self
-                .verify(
-                    s,
-                    cell,
-                    &to_engine,
-                    (&before, &from_measured),
-                    &images,
-                    "verify",
-                    deadline,
-                )
+                .verify(s, cell, &to_engine, &before, &images, "verify", deadline)
                 .await;
             let (status, findings, back, kept, checks) = match verified {
                 Err(why) => break 'rehearsal self.phase_interrupted(a, &mut rec, "verify", t, why),
@@ -355,17 +342,12 @@ impl Runner<'_> {
                     }
                     Ok(Ok(h)) => h,
                 };
-                let to_measured = rec
-                    .to_engine
-                    .as_ref()
-                    .map(|f| f.storage_driver.clone())
-                    .unwrap_or_default();
                 let verified = self
                     .verify(
                         s,
                         cell,
                         &back_engine,
-                        (&before, &to_measured),
+                        &before,
                         &images,
                         "rollback",
                         deadline,
@@ -483,7 +465,7 @@ impl Runner<'_> {
         stack: &mut Stack,
         cell: &Cell,
         engine: &EngineHandle,
-        (before, previous_driver): (&Inventory, &str),
+        before: &Inventory,
         images: &[String],
         upgrade_phase: &str,
         deadline: tokio::time::Instant,
@@ -497,12 +479,8 @@ impl Runner<'_> {
         ),
         Interrupt,
     > {
-        let after = Inventory::take(&engine.docker, &cell.id, images).await;
-        let mut findings = inventory::missing(
-            before,
-            &after,
-            (previous_driver, &engine.facts.storage_driver),
-        );
+        let after = Inventory::take(engine, &cell.id, images).await;
+        let mut findings = inventory::missing(before, &after);
         let back = {
             let _g = self.gate.read().await;
             self.step(deadline, stack.reattach(engine)).await?

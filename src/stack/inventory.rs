@@ -5,14 +5,16 @@
 
 use std::collections::BTreeMap;
 
-use bollard::Docker;
 use bollard::query_parameters::{ListContainersOptions, ListNetworksOptions, ListVolumesOptions};
 
-use crate::engine::labels;
+use crate::engine::{EngineHandle, labels};
 
 /// A cell's objects on one engine.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inventory {
+    /// The storage driver the engine measured when this was taken: an engine sees only
+    /// what was stored under its own driver.
+    pub driver: String,
     /// Container id → (service name, else container name; running).
     pub containers: BTreeMap<String, (String, bool)>,
     /// Image reference → image id.
@@ -24,11 +26,15 @@ pub struct Inventory {
 }
 
 impl Inventory {
-    /// Reads the objects labelled with `cell_id` and the images `images` from `docker`.
-    pub async fn take(docker: &Docker, cell_id: &str, images: &[String]) -> Inventory {
+    /// Reads the objects labelled with `cell_id` and the images `images` from `engine`.
+    pub async fn take(engine: &EngineHandle, cell_id: &str, images: &[String]) -> Inventory {
+        let docker = &engine.docker;
         let label = format!("{}={cell_id}", labels::CELL);
         let filters = std::collections::HashMap::from([("label".to_string(), vec![label])]);
-        let mut inv = Inventory::default();
+        let mut inv = Inventory {
+            driver: engine.facts.storage_driver.clone(),
+            ..Inventory::default()
+        };
         if let Ok(list) = docker
             .list_containers(Some(ListContainersOptions {
                 all: true,
@@ -90,8 +96,7 @@ impl Inventory {
 }
 
 /// What `after` lacks of `before`, in words; empty when every object is still there.
-/// `drivers` are the storage drivers the two engines measured.
-pub fn missing(before: &Inventory, after: &Inventory, drivers: (&str, &str)) -> Vec<String> {
+pub fn missing(before: &Inventory, after: &Inventory) -> Vec<String> {
     let mut out = Vec::new();
     let gone_containers: Vec<&str> = before
         .containers
@@ -117,7 +122,7 @@ pub fn missing(before: &Inventory, after: &Inventory, drivers: (&str, &str)) -> 
         .filter(|(id, _)| !after.networks.contains_key(*id))
         .map(|(_, name)| name.as_str())
         .collect();
-    let (from, to) = drivers;
+    let (from, to) = (before.driver.as_str(), after.driver.as_str());
     if from != to && !from.is_empty() && !to.is_empty() {
         out.push(format!(
             "the storage driver changed from {from} to {to}: an engine keeps each driver's images and containers apart, so after the upgrade it sees {} of {} images and {} of {} containers created under {from}",
@@ -149,6 +154,7 @@ mod tests {
 
     fn inv(containers: &[(&str, &str)], images: &[(&str, &str)], vols: &[&str]) -> Inventory {
         Inventory {
+            driver: "overlay2".into(),
             containers: containers
                 .iter()
                 .map(|(id, n)| (id.to_string(), (n.to_string(), true)))
@@ -167,7 +173,7 @@ mod tests {
     #[test]
     fn nothing_missing_says_nothing() {
         let a = inv(&[("c1", "redis")], &[("redis:7", "sha256:1")], &["data"]);
-        assert!(missing(&a, &a.clone(), ("overlay2", "overlay2")).is_empty());
+        assert!(missing(&a, &a.clone()).is_empty());
     }
 
     #[test]
@@ -179,7 +185,8 @@ mod tests {
         );
         let mut after = inv(&[], &[], &["data"]);
         after.networks = before.networks.clone();
-        let said = missing(&before, &after, ("overlay2", "vfs"));
+        after.driver = "vfs".into();
+        let said = missing(&before, &after);
         assert!(
             said[0].starts_with("the storage driver changed from overlay2 to vfs")
                 && said[0].contains("sees 0 of 2 images and 0 of 2 containers"),
@@ -203,7 +210,7 @@ mod tests {
         let before = inv(&[], &[("redis:7", "sha256:1")], &[]);
         let after = inv(&[], &[("redis:7", "sha256:9")], &[]);
         assert_eq!(
-            missing(&before, &after, ("overlay2", "overlay2")),
+            missing(&before, &after),
             vec!["1 of 1 images gone: redis:7".to_string()]
         );
     }
