@@ -22,7 +22,7 @@ use dockmatrix::scenario::{Phase, Scenario};
 use indexmap::IndexMap;
 use tokio::sync::RwLock;
 
-use crate::common::{docker_available, images_available, root};
+use crate::common::{demo_store_services, docker_available, images_available, root};
 
 /// Whether Docker-backed tests can run: skipped with a message without an engine or the
 /// images, a failure instead under DOCKMATRIX_REQUIRE_DOCKER=1.
@@ -211,6 +211,7 @@ fn stack(pg: &str, mariadb: &str, redis: &str) -> Containers {
 
 /// A matrix of one cell with the demo stack's services (and `known` entries).
 fn matrix(pg: &str, mariadb: &str, redis: &str, known: &str) -> Matrix {
+    let stores = demo_store_services(PASSWORD);
     let source = format!(
         r#"
 name = "checks-test"
@@ -219,20 +220,7 @@ postgres = ["{pg}"]
 mariadb = ["{mariadb}"]
 redis = ["{redis}"]
 {known}
-[services.postgres]
-kind = "postgres"
-image = "dockmatrix/postgres:{{version}}"
-env = {{ POSTGRES_PASSWORD = "{PASSWORD}" }}
-ports = [5432]
-[services.mariadb]
-kind = "mysql"
-image = "dockmatrix/mariadb:{{version}}"
-env = {{ MYSQL_ROOT_PASSWORD = "{PASSWORD}", MYSQL_DATABASE = "demo" }}
-ports = [3306]
-[services.redis]
-kind = "redis"
-image = "dockmatrix/redis:{{version}}"
-ports = [6379]
+{stores}
 [services.app]
 kind = "http"
 image = "dockmatrix/demo-app:1"

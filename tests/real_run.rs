@@ -13,12 +13,9 @@
 //! INSTA_UPDATE=always cargo test --test tests real_run::
 //! ```
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::Command;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use dockmatrix::report::{self, Format, Options, Pivot};
@@ -38,48 +35,6 @@ fn real() -> RunRecord {
 
 // ---- the generator ----
 
-/// A TCP server on the host answering Redis' PING with an error the first time and with
-/// PONG afterwards (tests/scheduler.rs does the same): a retry re-provisions the whole
-/// stack, so state that outlives an attempt cannot live in a container.
-fn fails_once_server() -> (u16, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("0.0.0.0:0").expect("listener");
-    let port = listener.local_addr().expect("address").port();
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = count.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut buf = [0u8; 256];
-            let _ = conn.read(&mut buf);
-            let reply: &[u8] = if seen.fetch_add(1, Ordering::SeqCst) == 0 {
-                b"-ERR first attempt fails on purpose\r\n"
-            } else {
-                b"+PONG\r\n"
-            };
-            let _ = conn.write_all(reply);
-        }
-    });
-    (port, count)
-}
-
-/// The default bridge's gateway: where containers reach the host.
-fn host_address_for_containers() -> String {
-    let o = Command::new("docker")
-        .args([
-            "network",
-            "inspect",
-            "bridge",
-            "--format",
-            "{{(index .IPAM.Config 0).Gateway}}",
-        ])
-        .output()
-        .expect("docker runs");
-    let gateway = String::from_utf8_lossy(&o.stdout).trim().to_string();
-    assert!(!gateway.is_empty(), "the default bridge has a gateway");
-    gateway
-}
-
 /// Runs `tests/data/real-run/matrix.toml` through the binary with `--retries 1`, sends
 /// Ctrl-C once every cell but `case=cancelled` has finished, and freezes the run.json.
 #[test]
@@ -98,8 +53,8 @@ fn regenerate() {
     let started = Instant::now();
     // From the repository root with a relative matrix path, so run.json's
     // `matrix.path` is the same on every machine.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dockmatrix"))
-        .args([
+    let (mut child, rx) = spawn_dockmatrix(
+        &[
             "run",
             "tests/data/real-run/matrix.toml",
             "--out",
@@ -108,21 +63,9 @@ fn regenerate() {
             "1",
             "-j",
             "6",
-        ])
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .env("DOCKMATRIX_FIXTURE_COUNTER", &counter)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawned");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+        ],
+        &[("DOCKMATRIX_FIXTURE_COUNTER", &counter)],
+    );
     // Progress lines: `run ID: N cells, …`, then `… [  k/N] ✅ PASS        ID (…s)…`.
     let finished = Regex::new(r"\[\s*(\d+)/(\d+)\] \S+ (\w+)\s+(\S+)").expect("regex");
     let mut run_id = String::new();

@@ -2,8 +2,7 @@
 //! storage drivers, a driver the engine refuses, and the ways a cell breaks (a service
 //! never ready, a missing image, an OOM kill, a restarting service); Ctrl-C and `clean`.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -295,27 +294,17 @@ fn start_background_run(
     String,
     std::sync::mpsc::Receiver<String>,
 ) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dockmatrix"))
-        .args([
+    let (child, rx) = spawn_dockmatrix(
+        &[
             "run",
             matrix.to_str().expect("utf-8"),
             "--out",
             out.to_str().expect("utf-8"),
             "-j",
             "2",
-        ])
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawned");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+        ],
+        &[],
+    );
     let started = Instant::now();
     let mut run_id = String::new();
     loop {
@@ -539,6 +528,7 @@ reason = "PostgreSQL 17 moved the checkpoint counters to pg_stat_checkpointer"
     } else {
         ""
     };
+    let stores = demo_store_services("demo-secret");
     format!(
         r#"
 name = "new-stack"
@@ -548,23 +538,7 @@ postgres = ["17"]
 mariadb = ["11.8"]
 redis = ["8.0"]
 {known}
-[services.postgres]
-kind = "postgres"
-image = "dockmatrix/postgres:{{version}}"
-env = {{ POSTGRES_PASSWORD = "demo-secret" }}
-ports = [5432]
-
-[services.mariadb]
-kind = "mysql"
-image = "dockmatrix/mariadb:{{version}}"
-env = {{ MYSQL_ROOT_PASSWORD = "demo-secret", MYSQL_DATABASE = "demo" }}
-ports = [3306]
-
-[services.redis]
-kind = "redis"
-image = "dockmatrix/redis:{{version}}"
-ports = [6379]
-
+{stores}
 [services.app]
 kind = "http"
 image = "dockmatrix/demo-app:1"

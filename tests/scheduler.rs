@@ -4,7 +4,7 @@
 //! `case` axis whose value decides, through `when`, which checks a cell runs.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -359,48 +359,6 @@ fn run_fail_fast_cancels_the_rest_after_the_first_failure() {
         Vec::<String>::new(),
         "the cancelled cell's stack is torn down"
     );
-}
-
-/// A TCP server on the host that answers Redis' PING with an error the first time and
-/// with PONG afterwards: state that outlives a cell's attempts (a retry re-provisions the
-/// whole stack, so it cannot live in a container).
-fn fails_once_server() -> (u16, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("0.0.0.0:0").expect("listener");
-    let port = listener.local_addr().expect("address").port();
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = count.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut buf = [0u8; 256];
-            let _ = conn.read(&mut buf);
-            let reply: &[u8] = if seen.fetch_add(1, Ordering::SeqCst) == 0 {
-                b"-ERR first attempt fails on purpose\r\n"
-            } else {
-                b"+PONG\r\n"
-            };
-            let _ = conn.write_all(reply);
-        }
-    });
-    (port, count)
-}
-
-/// The default bridge's gateway: where containers reach the host.
-fn host_address_for_containers() -> String {
-    let o = Command::new("docker")
-        .args([
-            "network",
-            "inspect",
-            "bridge",
-            "--format",
-            "{{(index .IPAM.Config 0).Gateway}}",
-        ])
-        .output()
-        .expect("docker runs");
-    let gateway = String::from_utf8_lossy(&o.stdout).trim().to_string();
-    assert!(!gateway.is_empty(), "the default bridge has a gateway");
-    gateway
 }
 
 /// A one-cell matrix whose check asks the [`fails_once_server`] for PONG.

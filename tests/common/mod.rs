@@ -1,7 +1,12 @@
 //! Helpers shared by the integration tests.
 
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 /// The repository root.
 pub fn root() -> PathBuf {
@@ -20,6 +25,32 @@ pub fn dockmatrix_in(dir: &Path, args: &[&str]) -> Output {
         .env("NO_COLOR", "1")
         .output()
         .expect("the dockmatrix binary runs")
+}
+
+/// Starts the binary with `args` (and extra `env`) from the repository root, in the
+/// background; its stderr lines (the progress view) arrive on the receiver as printed.
+pub fn spawn_dockmatrix(
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dockmatrix"))
+        .args(args)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawned");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (child, rx)
 }
 
 pub fn stderr(o: &Output) -> String {
@@ -140,4 +171,71 @@ pub fn cell<'a>(run: &'a serde_json::Value, values: &[(&str, &str)]) -> &'a serd
         .iter()
         .find(|c| values.iter().all(|(k, v)| c["values"][k] == *v))
         .unwrap_or_else(|| panic!("no cell {values:?} in {run}"))
+}
+
+/// A TCP server on the host that answers Redis' PING with an error the first time and
+/// with PONG afterwards: state that outlives a cell's attempts (a retry re-provisions the
+/// whole stack, so it cannot live in a container).
+pub fn fails_once_server() -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("0.0.0.0:0").expect("listener");
+    let port = listener.local_addr().expect("address").port();
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut buf = [0u8; 256];
+            let _ = conn.read(&mut buf);
+            let reply: &[u8] = if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                b"-ERR first attempt fails on purpose\r\n"
+            } else {
+                b"+PONG\r\n"
+            };
+            let _ = conn.write_all(reply);
+        }
+    });
+    (port, count)
+}
+
+/// The default bridge's gateway: where containers reach the host.
+pub fn host_address_for_containers() -> String {
+    let o = Command::new("docker")
+        .args([
+            "network",
+            "inspect",
+            "bridge",
+            "--format",
+            "{{(index .IPAM.Config 0).Gateway}}",
+        ])
+        .output()
+        .expect("docker runs");
+    let gateway = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert!(!gateway.is_empty(), "the default bridge has a gateway");
+    gateway
+}
+
+/// The demo stack's three stores as matrix services (`{version}` from their axes, default
+/// ports published), their passwords `password`.
+pub fn demo_store_services(password: &str) -> String {
+    format!(
+        r#"
+[services.postgres]
+kind = "postgres"
+image = "dockmatrix/postgres:{{version}}"
+env = {{ POSTGRES_PASSWORD = "{password}" }}
+ports = [5432]
+
+[services.mariadb]
+kind = "mysql"
+image = "dockmatrix/mariadb:{{version}}"
+env = {{ MYSQL_ROOT_PASSWORD = "{password}", MYSQL_DATABASE = "demo" }}
+ports = [3306]
+
+[services.redis]
+kind = "redis"
+image = "dockmatrix/redis:{{version}}"
+ports = [6379]
+"#
+    )
 }
