@@ -202,6 +202,46 @@ ready = { tcp = 6379, timeout = "3s" }
 }
 
 #[test]
+fn run_exec_readiness_waits_for_the_command_and_reports_its_exit() {
+    if !docker_available("exec_ready") || !images_available("exec_ready", &["dockmatrix/redis:7.0"])
+    {
+        return;
+    }
+    // Ready once `redis-cli ping` exits 0 inside the container.
+    let ok = host_matrix(
+        r#"
+[services.redis]
+kind = "generic"
+image = "dockmatrix/redis:7.0"
+ready = { exec = ["redis-cli", "ping"], timeout = "60s" }
+"#,
+    );
+    let (o, _d, run) = run_matrix(&ok, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(run["cells"][0]["status"], "pass", "{run}");
+    // A command that never succeeds: the cell fails naming it and its exit code.
+    let never = host_matrix(
+        r#"
+[services.redis]
+kind = "generic"
+image = "dockmatrix/redis:7.0"
+ready = { exec = ["sh", "-c", "echo not yet; exit 3"], timeout = "3s" }
+"#,
+    );
+    let (o, _d, run) = run_matrix(&never, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let reason = run["cells"][0]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("did not become ready within 3s") && reason.contains("exited 3: not yet"),
+        "{reason}"
+    );
+    assert_eq!(
+        labelled_objects(run["run_id"].as_str().expect("id")),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
 fn run_missing_image_is_a_cell_error_naming_it() {
     if !docker_available("missing_image") {
         return;

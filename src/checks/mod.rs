@@ -6,7 +6,7 @@
 //! statistics of perf checks are in [`perf`] ([`perf::stats`], [`perf::compare_to_baseline`]).
 
 pub(crate) mod conn;
-mod exec;
+pub(crate) mod exec;
 mod http;
 pub mod perf;
 mod reach;

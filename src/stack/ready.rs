@@ -6,8 +6,6 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::exec::{CreateExecOptions, StartExecResults};
-use futures_util::StreamExt;
 use indexmap::IndexMap;
 
 use super::{RunningService, StackError};
@@ -174,14 +172,15 @@ async fn probe(docker: &Docker, svc: &RunningService) -> Result<(), String> {
             }
         }
         Ready::Exec { command } => {
-            let (code, out) = exec(docker, &svc.container_id, command).await?;
+            let out = crate::checks::exec::run_in(docker, &svc.container_id, command, None).await?;
+            let code = out.exit_code;
             if code == 0 {
                 Ok(())
             } else {
                 Err(format!(
                     "`{}` exited {code}: {}",
                     command.join(" "),
-                    out.trim()
+                    out.combined().trim()
                 ))
             }
         }
@@ -309,44 +308,4 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String), Str
         .to_bytes();
     task.abort();
     Ok((status, String::from_utf8_lossy(&body).into_owned()))
-}
-
-/// Runs `command` in a container: exit code and combined output.
-pub async fn exec(
-    docker: &Docker,
-    container: &str,
-    command: &[String],
-) -> Result<(i64, String), String> {
-    let created = docker
-        .create_exec(
-            container,
-            CreateExecOptions {
-                cmd: Some(command.to_vec()),
-                attach_stdout: Some(true),
-                attach_stderr: Some(true),
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| format!("exec: {e}"))?;
-    let mut output = Vec::new();
-    if let StartExecResults::Attached {
-        output: mut stream, ..
-    } = docker
-        .start_exec(&created.id, None)
-        .await
-        .map_err(|e| format!("exec: {e}"))?
-    {
-        while let Some(Ok(chunk)) = stream.next().await {
-            output.extend_from_slice(&chunk.into_bytes());
-        }
-    }
-    let inspect = docker
-        .inspect_exec(&created.id)
-        .await
-        .map_err(|e| format!("exec: {e}"))?;
-    Ok((
-        inspect.exit_code.unwrap_or(-1),
-        String::from_utf8_lossy(&output).into_owned(),
-    ))
 }
