@@ -122,10 +122,6 @@ async fn start_checked(
     }
 }
 
-fn blocks(findings: &[Finding]) -> String {
-    preflight::blocking(findings)
-}
-
 fn facts_table(results: &[(&EngineKey, Started, Vec<Finding>)]) -> String {
     let mut b = Builder::default();
     b.push_record([
@@ -175,7 +171,10 @@ fn facts_table(results: &[(&EngineKey, Started, Vec<Finding>)]) -> String {
             }
             Started::Blocked => {
                 row.push("⛔ unsupported".to_string());
-                row.push(format!("not started: preflight: {}", blocks(findings)));
+                row.push(format!(
+                    "not started: preflight: {}",
+                    preflight::blocking(findings)
+                ));
             }
         }
         row.resize(11, String::new());
