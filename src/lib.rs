@@ -7,6 +7,7 @@
 
 pub mod checks;
 pub mod cli;
+pub mod compose;
 pub mod diagnostic;
 pub mod engine;
 pub mod matrix;
