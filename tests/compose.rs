@@ -74,7 +74,10 @@ fn compose_errors_name_the_key_path() {
     let (_d, m) = compose_matrix("", &[&f]);
     let o = dockmatrix(&["plan", m.to_str().expect("utf-8")]);
     let err = stderr(&o);
-    assert!(err.contains("key: services.db.environment.DB_HOST"), "{err}");
+    assert!(
+        err.contains("key: services.db.environment.DB_HOST"),
+        "{err}"
+    );
     // Cells that give the files the same values are reported once.
     assert_eq!(err.matches("required variable DB_HOST").count(), 1, "{err}");
 }
@@ -86,9 +89,8 @@ fn compose_files_empty_and_missing_are_matrix_errors() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("`files` is empty"), "{}", stderr(&o));
     assert!(stderr(&o).contains(":5:9"), "{}", stderr(&o));
-    let (_d, m) = matrix_file(
-        "name = \"x\"\n[axes]\na = [\"1\"]\n[compose]\nfiles = [\"nope.yaml\"]\n",
-    );
+    let (_d, m) =
+        matrix_file("name = \"x\"\n[axes]\na = [\"1\"]\n[compose]\nfiles = [\"nope.yaml\"]\n");
     let o = dockmatrix(&["plan", m.to_str().expect("utf-8")]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("compose file `nope.yaml` does not exist"));
@@ -97,7 +99,11 @@ fn compose_files_empty_and_missing_are_matrix_errors() {
 #[test]
 fn compose_override_of_a_compose_key_and_an_imageless_new_service_are_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("compose.yaml"), "services:\n  db:\n    image: postgres:16\n").expect("write");
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "services:\n  db:\n    image: postgres:16\n",
+    )
+    .expect("write");
     let m = dir.path().join("m.toml");
     std::fs::write(
         &m,
@@ -107,7 +113,10 @@ fn compose_override_of_a_compose_key_and_an_imageless_new_service_are_errors() {
     let o = dockmatrix(&["plan", m.to_str().expect("utf-8")]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("`db` is a compose service: its `image` comes from the compose file"), "{err}");
+    assert!(
+        err.contains("`db` is a compose service: its `image` comes from the compose file"),
+        "{err}"
+    );
     assert!(err.contains("service `extra` has no image"), "{err}");
 }
 
@@ -123,7 +132,11 @@ fn compose_disabled_profile_dependency_is_an_error_unless_not_required() {
     let (_d, m) = compose_matrix("", &[&compose]);
     let o = dockmatrix(&["plan", m.to_str().expect("utf-8")]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("which is disabled by its profiles"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("which is disabled by its profiles"),
+        "{}",
+        stderr(&o)
+    );
     let (_d, m) = compose_matrix("profiles = [\"debug\"]\n", &[&compose]);
     let o = dockmatrix(&["images", m.to_str().expect("utf-8")]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -138,7 +151,11 @@ fn compose_images_follow_axis_environment_and_env_file_in_that_order() {
         "services:\n  db:\n    image: pg:${POSTGRES:-16}-${FLAVOUR}-${FROM_FILE}\n",
     )
     .expect("write");
-    std::fs::write(dir.path().join(".env"), "FLAVOUR=file\nFROM_FILE=f\nPOSTGRES=99\n").expect("write");
+    std::fs::write(
+        dir.path().join(".env"),
+        "FLAVOUR=file\nFROM_FILE=f\nPOSTGRES=99\n",
+    )
+    .expect("write");
     let m = dir.path().join("m.toml");
     std::fs::write(
         &m,
@@ -152,7 +169,11 @@ fn compose_images_follow_axis_environment_and_env_file_in_that_order() {
         .expect("runs");
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(out.lines().collect::<Vec<_>>(), ["pg:15-env-f", "pg:17-env-f"], "{out}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["pg:15-env-f", "pg:17-env-f"],
+        "{out}"
+    );
 }
 
 /// A compose project in a fresh folder: `files` (name, text) and an `init/` folder with
@@ -169,11 +190,19 @@ fn project(files: &[(&str, &str)], matrix: &str) -> (tempfile::TempDir, PathBuf)
     (dir, m)
 }
 
-fn run_compose(m: &Path, env: &[(&str, &str)]) -> (std::process::Output, tempfile::TempDir, serde_json::Value) {
+fn run_compose(
+    m: &Path,
+    env: &[(&str, &str)],
+) -> (std::process::Output, tempfile::TempDir, serde_json::Value) {
     let out = tempfile::tempdir().expect("tempdir");
     let out_path = out.path().join("run");
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_dockmatrix"))
-        .args(["run", m.to_str().expect("utf-8"), "--out", out_path.to_str().expect("utf-8")])
+        .args([
+            "run",
+            m.to_str().expect("utf-8"),
+            "--out",
+            out_path.to_str().expect("utf-8"),
+        ])
         .env("NO_COLOR", "1")
         .envs(env.iter().copied())
         .output()
@@ -182,7 +211,8 @@ fn run_compose(m: &Path, env: &[(&str, &str)]) -> (std::process::Output, tempfil
     (o, out, json)
 }
 
-const ENGINE: &str = "[engines.\"28.5.2\"]\nkind = \"dind\"\nimage = \"dockmatrix/engine:28.5.2\"\n";
+const ENGINE: &str =
+    "[engines.\"28.5.2\"]\nkind = \"dind\"\nimage = \"dockmatrix/engine:28.5.2\"\n";
 
 /// Every depends_on condition, a healthcheck timed by the engine, binds on dind (ro bind,
 /// rw copy that leaves the folder alone, a single file), interpolation from the axis, the
@@ -192,7 +222,8 @@ const ENGINE: &str = "[engines.\"28.5.2\"]\nkind = \"dind\"\nimage = \"dockmatri
 #[test]
 fn compose_run_on_dind_follows_depends_on_binds_interpolation_and_merge() {
     let images = ["dockmatrix/engine:28.5.2", "dockmatrix/redis:7.0"];
-    if !docker_available("compose_run_on_dind") || !images_available("compose_run_on_dind", &images) {
+    if !docker_available("compose_run_on_dind") || !images_available("compose_run_on_dind", &images)
+    {
         return;
     }
     let base = r#"
@@ -247,15 +278,28 @@ services:
         "name = \"compose-dind\"\n[axes]\nengine = [\"28.5.2\"]\nredis = [\"7.0\"]\n{ENGINE}[compose]\nfiles = [\"compose.yaml\", \"compose.ci.yaml\"]\n"
     );
     let (dir, m) = project(
-        &[("compose.yaml", base), ("compose.ci.yaml", over), (".env", "FILE_VALUE=from-file\nCALLER_VALUE=from-file-too\n")],
+        &[
+            ("compose.yaml", base),
+            ("compose.ci.yaml", over),
+            (".env", "FILE_VALUE=from-file\nCALLER_VALUE=from-file-too\n"),
+        ],
         &matrix,
     );
     let (o, _out, run) = run_compose(&m, &[("CALLER_VALUE", "from-env")]);
     let c = &run["cells"][0];
     assert_eq!(o.status.code(), Some(0), "{}\n{c}", stderr(&o));
     assert_eq!(c["status"], "pass", "{c}");
-    let names: Vec<&str> = c["services"].as_array().expect("services").iter().filter_map(|s| s["name"].as_str()).collect();
-    assert_eq!(names, ["cache", "job", "app"], "the profile-disabled service does not start");
+    let names: Vec<&str> = c["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["cache", "job", "app"],
+        "the profile-disabled service does not start"
+    );
     // service_healthy waited for the engine's verdict: the healthcheck passes only after
     // the 2 s sleep.
     let cache_ready = c["services"][0]["ready_ms"].as_u64().expect("ready_ms");
@@ -267,8 +311,14 @@ services:
     );
     assert_eq!(c["compose"]["images"]["job"], "dockmatrix/redis:7.0");
     assert_eq!(c["compose"]["files"].as_array().map(Vec::len), Some(2));
-    assert_eq!(c["compose"]["files"][0]["sha256"].as_str().map(str::len), Some(64));
-    assert_eq!(labelled_objects(run["run_id"].as_str().expect("id")), Vec::<String>::new());
+    assert_eq!(
+        c["compose"]["files"][0]["sha256"].as_str().map(str::len),
+        Some(64)
+    );
+    assert_eq!(
+        labelled_objects(run["run_id"].as_str().expect("id")),
+        Vec::<String>::new()
+    );
 }
 
 /// A one-shot job that fails in one cell fails that cell at step `services` (its exit
@@ -277,7 +327,8 @@ services:
 #[test]
 fn compose_failing_one_shot_job_fails_only_its_cell() {
     let images = ["dockmatrix/engine:28.5.2", "dockmatrix/redis:7.0"];
-    if !docker_available("compose_failing_job") || !images_available("compose_failing_job", &images) {
+    if !docker_available("compose_failing_job") || !images_available("compose_failing_job", &images)
+    {
         return;
     }
     let compose = r#"
@@ -300,11 +351,21 @@ services:
     let ok = cell(&run, &[("code", "0")]);
     let bad = cell(&run, &[("code", "3")]);
     assert_eq!(ok["status"], "pass", "{ok}");
-    assert_eq!(ok["services"].as_array().map(Vec::len), Some(2), "the debug profile is on: {ok}");
+    assert_eq!(
+        ok["services"].as_array().map(Vec::len),
+        Some(2),
+        "the debug profile is on: {ok}"
+    );
     assert_eq!(bad["status"], "fail", "{bad}");
     assert_eq!(bad["failed_step"], "services");
     let reason = bad["reason"].as_str().unwrap_or_default();
-    assert!(reason.contains("one-shot service `migrate` exited with code 3"), "{reason}");
+    assert!(
+        reason.contains("one-shot service `migrate` exited with code 3"),
+        "{reason}"
+    );
     assert!(reason.contains("migrating step 3"), "{reason}");
-    assert_eq!(labelled_objects(run["run_id"].as_str().expect("id")), Vec::<String>::new());
+    assert_eq!(
+        labelled_objects(run["run_id"].as_str().expect("id")),
+        Vec::<String>::new()
+    );
 }

@@ -2,8 +2,8 @@
 //! helpers (the binary under test, Docker availability).
 
 mod checks;
-mod compose;
 mod common;
+mod compose;
 mod endpoint;
 mod matrix_errors;
 mod preflight;

@@ -385,7 +385,7 @@ pub fn each_scalar(s: &RawService, f: &mut dyn FnMut(&Sc)) {
         if let Some(x) = x {
             match &x.v {
                 StrOrList::Str(s) => f(&At::new(s.clone(), x.pos)),
-                StrOrList::List(l) => l.iter().for_each(|s| f(s)),
+                StrOrList::List(l) => l.iter().for_each(&mut *f),
             }
         }
     };
@@ -397,7 +397,7 @@ pub fn each_scalar(s: &RawService, f: &mut dyn FnMut(&Sc)) {
                         f(&At::new(s.clone(), v.pos));
                     }
                 }),
-                MapOrList::List(l) => l.iter().for_each(|s| f(s)),
+                MapOrList::List(l) => l.iter().for_each(&mut *f),
             }
         }
     };
@@ -508,7 +508,7 @@ pub fn each_scalar(s: &RawService, f: &mut dyn FnMut(&Sc)) {
     {
         for (_, v) in es {
             if let Some(v) = &v.v {
-                v.aliases.iter().for_each(|a| f(a));
+                v.aliases.iter().for_each(&mut *f);
             }
         }
     }

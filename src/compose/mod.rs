@@ -295,10 +295,8 @@ impl Project {
             merge::each_scalar(s, &mut |sc| interp::variables(&sc.v.0, &mut vars));
         }
         for (_, v) in &project.volumes {
-            if let Some(v) = v {
-                if let Some(n) = &v.name {
-                    interp::variables(&n.v.0, &mut vars);
-                }
+            if let Some(n) = v.as_ref().and_then(|v| v.name.as_ref()) {
+                interp::variables(&n.v.0, &mut vars);
             }
         }
         project.variables = vars;
@@ -392,6 +390,13 @@ impl Project {
             .map_err(|e| format!("service `{service}`: image: {e}"))
     }
 
+    /// The services resolved with no cell values (defaults used), when that works: what
+    /// the matrix knows of them before any cell (their ports, for checking scenarios).
+    pub fn resolve_without_cell(&self) -> Option<Resolved> {
+        let empty = HashMap::new();
+        resolve::resolve(self, &|name| self.lookup(&empty, name)).ok()
+    }
+
     /// The image of a service with no cell values (defaults used): for inferring its
     /// kind when the matrix is loaded.
     pub fn image_without_cell(&self, service: &str) -> Option<String> {
@@ -477,6 +482,10 @@ impl Project {
 }
 
 /// Parses one file's text with the parser's limits set for compose files.
+#[expect(
+    clippy::result_large_err,
+    reason = "one diagnostic per file, on the way out"
+)]
 fn parse(path: &Path, text: &str, file: u16) -> Result<RawFile, Diagnostic> {
     use serde_saphyr::{DuplicateKeyPolicy, MergeKeyPolicy};
     let mut options = serde_saphyr::Options::default();
@@ -585,6 +594,10 @@ pub(crate) fn diag_in(
 
 /// Reads a user's file: a regular file of bounded size, UTF-8; `/proc`, `/sys` and
 /// `/dev` refused.
+#[expect(
+    clippy::result_large_err,
+    reason = "one diagnostic per file, on the way out"
+)]
 pub(crate) fn read_bounded(path: &Path, max: u64, what: &str) -> Result<String, Diagnostic> {
     let shown = path.to_string_lossy();
     if ["/proc", "/sys", "/dev"]

@@ -136,17 +136,15 @@ impl Project {
                 )),
                 _ => {}
             }
-            if let Some(d) = &s.deploy {
-                if let Some(r) = &d.v.replicas
-                    && r.v.0 != "1"
-                {
-                    out.push(self.diag(
-                        r.pos,
-                        &format!("{key}.deploy.replicas"),
-                        "only one replica per service is supported",
-                        "remove `replicas`: each service runs one container per cell",
-                    ));
-                }
+            if let Some(r) = s.deploy.as_ref().and_then(|d| d.v.replicas.as_ref())
+                && r.v.0 != "1"
+            {
+                out.push(self.diag(
+                    r.pos,
+                    &format!("{key}.deploy.replicas"),
+                    "only one replica per service is supported",
+                    "remove `replicas`: each service runs one container per cell",
+                ));
             }
             for (dep, p, _) in merge::dependencies(s) {
                 if dep == k.v {
@@ -512,18 +510,18 @@ fn service(cx: &mut Cx<'_>, name: &Key, s: &RawService) -> ComposeService {
         one_shot: cx.project.is_one_shot(&n),
         ..ComposeService::default()
     };
-    if let Some(i) = &s.image {
-        if let Some(v) = cx.s(i, &k("image")) {
-            if v.trim().is_empty() {
-                cx.err(
-                    i.pos,
-                    &k("image"),
-                    format!("service `{n}` has an empty image after interpolation"),
-                    "give the variable a value or a default: ${VAR:-name:tag}",
-                );
-            }
-            out.image = v;
+    if let Some(i) = &s.image
+        && let Some(v) = cx.s(i, &k("image"))
+    {
+        if v.trim().is_empty() {
+            cx.err(
+                i.pos,
+                &k("image"),
+                format!("service `{n}` has an empty image after interpolation"),
+                "give the variable a value or a default: ${VAR:-name:tag}",
+            );
         }
+        out.image = v;
     }
     out.command = s
         .command
@@ -1292,6 +1290,10 @@ pub fn shell_words(s: &str) -> Result<Vec<String>, String> {
 /// An env file as compose reads it: `KEY=VALUE` lines, `export ` allowed, `#` comments,
 /// single quotes literal, double quotes with `\n` escapes, unquoted values trimmed and
 /// ending at ` #`; values interpolated from the lines above and `lookup`.
+#[expect(
+    clippy::result_large_err,
+    reason = "one diagnostic per file, on the way out"
+)]
 pub fn parse_env_file(
     path: &Path,
     text: &str,

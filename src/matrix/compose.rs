@@ -111,6 +111,7 @@ pub(super) fn services(
     mut checked: IndexMap<String, ServiceSpec>,
 ) -> IndexMap<String, ServiceSpec> {
     let mut out = IndexMap::new();
+    let defaults = project.resolve_without_cell();
     for name in project.service_names() {
         let over = raw
             .iter()
@@ -182,7 +183,11 @@ pub(super) fn services(
                 version,
                 env: IndexMap::new(),
                 command: None,
-                ports: Vec::new(),
+                ports: defaults
+                    .as_ref()
+                    .and_then(|d| d.services.iter().find(|s| s.name == name))
+                    .map(|s| s.ports.clone())
+                    .unwrap_or_default(),
                 depends_on: project.dependency_names(name),
                 ready: ready.0,
                 ready_timeout: ready.1,
