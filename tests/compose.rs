@@ -220,7 +220,7 @@ const ENGINE: &str =
 /// profile that is off — one cell on one dind engine. The one-shot job checks what it
 /// sees and exits non-zero otherwise, so a wrong value fails the cell.
 #[test]
-fn compose_run_on_dind_follows_depends_on_binds_interpolation_and_merge() {
+fn run_compose_on_dind_follows_depends_on_binds_interpolation_and_merge() {
     let images = ["dockmatrix/engine:28.5.2", "dockmatrix/redis:7.0"];
     if !docker_available("compose_run_on_dind") || !images_available("compose_run_on_dind", &images)
     {
@@ -325,7 +325,7 @@ services:
 /// code and log tail named) and does not take the other cell down; a profile that is on
 /// starts its service.
 #[test]
-fn compose_failing_one_shot_job_fails_only_its_cell() {
+fn run_compose_failing_one_shot_job_fails_only_its_cell() {
     let images = ["dockmatrix/engine:28.5.2", "dockmatrix/redis:7.0"];
     if !docker_available("compose_failing_job") || !images_available("compose_failing_job", &images)
     {
@@ -368,4 +368,62 @@ services:
         labelled_objects(run["run_id"].as_str().expect("id")),
         Vec::<String>::new()
     );
+}
+
+/// `matrices/compose-demo` (the demo stack as a compose file) and `matrices/demo.toml`
+/// give the same status and check counts on a representative cell; the full matrices on
+/// demand with `DOCKMATRIX_COMPOSE_DEMO_FILTER=` (empty: every cell).
+#[test]
+fn run_compose_demo_matches_demo_toml_cell_by_cell() {
+    let images = [
+        "dockmatrix/engine:28.5.2",
+        "dockmatrix/postgres:17",
+        "dockmatrix/mariadb:11.8",
+        "dockmatrix/redis:8.0",
+        "dockmatrix/demo-app:1",
+    ];
+    if !docker_available("compose_demo_matches")
+        || !images_available("compose_demo_matches", &images)
+    {
+        return;
+    }
+    let filter = std::env::var("DOCKMATRIX_COMPOSE_DEMO_FILTER")
+        .unwrap_or_else(|_| "engine=28.5.2,storage-driver=overlay2,postgres=17".into());
+    let summary = |matrix: &str| -> Vec<(String, String, usize, usize)> {
+        let out = tempfile::tempdir().expect("tempdir");
+        let path = out.path().join("run");
+        let mut args = vec!["run", matrix, "--out", path.to_str().expect("utf-8")];
+        if !filter.is_empty() {
+            args.extend(["--filter", filter.as_str()]);
+        }
+        let o = dockmatrix(&args);
+        assert!(
+            matches!(o.status.code(), Some(0 | 1)),
+            "{matrix}: {}",
+            stderr(&o)
+        );
+        let run = run_json(&path);
+        let mut cells: Vec<(String, String, usize, usize)> = run["cells"]
+            .as_array()
+            .expect("cells")
+            .iter()
+            .map(|c| {
+                let checks = c["checks"].as_array().cloned().unwrap_or_default();
+                let passed = checks.iter().filter(|k| k["status"] == "pass").count();
+                (
+                    c["values"].to_string(),
+                    c["status"].as_str().unwrap_or_default().to_string(),
+                    passed,
+                    checks.len(),
+                )
+            })
+            .collect();
+        cells.sort();
+        cells
+    };
+    let toml = summary("matrices/demo.toml");
+    let compose = summary("matrices/compose-demo/demo.toml");
+    assert!(!toml.is_empty());
+    assert!(toml.iter().all(|c| c.3 > 0), "checks ran: {toml:?}");
+    assert_eq!(compose, toml);
 }

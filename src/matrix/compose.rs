@@ -326,6 +326,16 @@ impl Matrix {
         Ok(out)
     }
 
+    /// What compose would warn about for `cell` (ignored `container_name`, host ports,
+    /// unset variables), each once.
+    pub fn compose_warnings(&self, cell: &Cell) -> Vec<String> {
+        self.compose
+            .as_ref()
+            .and_then(|p| p.resolve(cell).ok())
+            .map(|r| r.warnings)
+            .unwrap_or_default()
+    }
+
     /// The compose problems of the cells: every cell is resolved, but cells that give the
     /// compose files the same values resolve alike, so each distinct set once. At most
     /// `max` problems, each named with the first cell that shows it.
