@@ -16,6 +16,7 @@
 //! - A failing test case carries `<system-out>` (the cell, its measured engine, earlier
 //!   attempts) and `<system-err>` (the services' log tails): GitLab reads both only from
 //!   a `<testcase>`, and Jenkins shows them on the case's page.
+//!
 //! An upgrade cell's suite has a testcase per phase (`[phase] seed`, `[phase] upgrade`, …,
 //! failing or skipped as the phase's status says) and its checks' names carry their phase
 //! (`[verify] redis: PING answers PONG`); a phase that did not pass explains the cell, so
