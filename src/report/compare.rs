@@ -287,11 +287,12 @@ pub fn render_html(c: &Comparison) -> String {
             .perf
             .iter()
             .map(|p| DeltaRow {
+                // The check first: a long label is cut at its end.
                 label: format!(
-                    "{} · {} › {}",
-                    values(&p.values),
+                    "{} › {} · {}",
                     clean(&p.suite),
-                    clean(&p.name)
+                    clean(&p.name),
+                    values(&p.values)
                 ),
                 p95_delta_pct: p.p95_delta_pct,
                 ops_loss_pct: -p.ops_delta_pct,

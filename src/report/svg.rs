@@ -368,17 +368,20 @@ pub fn delta_chart(rows: &[DeltaRow], tolerance_pct: f64) -> String {
     if rows.is_empty() {
         return String::new();
     }
-    let max = rows
-        .iter()
-        .flat_map(|r| [r.p95_delta_pct.abs(), r.ops_loss_pct.abs()])
-        .filter(|x| x.is_finite())
-        .fold(tolerance_pct.abs() * 1.5, f64::max)
-        .max(1.0);
-    let step = nice_step(max);
-    let lim = (max / step).ceil() * step;
-    let mid = BAR_X + (WIDTH - BAR_X - VALUE_W) / 2.0;
-    let half = (WIDTH - BAR_X - VALUE_W) / 2.0;
-    let x = |pct: f64| mid + (pct / lim).clamp(-1.0, 1.0) * half;
+    // From the most negative to the most positive delta, the tolerance band always in.
+    let finite = || {
+        rows.iter()
+            .flat_map(|r| [r.p95_delta_pct, r.ops_loss_pct])
+            .filter(|x| x.is_finite())
+    };
+    let margin = (tolerance_pct.abs() * 1.5).max(1.0);
+    let lo_raw = finite().fold(-margin, f64::min);
+    let hi_raw = finite().fold(margin, f64::max);
+    let step = nice_step(hi_raw - lo_raw);
+    let lo = (lo_raw / step).floor() * step;
+    let hi = (hi_raw / step).ceil() * step;
+    let span = WIDTH - BAR_X - VALUE_W;
+    let x = |pct: f64| BAR_X + ((pct.clamp(lo, hi) - lo) / (hi - lo)) * span;
     let height = TOP + rows.len() as f64 * ROW_H + 8.0;
     let bottom = height - 8.0;
     let mut out = String::new();
@@ -406,8 +409,8 @@ pub fn delta_chart(rows: &[DeltaRow], tolerance_pct: f64) -> String {
         n(BAR_X + 250.0),
         n(BAR_X + 266.0),
     );
-    let mut t = -lim;
-    while t <= lim + step / 2.0 {
+    let mut t = lo;
+    while t <= hi + step / 2.0 {
         let gx = n(x(t));
         let _ = write!(
             out,
