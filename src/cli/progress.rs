@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use indexmap::IndexMap;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::report::text::truncate;
-use crate::runner::{Event, Step};
+use dockmatrix::report::text::truncate;
+use dockmatrix::runner::{Event, Step};
 
 pub struct Progress {
     live: Option<Live>,
@@ -108,6 +108,8 @@ impl State {
 impl Progress {
     pub fn new(total: usize, tty: bool) -> Progress {
         let width = super::terminal::stderr_width();
+        // The bars' styles (`.dim`) follow `--color` and `NO_COLOR` like the table.
+        console::set_colors_enabled_stderr(super::terminal::stderr_colour());
         let live = tty.then(|| {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
             let main = multi.add(ProgressBar::new(total as u64));
