@@ -554,7 +554,7 @@ pub fn placeholders(template: &str) -> Vec<&str> {
 pub enum PlanError {
     #[error("{0}")]
     Matrix(Diagnostics),
-    #[error("invalid filter: {0}")]
+    #[error("invalid filter")]
     Filter(#[source] FilterError),
     #[error("the filter `{0}` matches no cell")]
     NoMatch(String),

@@ -54,7 +54,7 @@ pub enum StackError {
         #[source]
         source: bollard::errors::Error,
     },
-    #[error("service `{service}`: {source}")]
+    #[error("failed to prepare the environment of service `{service}`")]
     Env {
         service: String,
         #[source]
