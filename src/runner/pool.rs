@@ -28,9 +28,9 @@ pub struct EngineKey {
 impl EngineKey {
     pub fn of(cell: &Cell) -> EngineKey {
         EngineKey {
-            engine: cell.get("engine").unwrap_or("host").to_string(),
-            driver: cell.get("storage-driver").map(str::to_string),
-            daemon_config: cell.get("daemon-config").map(str::to_string),
+            engine: cell.engine().unwrap_or("host").to_string(),
+            driver: cell.storage_driver().map(str::to_string),
+            daemon_config: cell.daemon_config().map(str::to_string),
         }
     }
 
@@ -55,8 +55,8 @@ impl EngineKey {
         cell: &Cell,
         path: &UpgradePath,
     ) -> [(EngineKey, Option<serde_json::Value>); 2] {
-        let driver = cell.get("storage-driver").map(str::to_string);
-        let config = cell.get("daemon-config").map(str::to_string);
+        let driver = cell.storage_driver().map(str::to_string);
+        let config = cell.daemon_config().map(str::to_string);
         let daemon_of = |name: &str| {
             matrix
                 .engines
