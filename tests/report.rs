@@ -1117,8 +1117,9 @@ fn compare_html_draws_the_deltas_as_bars() {
     for c in &mut new.cells {
         for ch in &mut c.checks {
             if let Some(p) = ch.perf.as_mut() {
-                p.p95_ms *= 1.5;
-                p.ops_per_sec *= 0.6;
+                // Beyond any tolerance (a noisy figure widens it to at most 50%).
+                p.p95_ms *= 2.0;
+                p.ops_per_sec *= 0.4;
                 moved += 1;
             }
         }
@@ -1134,7 +1135,7 @@ fn compare_html_draws_the_deltas_as_bars() {
         .expect("a delta chart");
     assert!(chart.contains("<title id=\"delta-title\">"));
     assert_eq!(chart.matches("<g class=\"row\"").count(), moved);
-    assert!(chart.contains("+50.0%"), "the p95 delta as a bar's title");
+    assert!(chart.contains("+100.0%"), "the p95 delta as a bar's title");
     assert!(chart.contains("tolerance ±15%"));
     roxmltree::Document::parse(&format!("<svg{chart}</svg>"))
         .expect("the chart is well-formed XML");

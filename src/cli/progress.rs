@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use indexmap::IndexMap;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use dockmatrix::matrix::axes;
 use dockmatrix::report::text::truncate;
 use dockmatrix::runner::{Event, Step};
 
@@ -202,10 +203,10 @@ impl Progress {
             }
             Event::CellStarted { id, values, attempt } => {
                 if !st.running.contains_key(id) {
-                    let engine = values.get("engine").map(|e| {
+                    let engine = values.get(axes::ENGINE).map(|e| {
                         format!(
                             "{e}/{}",
-                            values.get("storage-driver").map_or("", String::as_str)
+                            values.get(axes::STORAGE_DRIVER).map_or("", String::as_str)
                         )
                     });
                     let bar = self.cell_bar();

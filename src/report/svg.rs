@@ -89,10 +89,10 @@ pub fn with_glyphs(text: &str) -> String {
 
 // ---- perf charts ----
 
-/// The axes a chart groups by (as DESIGN.md's demo matrices name them); a cell without
-/// them is grouped by what its engine measured.
-const ENGINE_AXIS: &str = "engine";
-const DRIVER_AXIS: &str = "storage-driver";
+/// The axes a chart groups by (the special axes' one list); a cell without them is
+/// grouped by what its engine measured.
+const ENGINE_AXIS: &str = crate::matrix::axes::ENGINE;
+const DRIVER_AXIS: &str = crate::matrix::axes::STORAGE_DRIVER;
 
 /// Chart geometry, in SVG user units (the chart scales to the page's width).
 const WIDTH: f64 = 960.0;
