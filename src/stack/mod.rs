@@ -55,7 +55,7 @@ pub enum StackError {
         #[source]
         source: bollard::errors::Error,
     },
-    #[error("service `{service}`: {source}")]
+    #[error("failed to prepare the environment of service `{service}`")]
     Env {
         service: String,
         #[source]
@@ -141,7 +141,10 @@ pub struct RunningService {
     pub container_name: String,
     pub ports: BTreeMap<u16, SocketAddr>,
     pub env: IndexMap<String, String>,
+    /// Milliseconds from this service's own container start to its first good probe.
     pub ready_ms: Option<u64>,
+    /// When its container was started (what `ready_ms` counts from).
+    started: Instant,
     figures: figures::Collector,
 }
 
@@ -252,14 +255,13 @@ impl Stack {
                 })?;
                 self.start_service(engine, cell, spec, &image).await?;
             }
-            let started = Instant::now();
             let docker = self.docker.clone();
             let waits = self.services[first..].iter_mut().map(|svc| {
                 let docker = docker.clone();
                 let wait = compose::wait_kind(&specs, &svc.name);
                 async move {
                     wait_service(&docker, svc, wait, engine.publish_ip).await?;
-                    svc.ready_ms = Some(started.elapsed().as_millis() as u64);
+                    svc.ready_ms = Some(svc.started.elapsed().as_millis() as u64);
                     Ok::<(), StackError>(())
                 }
             });
@@ -395,6 +397,7 @@ impl Stack {
             self.compose_after(&spec.name, image, &created.id, after)
                 .await?;
         }
+        let started = Instant::now();
         self.docker
             .start_container(&created.id, None)
             .await
@@ -419,6 +422,7 @@ impl Stack {
             ports: published,
             env,
             ready_ms: None,
+            started,
             figures,
         });
         Ok(())
