@@ -101,14 +101,14 @@ fn cell(i: usize, values: IndexMap<String, String>) -> CellRecord {
                 cv: 0.4,
                 samples: 40_000,
                 concurrency: 8,
-                baseline: (i % 2 == 0).then(|| PerfDelta {
+                baseline: i.is_multiple_of(2).then(|| PerfDelta {
                     run_id: "20261126T020014Z-7c1e".into(),
                     p95_ms: 1.7,
                     ops_per_sec: 4100.0,
                     p95_delta_pct: 8.0,
                     ops_delta_pct: -2.0,
                     tolerance_pct: 15.0,
-                    regressed: i % 14 == 0,
+                    regressed: i.is_multiple_of(14),
                 }),
             };
             checks.push(check(

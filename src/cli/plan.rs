@@ -27,11 +27,10 @@ pub fn select(matrix: &std::path::Path, sel: &Selection) -> Result<(Matrix, Vec<
             eprintln!("warning: {w}");
         }
     }
-    if cells.is_empty() {
-        if let Some(p) = sel.partition {
+    if cells.is_empty()
+        && let Some(p) = sel.partition {
             eprintln!("shard {p} of {} is empty: nothing to do", matrix.display());
         }
-    }
     Ok((m, cells))
 }
 

@@ -699,8 +699,8 @@ fn engines(
             },
             _ => {}
         }
-        if kind != EngineKind::Endpoint && e.url.is_some() {
-            if let Some(u) = &e.url {
+        if kind != EngineKind::Endpoint && e.url.is_some()
+            && let Some(u) = &e.url {
                 cx.err(
                     u.span(),
                     format!("{key}.url"),
@@ -708,9 +708,8 @@ fn engines(
                     "set kind = \"endpoint\", or remove url",
                 );
             }
-        }
-        if kind == EngineKind::Host {
-            if let Some(i) = &e.image {
+        if kind == EngineKind::Host
+            && let Some(i) = &e.image {
                 cx.err(
                     i.span(),
                     format!("{key}.image"),
@@ -718,7 +717,6 @@ fn engines(
                     "remove image, or set kind = \"dind\"",
                 );
             }
-        }
         let tls_parts = [&e.tls_ca, &e.tls_cert, &e.tls_key];
         let tls = if tls_parts.iter().all(|p| p.is_some()) {
             let mut files = Vec::new();

@@ -224,8 +224,8 @@ fn compare_checks(
                 message: nc.message.clone(),
             });
         }
-        if let (Some(bp), Some(np)) = (&bc.perf, &nc.perf) {
-            if let Some(p) = perf_change(bp, np, tolerance_pct) {
+        if let (Some(bp), Some(np)) = (&bc.perf, &nc.perf)
+            && let Some(p) = perf_change(bp, np, tolerance_pct) {
                 perf.push(PerfChange {
                     values: n.values.clone(),
                     suite: nc.suite.clone(),
@@ -233,7 +233,6 @@ fn compare_checks(
                     ..p
                 });
             }
-        }
     }
 }
 

@@ -341,15 +341,14 @@ impl Pool {
             return;
         }
         let started = entry.started.lock().ok().and_then(|mut s| s.take());
-        if let Some(h) = started {
-            if h.dind.is_some() {
+        if let Some(h) = started
+            && h.dind.is_some() {
                 engine::release(&self.host, &h).await;
                 emit(Event::EngineStopped {
                     engine: key.engine.clone(),
                     driver: key.driver_label().to_string(),
                 });
             }
-        }
     }
 }
 

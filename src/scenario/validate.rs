@@ -193,8 +193,8 @@ fn perf_spec(cx: &mut Ctx<'_>, k: &PerfKeys<'_>, base: &PerfSpec, key: &str) -> 
         p.warmup = d;
     }
     if let Some(d) = duration(cx, k.duration, &format!("{key}.duration")) {
-        if d.is_zero() {
-            if let Some(s) = k.duration {
+        if d.is_zero()
+            && let Some(s) = k.duration {
                 cx.err(
                     s.span(),
                     format!("{key}.duration"),
@@ -202,7 +202,6 @@ fn perf_spec(cx: &mut Ctx<'_>, k: &PerfKeys<'_>, base: &PerfSpec, key: &str) -> 
                     "e.g. duration = \"5s\"",
                 );
             }
-        }
         p.duration = d;
     }
     let mut count = |v: Option<&Spanned<i64>>, name: &str, max: i64| -> Option<u64> {
@@ -409,8 +408,8 @@ fn check(
             Some(p) => p.warmup + p.duration + Duration::from_secs(60),
             None => DEFAULT_TIMEOUT,
         });
-    if timeout.is_zero() {
-        if let Some(t) = &c.timeout {
+    if timeout.is_zero()
+        && let Some(t) = &c.timeout {
             cx.err(
                 t.span(),
                 format!("{key}.timeout"),
@@ -418,7 +417,6 @@ fn check(
                 "e.g. timeout = \"30s\"",
             );
         }
-    }
 
     let mut services = Vec::new();
     let mut svc_ref = |cx: &mut Ctx<'_>,
@@ -556,8 +554,8 @@ fn check(
                 .as_ref()
                 .map(|e| e.get_ref().iter().map(|s| s.get_ref().clone()).collect())
                 .unwrap_or_default();
-            if command.is_empty() {
-                if let Some(e) = &c.exec {
+            if command.is_empty()
+                && let Some(e) = &c.exec {
                     cx.err(
                         e.span(),
                         format!("{key}.exec"),
@@ -565,7 +563,6 @@ fn check(
                         "exec = [\"PROGRAM\", \"ARG\", …]",
                     );
                 }
-            }
             let expect = exec_expect(cx, c.expect.as_ref(), key);
             Action::Exec(ExecAction {
                 service: service.unwrap_or_default(),
@@ -770,8 +767,8 @@ fn http_request(cx: &mut Ctx<'_>, h: &RawHttp, key: &str) -> HttpRequest {
         .method
         .as_ref()
         .map_or("GET".to_string(), |m| m.get_ref().to_ascii_uppercase());
-    if !method.chars().all(|c| c.is_ascii_alphabetic()) || method.is_empty() {
-        if let Some(m) = &h.method {
+    if (!method.chars().all(|c| c.is_ascii_alphabetic()) || method.is_empty())
+        && let Some(m) = &h.method {
             cx.err(
                 m.span(),
                 format!("{key}.method"),
@@ -779,7 +776,6 @@ fn http_request(cx: &mut Ctx<'_>, h: &RawHttp, key: &str) -> HttpRequest {
                 "e.g. method = \"GET\", \"PUT\" or \"POST\"",
             );
         }
-    }
     if !h.path.get_ref().starts_with('/') {
         cx.err(
             h.path.span(),
