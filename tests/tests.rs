@@ -4,6 +4,7 @@
 mod checks;
 mod common;
 mod endpoint;
+mod fresh_machine;
 mod matrix_errors;
 mod preflight;
 mod real_run;

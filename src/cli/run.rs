@@ -69,8 +69,21 @@ async fn run_async(
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("reports").join(&run_id));
-    if let Err(e) = std::fs::create_dir_all(&out_dir) {
-        return Outcome::BadInput(format!("error: cannot create {}: {e}", out_dir.display()));
+    // A new or empty folder, or a run folder of this matrix; never `/` nor an input.
+    let inputs: Vec<crate::safe_io::FileId> = [&args.baseline, &args.only_failed]
+        .into_iter()
+        .flatten()
+        .filter_map(|p| crate::safe_io::FileId::of(p))
+        .collect();
+    let matrix_hash = matrix.hash();
+    if let Err(e) = crate::safe_io::OutDir::prepare(
+        &out_dir,
+        crate::safe_io::OutRules {
+            matrix_hash: &matrix_hash,
+            inputs: &inputs,
+        },
+    ) {
+        return Outcome::BadInput(format!("error: --out: {}", super::chain(&e)));
     }
     let jobs = args
         .jobs
@@ -90,7 +103,7 @@ async fn run_async(
         run_id: run_id.clone(),
         matrix: MatrixInfo {
             name: matrix.name.clone(),
-            hash: matrix.hash(),
+            hash: matrix_hash,
             path: args.matrix.display().to_string(),
         },
         partition: args.selection.partition.map(|p| p.to_string()),
@@ -127,7 +140,8 @@ async fn run_async(
     }
 
     let cancel = CancellationToken::new();
-    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // 0 while running; else the exit code of the first signal (130 Ctrl-C, 143 SIGTERM).
+    let interrupted = Arc::new(std::sync::atomic::AtomicU8::new(0));
     spawn_signal_handler(cancel.clone(), interrupted.clone(), run_id.clone());
 
     let store = Arc::new(Mutex::new(Store::open(&out_dir)));
@@ -177,7 +191,8 @@ async fn run_async(
     progress.finish();
 
     record.cells = cells;
-    record.interrupted = interrupted.load(std::sync::atomic::Ordering::SeqCst);
+    let signal = interrupted.load(std::sync::atomic::Ordering::SeqCst);
+    record.interrupted = signal != 0;
     record.finished_at =
         Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     if let Ok(ws) = warnings.lock() {
@@ -197,14 +212,17 @@ async fn run_async(
             ..Default::default()
         },
     );
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{table}");
+    // A closed pipe does not change the run's outcome: the record is written.
+    let _ = super::print_result(&format!("{table}\n"));
     // The table ends with the summary line; say where the record and reports are.
     eprintln!("run record and reports: {}", saved.display());
     for c in &record.cells {
         if let Some(how) = &c.kept {
             eprintln!("kept {}: {how}", c.id);
         }
+    }
+    if signal == 143 {
+        return Outcome::Terminated;
     }
     if record.interrupted {
         return Outcome::Interrupted;
@@ -225,7 +243,7 @@ async fn run_async(
 /// what is left for `clean`.
 fn spawn_signal_handler(
     cancel: CancellationToken,
-    interrupted: Arc<std::sync::atomic::AtomicBool>,
+    interrupted: Arc<std::sync::atomic::AtomicU8>,
     run_id: String,
 ) {
     tokio::spawn(async move {
@@ -235,11 +253,16 @@ fn spawn_signal_handler(
                 Err(_) => return,
             };
         for n in 0.. {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+            let code = tokio::select! {
+                _ = tokio::signal::ctrl_c() => 130,
+                _ = term.recv() => 143,
+            };
+            let _ = interrupted.compare_exchange(
+                0,
+                code,
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+            );
             if n == 0 {
                 eprintln!(
                     "\ninterrupted: stopping new work and tearing down (press Ctrl-C again to leave at once)"
@@ -249,7 +272,7 @@ fn spawn_signal_handler(
                 eprintln!(
                     "\ninterrupted again: leaving now; containers, networks and volumes of run {run_id} may remain: remove them with `dockmatrix clean --run {run_id}`"
                 );
-                std::process::exit(130);
+                std::process::exit(i32::from(code));
             }
         }
     });
@@ -264,7 +287,7 @@ struct Store {
 impl Store {
     fn open(dir: &Path) -> Store {
         Store {
-            file: std::fs::File::create(dir.join("cells.jsonl")).ok(),
+            file: crate::safe_io::create_record_file(&dir.join("cells.jsonl")).ok(),
         }
     }
 

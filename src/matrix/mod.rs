@@ -244,7 +244,12 @@ impl Matrix {
 
     pub fn from_source(path: &Path, source: String) -> Result<Matrix, Diagnostics> {
         let raw: raw::RawMatrix = crate::diagnostic::parse_toml(path, &source)?;
-        validate::validate(path, source, raw)
+        let m = validate::validate(path, source, raw)?;
+        // Its secrets are masked wherever they appear in this process's outputs.
+        for svc in m.services.values() {
+            crate::secrets::remember_env(svc.env.iter());
+        }
+        Ok(m)
     }
 
     /// Every key a cell may carry: the axes, then keys that include entries introduced.

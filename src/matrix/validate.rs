@@ -103,9 +103,8 @@ pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Ma
             Some(a) => cx.err(a.span(), "axes", message, help),
             // No [axes] table to point at: the problem is the file's.
             None => {
-                let mut d = Diagnostic::whole_file(path, message).with_help(help);
-                d.key = "axes".into();
-                cx.problems.push(d);
+                cx.problems
+                    .push(Diagnostic::top_level(path, "axes", message).with_help(help));
             }
         }
     }
@@ -449,8 +448,8 @@ fn daemon_configs(
         };
         let key = format!("axes.daemon-config[{i}]");
         let file = base.join(&name);
-        let parsed = std::fs::read_to_string(&file)
-            .map_err(|e| format!("cannot read `{}`: {e}", file.display()))
+        let parsed = crate::safe_io::read_user_text(&file, crate::safe_io::MAX_CONFIG_BYTES)
+            .map_err(|e| format!("cannot read `{}`: {}", file.display(), e.reason()))
             .and_then(|text| {
                 serde_json::from_str::<serde_json::Value>(&text)
                     .map_err(|e| format!("`{}` is not valid JSON: {e}", file.display()))

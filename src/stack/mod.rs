@@ -234,6 +234,8 @@ impl Stack {
                 source,
             }
         })?;
+        // The resolved secrets (from the caller's environment) are masked in every output.
+        crate::secrets::remember_env(env.iter());
         let container_name = labels::object_name(&["dm", self.run_id(), &cell.id, &spec.name]);
         let mut svc_labels = self.labels.clone();
         svc_labels.insert(labels::SERVICE.into(), spec.name.clone());
