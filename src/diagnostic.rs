@@ -173,7 +173,11 @@ fn value_span(chars: &[char], from: usize) -> (Range<usize>, usize) {
     let n = chars.len();
     match chars.get(from) {
         Some(&q @ ('"' | '\'')) => {
-            let is_run = |j: usize| chars.get(j..j + 3).is_some_and(|t| t.iter().all(|c| *c == q));
+            let is_run = |j: usize| {
+                chars
+                    .get(j..j + 3)
+                    .is_some_and(|t| t.iter().all(|c| *c == q))
+            };
             let open = if is_run(from) { 3 } else { 1 };
             let mut j = from + open;
             while j < n {
@@ -534,9 +538,10 @@ fn duplicate_key_path(source: &str, span: Range<usize>) -> String {
     let mut parts: Vec<String> = Vec::new();
     let header = source[..line_start].lines().rev().find_map(|l| {
         let l = l.trim();
-        let inner = l.strip_prefix("[[").and_then(|r| r.split("]]").next()).or_else(|| {
-            l.strip_prefix('[').and_then(|r| r.split(']').next())
-        })?;
+        let inner = l
+            .strip_prefix("[[")
+            .and_then(|r| r.split("]]").next())
+            .or_else(|| l.strip_prefix('[').and_then(|r| r.split(']').next()))?;
         Some(inner.trim().to_string())
     });
     // The duplicate may be the header itself (`[x]` twice).

@@ -234,19 +234,16 @@ pub fn write_output(path: &Path, bytes: &[u8], inputs: &[FileId]) -> Result<(), 
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let name = path.file_name().ok_or_else(|| {
-        refused("it names no file (it ends in `..` or is a root)".to_string())
-    })?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| refused("it names no file (it ends in `..` or is a root)".to_string()))?;
     let tmp = dir.join(format!(
         ".{}.tmp.{}",
         name.to_string_lossy(),
         std::process::id()
     ));
     let written = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
+        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_data()?;
         drop(f);
@@ -301,10 +298,7 @@ impl OutDir {
         }
         let meta = std::fs::metadata(path).map_err(io)?;
         if !meta.is_dir() {
-            return Err(refused(format!(
-                "it is {}, not a folder",
-                kind_of(&meta)
-            )));
+            return Err(refused(format!("it is {}, not a folder", kind_of(&meta))));
         }
         let resolved = std::fs::canonicalize(path).map_err(io)?;
         if resolved.parent().is_none() {
@@ -432,6 +426,10 @@ mod tests {
         let e = write_output(&target, b"x", &[input]).expect_err("refused");
         assert!(e.to_string().contains("inputs"), "{e}");
         assert_eq!(std::fs::read_to_string(&target).expect("read"), "keep");
-        assert!(std::fs::symlink_metadata(&link).expect("still").is_symlink());
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .expect("still")
+                .is_symlink()
+        );
     }
 }

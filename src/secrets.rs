@@ -97,7 +97,8 @@ pub fn mask_urls(text: &str) -> String {
         // `user:password`, not `host:port`.
         let userinfo_end = authority.rfind('@').or_else(|| {
             let (_, after_colon) = authority.split_once(':')?;
-            let is_port = !after_colon.is_empty() && after_colon.bytes().all(|b| b.is_ascii_digit());
+            let is_port =
+                !after_colon.is_empty() && after_colon.bytes().all(|b| b.is_ascii_digit());
             if is_port || first_slash == token.len() {
                 return None;
             }
@@ -128,7 +129,12 @@ pub fn mask_urls(text: &str) -> String {
             .map(|i| {
                 // Keep the scheme of the next URL for the next round.
                 let before = &tail[consumed..consumed + i];
-                consumed + before.rfind(|c: char| !c.is_ascii_alphanumeric() && c != '+' && c != '-' && c != '.').map_or(0, |j| j + 1)
+                consumed
+                    + before
+                        .rfind(|c: char| {
+                            !c.is_ascii_alphanumeric() && c != '+' && c != '-' && c != '.'
+                        })
+                        .map_or(0, |j| j + 1)
             })
             .unwrap_or(token_end);
         out.push_str(&tail[consumed..next]);
@@ -151,7 +157,13 @@ pub fn mask_text(text: &str) -> Cow<'_, str> {
             cur = Cow::Owned(m);
         }
     }
-    for step in [mask_assignments, mask_flags, mask_authorization, mask_db_client_password, mask_known] {
+    for step in [
+        mask_assignments,
+        mask_flags,
+        mask_authorization,
+        mask_db_client_password,
+        mask_known,
+    ] {
         if let Some(m) = step(&cur) {
             cur = Cow::Owned(m);
         }
@@ -261,7 +273,10 @@ fn mask_flags(text: &str) -> Option<String> {
             .map_or(text.len(), |e| name_start + e);
         search = name_end.max(at + 2);
         let name = &text[name_start..name_end];
-        let preceded_ok = at == 0 || text[..at].ends_with(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '[' || c == ',');
+        let preceded_ok = at == 0
+            || text[..at].ends_with(|c: char| {
+                c.is_whitespace() || c == '"' || c == '\'' || c == '[' || c == ','
+            });
         if name.is_empty() || !preceded_ok || !is_secret_key(name) {
             continue;
         }
@@ -318,8 +333,10 @@ fn mask_authorization(text: &str) -> Option<String> {
             .find(|c: char| !c.is_ascii_alphabetic())
             .map_or(text.len(), |e| j + e);
         let scheme = &lower[j..word_end];
-        if matches!(scheme, "bearer" | "basic" | "token" | "digest" | "negotiate")
-            && bytes.get(word_end) == Some(&b' ')
+        if matches!(
+            scheme,
+            "bearer" | "basic" | "token" | "digest" | "negotiate"
+        ) && bytes.get(word_end) == Some(&b' ')
         {
             j = word_end + 1;
         }
@@ -360,17 +377,20 @@ fn mask_db_client_password(text: &str) -> Option<String> {
         if n > 0 {
             out.push('\n');
         }
-        let runs_client = line.split(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == ',' || c == '[').any(|w| {
-            let base = w.rsplit('/').next().unwrap_or(w);
-            DB_CLIENTS.contains(&base)
-        });
+        let runs_client = line
+            .split(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == ',' || c == '[')
+            .any(|w| {
+                let base = w.rsplit('/').next().unwrap_or(w);
+                DB_CLIENTS.contains(&base)
+            });
         if !runs_client {
             out.push_str(line);
             continue;
         }
         let mut rest = line;
         while let Some(at) = rest.find("-p") {
-            let before_ok = at == 0 || rest[..at].ends_with(|c: char| c.is_whitespace() || c == '"' || c == '\'');
+            let before_ok = at == 0
+                || rest[..at].ends_with(|c: char| c.is_whitespace() || c == '"' || c == '\'');
             let after = &rest[at + 2..];
             let end = after
                 .find(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == ',' || c == ']')
@@ -458,14 +478,20 @@ mod tests {
         // `-p` elsewhere is not a password.
         assert_eq!(mask_text("ssh -p2222 host"), "ssh -p2222 host");
         assert_eq!(mask_text("mkdir -p /x"), "mkdir -p /x");
-        assert_eq!(mask_text("Authorization: Bearer abc"), "Authorization: Bearer ***");
+        assert_eq!(
+            mask_text("Authorization: Bearer abc"),
+            "Authorization: Bearer ***"
+        );
     }
 
     #[test]
     fn a_password_found_in_a_url_is_masked_when_it_appears_alone() {
         let _ = mask_text("connecting to mysql://app:Zq9-found-in-url@db/x");
         assert_eq!(mask_text("echo Zq9-found-in-url"), "echo ***");
-        remember_env([(&"SOME_PASSWORD".to_string(), &"Remembered-Env-Val".to_string())]);
+        remember_env([(
+            &"SOME_PASSWORD".to_string(),
+            &"Remembered-Env-Val".to_string(),
+        )]);
         assert_eq!(mask_text("x Remembered-Env-Val y"), "x *** y");
     }
 

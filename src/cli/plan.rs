@@ -42,12 +42,14 @@ pub fn plan(args: &PlanArgs) -> Outcome {
     // What is shown is masked and free of control characters (a clear-screen in an axis
     // value or the matrix name must not reach the terminal); cells only cloned if needed.
     let shown = |t: &str| crate::report::text::clean(t).into_owned();
-    let needs_cleaning = |t: &str| !matches!(crate::report::text::clean(t), std::borrow::Cow::Borrowed(_));
+    let needs_cleaning =
+        |t: &str| !matches!(crate::report::text::clean(t), std::borrow::Cow::Borrowed(_));
     let cleaned: Vec<Cell>;
-    let cells: &[Cell] = if cells
-        .iter()
-        .any(|c| c.values.iter().any(|(k, v)| needs_cleaning(k) || needs_cleaning(v)))
-    {
+    let cells: &[Cell] = if cells.iter().any(|c| {
+        c.values
+            .iter()
+            .any(|(k, v)| needs_cleaning(k) || needs_cleaning(v))
+    }) {
         cleaned = cells
             .iter()
             .map(|c| Cell {

@@ -376,16 +376,17 @@ fn check_tls_file(
     path: &std::path::Path,
     kind: PemKind,
 ) -> Result<(), EngineError> {
-    let text = crate::safe_io::read_user_file(path, crate::safe_io::MAX_CONFIG_BYTES).map_err(
-        |e| EngineError::TlsRead {
-            role,
-            path: path.to_path_buf(),
-            source: match e {
-                crate::safe_io::SafeIoError::Read { source, .. } => source,
-                other => std::io::Error::new(std::io::ErrorKind::InvalidInput, other.reason()),
-            },
-        },
-    )?;
+    let text =
+        crate::safe_io::read_user_file(path, crate::safe_io::MAX_CONFIG_BYTES).map_err(|e| {
+            EngineError::TlsRead {
+                role,
+                path: path.to_path_buf(),
+                source: match e {
+                    crate::safe_io::SafeIoError::Read { source, .. } => source,
+                    other => std::io::Error::new(std::io::ErrorKind::InvalidInput, other.reason()),
+                },
+            }
+        })?;
     let text = String::from_utf8_lossy(&text);
     let found = text.lines().any(|l| {
         let l = l.trim();

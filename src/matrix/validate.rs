@@ -34,7 +34,9 @@ pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Ma
     let mut scenarios = Vec::new();
     for (i, s) in raw.scenarios.iter().enumerate() {
         let resolved = base.join(s.get_ref());
-        if !resolved.is_file() {
+        // Only existence here: what kind of file it is (a FIFO, a device, /proc) is
+        // judged when it is read (crate::safe_io), with a message saying so.
+        if !resolved.exists() {
             cx.err(
                 s.span(),
                 format!("scenarios[{i}]"),

@@ -60,7 +60,10 @@ pub fn render_csv(record: &RunRecord, _opts: &Options) -> String {
         .chain(axes.iter().map(String::as_str))
         .chain(CSV_COLUMNS_AFTER_AXES.iter().copied())
         .collect();
-    let text_column: Vec<bool> = header.iter().map(|h| !NUMERIC_COLUMNS.contains(h)).collect();
+    let text_column: Vec<bool> = header
+        .iter()
+        .map(|h| !NUMERIC_COLUMNS.contains(h))
+        .collect();
     // Writing to a Vec cannot fail; a failure would only lose rows, never panic.
     let _ = w.write_record(&header);
     let mut out = w.into_inner().unwrap_or_default();
