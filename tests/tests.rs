@@ -4,12 +4,14 @@
 mod checks;
 mod common;
 mod endpoint;
+mod faults;
 mod fresh_machine;
 mod hostile_files;
 mod leaks;
 mod matrix_errors;
 mod pipes;
 mod preflight;
+mod properties;
 mod real_run;
 mod record_errors;
 mod report;

@@ -427,6 +427,9 @@ pub struct ServiceRecord {
     /// The last lines of its log, when the cell did not pass (secrets masked).
     #[serde(default)]
     pub log_tail: Vec<String>,
+    /// Its exit code, when it was not running at the end of the cell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

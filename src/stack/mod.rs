@@ -425,6 +425,7 @@ impl Stack {
                 oom_killed: f.oom_killed,
                 ready_ms: s.ready_ms,
                 log_tail,
+                exit_code: f.exit_code,
             });
         }
         out
