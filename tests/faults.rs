@@ -68,7 +68,12 @@ fn start(
     matrix_text: &str,
     hold: u32,
     extra_args: &[&str],
-) -> (tempfile::TempDir, std::path::PathBuf, std::process::Child, String) {
+) -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    std::process::Child,
+    String,
+) {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("suite.toml"), suite(hold)).expect("suite");
     let m = dir.path().join("matrix.toml");
@@ -152,10 +157,13 @@ fn wait(child: &mut std::process::Child, limit: Duration) -> std::process::ExitS
 
 #[test]
 fn fault_dind_engine_killed_mid_cell_errors_that_cell_only() {
-    if !docker_available("fault_engine_killed") || !images_available("fault_engine_killed", &[ENGINE, REDIS]) {
+    if !docker_available("fault_engine_killed")
+        || !images_available("fault_engine_killed", &[ENGINE, REDIS])
+    {
         return;
     }
-    let (_dir, out, mut child, run_id) = start(&matrix(r#""28.5.2", "local""#, 40, ""), 40, &["-j", "2"]);
+    let (_dir, out, mut child, run_id) =
+        start(&matrix(r#""28.5.2", "local""#, 40, ""), 40, &["-j", "2"]);
     let dind = dind_container(&run_id).expect("the dind engine runs");
     docker(&["kill", &dind]);
     let status = wait(&mut child, Duration::from_secs(180));
@@ -169,13 +177,22 @@ fn fault_dind_engine_killed_mid_cell_errors_that_cell_only() {
         "names the engine's exit: {reason}"
     );
     let other = cell(&run, &[("engine", "local")]);
-    assert_eq!(other["status"], "pass", "the host engine's cell carried on: {other}");
-    assert_eq!(labelled_objects(&run_id), Vec::<String>::new(), "nothing left");
+    assert_eq!(
+        other["status"], "pass",
+        "the host engine's cell carried on: {other}"
+    );
+    assert_eq!(
+        labelled_objects(&run_id),
+        Vec::<String>::new(),
+        "nothing left"
+    );
 }
 
 #[test]
 fn fault_service_killed_during_checks_fails_with_its_exit() {
-    if !docker_available("fault_service_killed") || !images_available("fault_service_killed", &[REDIS]) {
+    if !docker_available("fault_service_killed")
+        || !images_available("fault_service_killed", &[REDIS])
+    {
         return;
     }
     let (_dir, out, mut child, run_id) = start(&matrix(r#""local""#, 30, ""), 30, &[]);
@@ -197,10 +214,16 @@ fn fault_service_killed_during_checks_fails_with_its_exit() {
     assert_eq!(c["status"], "fail", "{c}");
     let reason = c["reason"].as_str().unwrap_or_default();
     assert!(
-        reason.contains("service `redis` exited") && reason.contains("137") && reason.contains("restarts"),
+        reason.contains("service `redis` exited")
+            && reason.contains("137")
+            && reason.contains("restarts"),
         "names the service's exit and restarts: {reason}"
     );
-    assert_eq!(labelled_objects(&run_id), Vec::<String>::new(), "nothing left");
+    assert_eq!(
+        labelled_objects(&run_id),
+        Vec::<String>::new(),
+        "nothing left"
+    );
 }
 
 #[test]
@@ -223,6 +246,13 @@ fn fault_paused_engine_times_out_and_is_torn_down() {
     assert_eq!(c["status"], "fail", "{c}");
     let reason = c["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("timed out"), "{reason}");
-    assert!(reason.contains("paused"), "says the engine was frozen: {reason}");
-    assert_eq!(labelled_objects(&run_id), Vec::<String>::new(), "nothing left");
+    assert!(
+        reason.contains("paused"),
+        "says the engine was frozen: {reason}"
+    );
+    assert_eq!(
+        labelled_objects(&run_id),
+        Vec::<String>::new(),
+        "nothing left"
+    );
 }

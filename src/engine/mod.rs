@@ -821,7 +821,9 @@ impl EngineTrouble {
         match self {
             EngineTrouble::Gone(how) => format!("the engine `{engine}`'s container {how}"),
             EngineTrouble::Paused => {
-                format!("the engine `{engine}`'s container is paused (frozen): nothing in it answers")
+                format!(
+                    "the engine `{engine}`'s container is paused (frozen): nothing in it answers"
+                )
             }
         }
     }
