@@ -5,9 +5,13 @@
 
 pub mod clean;
 pub mod daemon_lint;
+mod docker_api;
 pub mod images;
 pub mod labels;
 pub mod preflight;
+pub mod version;
+
+pub use docker_api::is_not_found;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -841,7 +845,7 @@ pub async fn dind_trouble(host: &Docker, engine: &EngineHandle) -> Option<Engine
     .await;
     let state = match inspect {
         Err(_) => return None,
-        Ok(Err(e)) if crate::stack::is_not_found(&e) => {
+        Ok(Err(e)) if is_not_found(&e) => {
             return Some(EngineTrouble::Gone("was removed".to_string()));
         }
         Ok(Err(_)) => return None,
