@@ -15,6 +15,7 @@ mod properties;
 mod real_run;
 mod record_errors;
 mod report;
+mod resume;
 mod run;
 mod scenario_errors;
 mod scheduler;

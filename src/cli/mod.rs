@@ -108,6 +108,10 @@ pub struct RunArgs {
     /// Also fail (exit 1) on these statuses: `unsupported`.
     #[arg(long, value_name = "STATUS", value_parser = ["unsupported"])]
     pub fail_on: Vec<String>,
+    /// Finish the interrupted run in folder RUN (same matrix): keep its finished cells,
+    /// run the rest, write one complete run.json there under the same run id.
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["out", "only_failed"])]
+    pub resume: Option<PathBuf>,
     #[arg(skip)]
     pub jobs: Option<usize>,
 }

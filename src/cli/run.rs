@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::progress::Progress;
 use super::{Outcome, RunArgs};
 use dockmatrix::matrix::{Matrix, PullPolicy};
+use dockmatrix::results::resume::Resumed;
 use dockmatrix::results::{CellRecord, HostFacts, MatrixInfo, RunOptions, RunRecord, SCHEMA};
 use dockmatrix::runner::{self, Event, Keep, RunConfig};
 
@@ -64,11 +65,52 @@ async fn run_async(
         Ok(h) => h,
         Err(e) => return Outcome::NoDocker(super::chain(&e)),
     };
-    let run_id = runner::new_run_id();
+    let plan = cells.clone();
+    let resumed = match &args.resume {
+        None => None,
+        Some(dir) => match Resumed::load(dir, &matrix.hash()) {
+            Ok(r) => Some(r),
+            Err(e) => return Outcome::BadInput(format!("error: --resume: {}", super::chain(&e))),
+        },
+    };
+    if let Some(r) = &resumed
+        && r.complete
+    {
+        // Nothing to do: the run ended. Its table and exit code, unchanged.
+        eprintln!(
+            "--resume {}: run {} had finished; nothing changed",
+            args.resume.as_deref().unwrap_or(Path::new("")).display(),
+            r.header.run_id
+        );
+        return finish(&r.header, args);
+    }
+    let run_id = resumed
+        .as_ref()
+        .map_or_else(runner::new_run_id, |r| r.header.run_id.clone());
     let out_dir = args
-        .out
+        .resume
         .clone()
+        .or_else(|| args.out.clone())
         .unwrap_or_else(|| PathBuf::from("reports").join(&run_id));
+    let cells = match &resumed {
+        Some(r) => {
+            // What the dead run left (its labelled objects) goes first.
+            for problem in dockmatrix::engine::clean::remove_run(&host, &run_id)
+                .await
+                .problems
+            {
+                eprintln!("warning: {problem}");
+            }
+            let rest = r.remaining(&cells);
+            eprintln!(
+                "resuming run {run_id}: {} cells finished, {} to run",
+                r.finished.len(),
+                rest.len()
+            );
+            rest
+        }
+        None => cells,
+    };
     // A new or empty folder, or a run folder of this matrix; never `/` nor an input.
     let inputs: Vec<dockmatrix::safe_io::FileId> = [&args.baseline, &args.only_failed]
         .into_iter()
@@ -97,7 +139,10 @@ async fn run_async(
     let pull = args.pull.or(matrix.run.pull).unwrap_or(PullPolicy::Never);
     let keep = args.keep.unwrap_or(Keep::None);
 
-    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let started_at = resumed.as_ref().map_or_else(
+        || chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        |r| r.header.started_at.clone(),
+    );
     let mut record = RunRecord {
         schema: SCHEMA,
         run_id: run_id.clone(),
@@ -139,12 +184,18 @@ async fn run_async(
         eprintln!("warning: {w}");
     }
 
+    // The header (id, matrix hash, options) before any engine starts: even a run killed
+    // at once can be resumed.
+    if let Err(e) = record.save(&out_dir) {
+        return Outcome::BadInput(format!("error: {}", super::chain(&e)));
+    }
+
     let cancel = CancellationToken::new();
     // 0 while running; else the exit code of the first signal (130 Ctrl-C, 143 SIGTERM).
     let interrupted = Arc::new(std::sync::atomic::AtomicU8::new(0));
     spawn_signal_handler(cancel.clone(), interrupted.clone(), run_id.clone());
 
-    let store = Arc::new(Mutex::new(Store::open(&out_dir)));
+    let store = Arc::new(Mutex::new(Store::open(&out_dir, resumed.is_some())));
     let progress = Arc::new(Progress::new(cells.len(), std::io::stderr().is_terminal()));
     let warnings = Arc::new(Mutex::new(Vec::<String>::new()));
     let emit: runner::Emit = {
@@ -190,7 +241,10 @@ async fn run_async(
     }
     progress.finish();
 
-    record.cells = cells;
+    record.cells = match &resumed {
+        Some(r) => r.combine(&plan, cells),
+        None => cells,
+    };
     let signal = interrupted.load(std::sync::atomic::Ordering::SeqCst);
     record.interrupted = signal != 0;
     record.finished_at =
@@ -205,8 +259,18 @@ async fn run_async(
     if let Err(e) = dockmatrix::report::write_all(&record, &out_dir) {
         eprintln!("warning: failed to write the reports: {}", super::chain(&e));
     }
+    eprintln!("run record and reports: {}", saved.display());
+    if signal == 143 {
+        return Outcome::Terminated;
+    }
+    finish(&record, args)
+}
+
+/// The table on stdout and the outcome of a finished run (also of one resumed after it
+/// had finished).
+fn finish(record: &RunRecord, args: &RunArgs) -> Outcome {
     let table = dockmatrix::report::render_table(
-        &record,
+        record,
         &dockmatrix::report::Options {
             color: super::report::stdout_wants_colour(),
             ..Default::default()
@@ -214,15 +278,10 @@ async fn run_async(
     );
     // A closed pipe does not change the run's outcome: the record is written.
     let _ = super::print_result(&format!("{table}\n"));
-    // The table ends with the summary line; say where the record and reports are.
-    eprintln!("run record and reports: {}", saved.display());
     for c in &record.cells {
         if let Some(how) = &c.kept {
             eprintln!("kept {}: {how}", c.id);
         }
-    }
-    if signal == 143 {
-        return Outcome::Terminated;
     }
     if record.interrupted {
         return Outcome::Interrupted;
@@ -285,10 +344,19 @@ struct Store {
 }
 
 impl Store {
-    fn open(dir: &Path) -> Store {
-        Store {
-            file: dockmatrix::safe_io::create_record_file(&dir.join("cells.jsonl")).ok(),
-        }
+    /// `append`: a resumed run adds to the lines of the run it continues.
+    fn open(dir: &Path, append: bool) -> Store {
+        let path = dir.join(dockmatrix::results::resume::CELLS_FILE);
+        let file = if append {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&path)
+                .ok()
+        } else {
+            dockmatrix::safe_io::create_record_file(&path).ok()
+        };
+        Store { file }
     }
 
     /// Secrets masked as in run.json ([`RunRecord::save`]): this file is an output too.
