@@ -20,4 +20,5 @@ mod run;
 mod scenario_errors;
 mod scheduler;
 mod shards;
+mod soak;
 mod upgrade;
