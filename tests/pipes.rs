@@ -132,8 +132,17 @@ ready = { tcp = 6379, timeout = "5m" }
             "no cell started"
         );
     }
-    // The stack is being provisioned (its service never becomes ready): stop it there.
-    std::thread::sleep(Duration::from_secs(2));
+    // The stack is being provisioned (its service never becomes ready): stop it there,
+    // once its container exists (a signal while the create is in flight is a race of
+    // its own, outside this test's promise).
+    while !labelled_objects(&run_id)
+        .iter()
+        .any(|o| o.starts_with("ps:"))
+    {
+        assert!(started.elapsed() < Duration::from_secs(120), "no container");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(1));
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
