@@ -273,6 +273,7 @@ fn finish(record: &RunRecord, args: &RunArgs) -> Outcome {
         record,
         &dockmatrix::report::Options {
             color: super::report::stdout_wants_colour(),
+            width: super::terminal::stdout_width(),
             ..Default::default()
         },
     );
