@@ -138,6 +138,7 @@ fn cell(i: usize, values: IndexMap<String, String>) -> CellRecord {
             } else {
                 Vec::new()
             },
+            exit_code: None,
         })
         .collect();
     CellRecord {

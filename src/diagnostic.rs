@@ -46,7 +46,19 @@ impl Diagnostic {
         }
     }
 
-    /// A problem with the file as a whole (unreadable, empty, not UTF-8).
+    /// A problem of the document's top level that has no span of its own (a missing
+    /// top-level key, no axes): reported at line 1, column 1, where such a key goes.
+    pub fn top_level(file: &Path, key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            line: 1,
+            column: 1,
+            key: key.into(),
+            ..Self::whole_file(file, message)
+        }
+    }
+
+    /// A problem with the file as a whole (unreadable, empty, not UTF-8), where no line
+    /// can be named; the message says why.
     pub fn whole_file(file: &Path, message: impl Into<String>) -> Self {
         Self {
             file: file.to_path_buf(),
@@ -94,40 +106,39 @@ fn locate(source: &str, span: Range<usize>) -> (usize, usize, String, usize) {
 fn mask_snippet(text: &str) -> String {
     let mut chars: Vec<char> = text.chars().collect();
     let mut mask = vec![false; chars.len()];
-    // String literals whose key is a secret one.
+    // The value of every `key = value` whose key is a secret one, however TOML writes
+    // it: "x", 'x', """x""", '''x''', an integer, a float (up to the line's end when a
+    // multi-line string continues past it).
     let mut i = 0;
     while i < chars.len() {
-        let quote = chars[i];
-        if quote != '"' && quote != '\'' {
+        if chars[i] != '=' {
             i += 1;
             continue;
         }
-        let open = i;
+        let eq = i;
         i += 1;
-        while i < chars.len() && chars[i] != quote {
-            if quote == '"' && chars[i] == '\\' {
-                i += 1;
-            }
-            i += 1;
+        let mut k_end = eq;
+        while k_end > 0 && chars[k_end - 1] == ' ' {
+            k_end -= 1;
         }
-        let close = i.min(chars.len());
-        i += 1;
-        let before: String = chars[..open].iter().collect();
-        let Some(lhs) = before.trim_end().strip_suffix('=') else {
+        let mut k_start = k_end;
+        while k_start > 0
+            && (chars[k_start - 1].is_ascii_alphanumeric()
+                || matches!(chars[k_start - 1], '_' | '-' | '.' | '"' | '\''))
+        {
+            k_start -= 1;
+        }
+        let key: String = chars[k_start..k_end].iter().collect();
+        if key.is_empty() || !crate::secrets::is_secret_key(&key) {
             continue;
-        };
-        let lhs = lhs.trim_end();
-        let key_start = lhs
-            .char_indices()
-            .rev()
-            .find(|(_, c)| {
-                !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '"' | '\''))
-            })
-            .map_or(0, |(i, c)| i + c.len_utf8());
-        let key = &lhs[key_start..];
-        if crate::secrets::is_secret_key(key) {
-            mask[open + 1..close].iter_mut().for_each(|m| *m = true);
         }
+        let mut from = eq + 1;
+        while from < chars.len() && chars[from] == ' ' {
+            from += 1;
+        }
+        let (secret, end) = value_span(&chars, from);
+        mask[secret].iter_mut().for_each(|m| *m = true);
+        i = end.max(eq + 1);
     }
     // URL credentials.
     let mut from = 0;
@@ -204,6 +215,39 @@ fn mask_yaml_pairs(chars: &[char], mask: &mut [bool]) {
             mask[j..end].iter_mut().for_each(|m| *m = true);
         }
         i = end.max(i);
+/// A TOML value starting at `from` on its line: the characters to mask (inside its
+/// quotes, or the whole bare value) and where it ends: after its closing quote(s), at the
+/// first `,` `}` `]` `#` or blank of a bare value, or at the line's end (a multi-line
+/// string that continues on the next line).
+fn value_span(chars: &[char], from: usize) -> (Range<usize>, usize) {
+    let n = chars.len();
+    match chars.get(from) {
+        Some(&q @ ('"' | '\'')) => {
+            let is_run = |j: usize| {
+                chars
+                    .get(j..j + 3)
+                    .is_some_and(|t| t.iter().all(|c| *c == q))
+            };
+            let open = if is_run(from) { 3 } else { 1 };
+            let mut j = from + open;
+            while j < n {
+                if q == '"' && chars[j] == '\\' {
+                    j += 2;
+                    continue;
+                }
+                if chars[j] == q && (open == 1 || is_run(j)) {
+                    return (from + open..j, (j + open).min(n));
+                }
+                j += 1;
+            }
+            ((from + open).min(n)..n, n)
+        }
+        _ => {
+            let end = (from..n)
+                .find(|&j| chars[j].is_whitespace() || matches!(chars[j], ',' | '}' | ']' | '#'))
+                .unwrap_or(n);
+            (from..end, end)
+        }
     }
 }
 
@@ -307,18 +351,35 @@ pub fn read_toml_source(file: &Path) -> Result<String, Diagnostics> {
         return Err(one(Diagnostic::whole_file(
             file,
             format!(
-                "the file is {:.1} MiB; a matrix or scenario file may be at most {} MiB",
+                "the file is {:.1} MiB; a matrix or scenario file may be at most {} MiB (too big to name a line)",
                 meta.len() as f64 / f64::from(1u32 << 20),
                 MAX_FILE_BYTES >> 20
             ),
         )
         .with_help("is this the right file?")));
     }
-    let bytes = std::fs::read(file).map_err(|e| {
-        one(Diagnostic::whole_file(
-            file,
-            format!("cannot read the file: {e}"),
-        ))
+    // Through safe_io: a FIFO or device is refused at once instead of blocking or being
+    // read without end, and /proc, /sys and /dev are refused whole.
+    let bytes = crate::safe_io::read_user_file(file, MAX_FILE_BYTES).map_err(|e| {
+        use crate::safe_io::SafeIoError;
+        one(match e {
+            SafeIoError::Read { source, .. } => {
+                Diagnostic::whole_file(file, format!("cannot read the file: {source}"))
+            }
+            SafeIoError::TooBig { .. } => Diagnostic::whole_file(
+                file,
+                format!(
+                    "the file is too big (more than {} MiB), so no line can be named",
+                    MAX_FILE_BYTES >> 20
+                ),
+            )
+            .with_help("is this the right file?"),
+            SafeIoError::RefusedInput { why, .. } => {
+                Diagnostic::whole_file(file, format!("refused to read the file: {why}"))
+                    .with_help("give the path of a .toml file")
+            }
+            other => Diagnostic::whole_file(file, other.to_string()),
+        })
     })?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let offset = e.utf8_error().valid_up_to();
@@ -347,7 +408,17 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
     file: &Path,
     source: &str,
 ) -> Result<T, Diagnostics> {
-    let de = toml::de::Deserializer::parse(source).map_err(|e| toml_error(file, source, &e, ""))?;
+    let de = toml::de::Deserializer::parse(source).map_err(|e| {
+        // A syntax error: quote its line only when what comes before it is TOML, so that
+        // a file that is not TOML at all (`/etc/shadow` named as a scenario) is never echoed.
+        let mut d = toml_error(file, source, &e, "");
+        for one in &mut d.0 {
+            if !parsed_as_toml_before(source, one.line) {
+                one.snippet = None;
+            }
+        }
+        d
+    })?;
     serde_path_to_error::deserialize(de).map_err(|e| {
         // serde_path_to_error cannot see map keys that are `Spanned` (it shows `?`), so the
         // path is read from the document at the error's span; its own path is the fallback.
@@ -372,10 +443,7 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
         if matches!(at, Some(KeyAt::Document)) {
             let message = inner.message().trim().to_string();
             let help = help_for(&message);
-            let d = Diagnostic {
-                key,
-                ..Diagnostic::whole_file(file, message)
-            };
+            let d = Diagnostic::top_level(file, key, message);
             return Diagnostics(vec![match help {
                 Some(h) => d.with_help(h),
                 None => d,
@@ -383,6 +451,24 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
         }
         toml_error(file, source, inner, &key)
     })
+}
+
+/// Whether the lines before `line` (1-based) hold at least one TOML key or table and
+/// parse as TOML: only then is `line` quoted in a syntax error.
+fn parsed_as_toml_before(source: &str, line: usize) -> bool {
+    if line <= 1 {
+        return false;
+    }
+    let end = source
+        .match_indices('\n')
+        .nth(line - 2)
+        .map_or(source.len(), |(i, _)| i + 1);
+    let prefix = &source[..end];
+    let has_content = prefix.lines().any(|l| {
+        let l = l.trim();
+        !l.is_empty() && !l.starts_with('#')
+    });
+    has_content && toml::de::DeTable::parse(prefix).is_ok()
 }
 
 /// A TOML key as it is written in a dotted key path: bare when it can be, else quoted.
@@ -471,14 +557,87 @@ fn key_path_at(source: &str, span: Range<usize>) -> KeyAt {
 fn toml_error(file: &Path, source: &str, e: &toml::de::Error, key: &str) -> Diagnostics {
     let message = e.message().trim().to_string();
     let help = help_for(&message);
-    let d = match e.span() {
+    // A syntax error has no key path from serde; a duplicate key's is read off the source.
+    let key = if key.is_empty() && message.starts_with("duplicate key") {
+        e.span()
+            .map(|span| duplicate_key_path(source, span))
+            .unwrap_or_default()
+    } else {
+        key.to_string()
+    };
+    // toml gives no position for some errors (its recursion limit): the deepest nesting
+    // is where it gave up.
+    let span = e.span().or_else(|| deepest_nesting(source));
+    let d = match span {
         Some(span) => Diagnostic::at(file, source, span, key, message),
-        None => Diagnostic::whole_file(file, message),
+        None => Diagnostic::top_level(file, key, message),
     };
     Diagnostics(vec![match help {
         Some(h) => d.with_help(h),
         None => d,
     }])
+}
+
+/// The dotted key path of a duplicate key at `span`: the `[table]`/`[[array]]` header in
+/// force there, the inline tables opened on its line before it, and the key as written.
+fn duplicate_key_path(source: &str, span: Range<usize>) -> String {
+    let start = floor_char_boundary(source, span.start.min(source.len()));
+    let end = floor_char_boundary(source, span.end.clamp(start, source.len()));
+    let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
+    let written = source[start..end].trim();
+    let mut parts: Vec<String> = Vec::new();
+    let header = source[..line_start].lines().rev().find_map(|l| {
+        let l = l.trim();
+        let inner = l
+            .strip_prefix("[[")
+            .and_then(|r| r.split("]]").next())
+            .or_else(|| l.strip_prefix('[').and_then(|r| r.split(']').next()))?;
+        Some(inner.trim().to_string())
+    });
+    // The duplicate may be the header itself (`[x]` twice).
+    let on_line = &source[line_start..start];
+    let is_header = on_line.trim_start().starts_with('[');
+    if let Some(h) = header.filter(|_| !is_header) {
+        parts.push(h);
+    }
+    // `env = { A = 1, A = 2 }`: the inline table's key.
+    if let Some(open) = on_line.rfind('{')
+        && let Some((lhs, _)) = on_line[..open].rsplit_once('=')
+    {
+        let k = lhs.trim().rsplit([',', '{']).next().unwrap_or("").trim();
+        if !k.is_empty() {
+            parts.push(k.to_string());
+        }
+    }
+    let written = written.trim_start_matches('[').trim_end_matches(']').trim();
+    if !written.is_empty() {
+        parts.push(written.to_string());
+    }
+    parts.join(".")
+}
+
+/// The span of the first bracket nested deeper than toml's recursion limit allows (the
+/// limit is toml's own; 80 is below it, and no one writes a matrix that deep).
+fn deepest_nesting(source: &str) -> Option<Range<usize>> {
+    let mut depth = 0usize;
+    let mut in_string: Option<u8> = None;
+    for (i, b) in source.bytes().enumerate() {
+        match (in_string, b) {
+            (Some(q), c) if c == q => in_string = None,
+            (Some(_), _) => {}
+            (None, b'"' | b'\'') => in_string = Some(b),
+            (None, b'[' | b'{') => {
+                depth += 1;
+                if depth > 80 {
+                    return Some(i..i + 1);
+                }
+            }
+            (None, b']' | b'}') => depth = depth.saturating_sub(1),
+            (None, b'\n') => {}
+            _ => {}
+        }
+    }
+    None
 }
 
 /// serde_path_to_error shows Spanned's private fields and `?` for unknown positions.
@@ -612,7 +771,35 @@ mod tests {
         ] {
             let d = Diagnostic::at(Path::new("c.yaml"), src, 0..1, "k", "bad");
             assert!(!d.to_string().contains("hunter2"), "{d}");
+    fn snippets_mask_every_way_toml_writes_a_secret() {
+        for (line, secret) in [
+            ("DB_PASSWORD = '''tripleq'''", "tripleq"),
+            ("DB_PASSWORD = \"\"\"dbl3\"\"\"", "dbl3"),
+            ("API_TOKEN = 987654321", "987654321"),
+            ("API_KEY = 3.14159", "3.14159"),
+            ("SECRET = \"\"\"starts here", "starts here"),
+            ("env = { \"MY_KEY\" = 'lit' }", "lit"),
+        ] {
+            let src = format!("{line}\n");
+            let d = Diagnostic::at(Path::new("m.toml"), &src, 0..1, "", "bad");
+            let shown = d.to_string();
+            assert!(!shown.contains(secret), "{line}: {shown}");
         }
+    }
+
+    #[test]
+    fn a_file_that_is_not_toml_is_never_quoted() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Any {}
+        let shadow = "root:$y$j9T$secrethash:19000:0:99999:7:::\ndaemon:*:19000::::::\n";
+        let e = parse_toml::<Any>(Path::new("shadow"), shadow).expect_err("not TOML");
+        let shown = e.to_string();
+        assert!(!shown.contains("secrethash"), "{shown}");
+        assert!(shown.contains("shadow:1:"), "still names the line: {shown}");
+        // A TOML file with a syntax error on line 3 quotes it.
+        let toml = "name = \"x\"\n[axes]\nredis = [\"7.0\" \"8.0\"]\n";
+        let e = parse_toml::<Any>(Path::new("m.toml"), toml).expect_err("bad");
+        assert!(e.to_string().contains(" | "), "{e}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod matrix;
 pub mod report;
 pub mod results;
 pub mod runner;
+pub mod safe_io;
 pub mod scenario;
 pub mod secrets;
 pub mod stack;

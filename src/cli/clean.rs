@@ -28,23 +28,29 @@ pub fn run(args: &CleanArgs) -> Outcome {
             .collect();
         runs.sort();
         runs.dedup();
+        let mut text = String::new();
         for run in &runs {
             let n = |m: &std::collections::BTreeMap<String, usize>| m.get(*run).copied().unwrap_or(0);
-            println!(
-                "run {run}: removed {} containers, {} networks, {} volumes",
+            text.push_str(&format!(
+                "run {run}: removed {} containers, {} networks, {} volumes\n",
                 n(&done.containers),
                 n(&done.networks),
                 n(&done.volumes)
-            );
+            ));
         }
         if done.total() == 0 {
-            println!("nothing to remove");
+            text.push_str("nothing to remove\n");
         }
+        // The objects are gone either way; a closed pipe only ends the listing quietly.
+        let printed = super::print_result(&text);
         for live in &done.live_runs {
             eprintln!("run {live} is still running (its process is alive): left alone; use --run {live} to remove it anyway");
         }
         for p in &done.problems {
             eprintln!("warning: {p}");
+        }
+        if let Err(o) = printed {
+            return o;
         }
         if done.problems.is_empty() { Outcome::Success } else { Outcome::Failed }
     })

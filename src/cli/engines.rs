@@ -70,8 +70,10 @@ pub fn run(args: &EnginesArgs) -> Outcome {
         });
         let results = futures_util::future::join_all(starts).await;
         dockmatrix::engine::clean::remove_run(&host, &run_id).await;
-        println!("{}", facts_table(&results));
-        println!("{}", findings_table(&results));
+        let text = format!("{}\n{}\n", facts_table(&results), findings_table(&results));
+        if let Err(o) = super::print_result(&text) {
+            return o;
+        }
         if results
             .iter()
             .any(|(_, r, _)| matches!(r, Started::Failed(e) if !e.is_refusal()))

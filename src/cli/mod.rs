@@ -112,6 +112,10 @@ pub struct RunArgs {
     /// Also fail (exit 1) on these statuses: `unsupported`.
     #[arg(long, value_name = "STATUS", value_parser = ["unsupported"])]
     pub fail_on: Vec<String>,
+    /// Finish the interrupted run in folder RUN (same matrix): keep its finished cells,
+    /// run the rest, write one complete run.json there under the same run id.
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["out", "only_failed"])]
+    pub resume: Option<PathBuf>,
     #[arg(skip)]
     pub jobs: Option<usize>,
 }
@@ -181,8 +185,12 @@ pub enum Outcome {
     BadInput(String),
     /// 3: no Docker engine answers.
     NoDocker(String),
-    /// 130
+    /// 130: Ctrl-C.
     Interrupted,
+    /// 143: SIGTERM.
+    Terminated,
+    /// 141, quietly: stdout's reader went away (`| head`).
+    BrokenPipe,
 }
 
 impl Outcome {
@@ -193,6 +201,8 @@ impl Outcome {
             Outcome::BadInput(_) => 2,
             Outcome::NoDocker(_) => 3,
             Outcome::Interrupted => 130,
+            Outcome::Terminated => 143,
+            Outcome::BrokenPipe => 141,
         }
     }
 }
@@ -227,6 +237,18 @@ pub fn main() -> ExitCode {
         _ => {}
     }
     ExitCode::from(outcome.exit_code())
+}
+
+/// Writes a command's result to stdout: a closed pipe ends the command quietly (141, as a
+/// shell reports a process killed by SIGPIPE), any other failure is an error.
+pub(crate) fn print_result(text: &str) -> Result<(), Outcome> {
+    match dockmatrix::safe_io::print_stdout(text) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Outcome::BrokenPipe),
+        Err(e) => Err(Outcome::BadInput(format!(
+            "error: failed to write to stdout: {e}"
+        ))),
+    }
 }
 
 /// Joins repeated `--filter` flags into one filter.

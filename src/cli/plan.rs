@@ -43,6 +43,32 @@ pub fn plan(args: &PlanArgs) -> Outcome {
     if let Err(d) = dockmatrix::scenario::load_all(&m) {
         return Outcome::BadInput(d.to_string());
     }
+    // What is shown is masked and free of control characters (a clear-screen in an axis
+    // value or the matrix name must not reach the terminal); cells only cloned if needed.
+    let shown = |t: &str| dockmatrix::report::text::clean(t).into_owned();
+    let needs_cleaning = |t: &str| {
+        !matches!(
+            dockmatrix::report::text::clean(t),
+            std::borrow::Cow::Borrowed(_)
+        )
+    };
+    let cleaned: Vec<Cell>;
+    let cells: &[Cell] = if cells.iter().any(|c| {
+        c.values
+            .iter()
+            .any(|(k, v)| needs_cleaning(k) || needs_cleaning(v))
+    }) {
+        cleaned = cells
+            .iter()
+            .map(|c| Cell {
+                id: c.id.clone(),
+                values: c.values.iter().map(|(k, v)| (shown(k), shown(v))).collect(),
+            })
+            .collect();
+        &cleaned
+    } else {
+        &cells
+    };
     match args.format {
         PlanFormat::Json => {
             // Streamed: a JSON tree (then a string) of 100,000 cells would triple the
@@ -53,16 +79,26 @@ pub fn plan(args: &PlanArgs) -> Outcome {
             }
             use std::io::Write as _;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            let _ = serde_json::to_writer_pretty(&mut out, &Doc { cells: &cells })
+            let written = serde_json::to_writer_pretty(&mut out, &Doc { cells })
                 .map_err(std::io::Error::from)
                 .and_then(|()| writeln!(out))
                 .and_then(|()| out.flush());
+            match written {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    return Outcome::BrokenPipe;
+                }
+                Err(e) => {
+                    return Outcome::BadInput(format!("error: failed to write to stdout: {e}"));
+                }
+            }
         }
         PlanFormat::Table => {
             let keys = m.keys();
             let mut b = Builder::default();
             let mut header = vec!["#".to_string(), "id".to_string()];
-            header.extend(keys.iter().map(|k| k.to_string()));
+            let keys: Vec<String> = keys.iter().map(|k| shown(k)).collect();
+            header.extend(keys.iter().cloned());
             b.push_record(header);
             for (i, c) in cells.iter().enumerate() {
                 let mut row = vec![(i + 1).to_string(), c.id.clone()];
@@ -71,8 +107,14 @@ pub fn plan(args: &PlanArgs) -> Outcome {
             }
             let mut table = b.build();
             table.with(Style::rounded());
-            println!("{table}");
-            println!("{} cells of matrix `{}`", cells.len(), m.name);
+            let text = format!(
+                "{table}\n{} cells of matrix `{}`\n",
+                cells.len(),
+                shown(&m.name)
+            );
+            if let Err(o) = super::print_result(&text) {
+                return o;
+            }
         }
     }
     Outcome::Success
@@ -97,8 +139,13 @@ pub fn images(args: &ImagesArgs) -> Outcome {
             }
         }
     }
+    let mut text = String::new();
     for img in seen {
-        println!("{img}");
+        text.push_str(&img);
+        text.push('\n');
     }
-    Outcome::Success
+    match super::print_result(&text) {
+        Ok(()) => Outcome::Success,
+        Err(o) => o,
+    }
 }

@@ -2,7 +2,6 @@
 //! and shards joined. The CLI decides colour (a TTY without NO_COLOR) and exit codes;
 //! `report` and `results` do the work.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
@@ -11,7 +10,8 @@ use super::Outcome;
 use dockmatrix::report::{self, Format, Options, Pivot};
 use dockmatrix::results::compare::{DEFAULT_TOLERANCE_PCT, compare as compare_runs};
 use dockmatrix::results::merge::merge as merge_runs;
-use dockmatrix::results::{RunRecord, write_atomically};
+use dockmatrix::results::{RunRecord, run_file};
+use dockmatrix::safe_io::{FileId, OutDir, OutRules, write_output};
 
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
@@ -98,19 +98,18 @@ pub(super) fn stdout_wants_colour() -> bool {
     super::terminal::stdout_colour()
 }
 
-fn emit(text: &str, output: Option<&Path>) -> Outcome {
+/// The result to `-o FILE` (never over an input, nor over what is not a regular file:
+/// [`write_output`]) or to stdout (a closed pipe ends quietly).
+fn emit(text: &str, output: Option<&Path>, inputs: &[FileId]) -> Outcome {
     match output {
-        Some(path) => match write_atomically(path, text.as_bytes()) {
+        Some(path) => match write_output(path, text.as_bytes(), inputs) {
             Ok(()) => Outcome::Success,
             Err(e) => Outcome::BadInput(render_error(&e)),
         },
-        None => {
-            let mut out = std::io::stdout().lock();
-            // A closed pipe (`| head`) is not an error worth a message.
-            let _ = out.write_all(text.as_bytes());
-            let _ = out.flush();
-            Outcome::Success
-        }
+        None => match super::print_result(text) {
+            Ok(()) => Outcome::Success,
+            Err(o) => o,
+        },
     }
 }
 
@@ -145,9 +144,11 @@ pub fn report(args: &ReportArgs) -> Outcome {
             None
         },
     };
+    let inputs: Vec<FileId> = FileId::of(&run_file(&args.run)).into_iter().collect();
     emit(
         &report::render(format, &record, &opts),
         args.output.as_deref(),
+        &inputs,
     )
 }
 
@@ -166,6 +167,12 @@ pub fn compare(args: &CompareArgs) -> Outcome {
         Ok(r) => r,
         Err(o) => return o,
     };
+    // Every string of both runs masked and free of control characters, whatever format
+    // shows it (a run.json may have been written by hand or by an older dockmatrix).
+    let (base, new) = (
+        report::text::sanitised(&base).into_owned(),
+        report::text::sanitised(&new).into_owned(),
+    );
     let cmp = compare_runs(&base, &new, args.tolerance);
     if cmp.different_matrices {
         eprintln!(
@@ -180,7 +187,9 @@ pub fn compare(args: &CompareArgs) -> Outcome {
         CompareFormat::Json => report::compare::render_json(&cmp),
         CompareFormat::Html => report::compare::render_html(&cmp),
     };
-    emit(&text, None);
+    if let Outcome::BrokenPipe = emit(&text, None, &[]) {
+        return Outcome::BrokenPipe;
+    }
     if cmp.regressed {
         Outcome::Failed
     } else {
@@ -196,20 +205,37 @@ pub fn merge(args: &MergeArgs) -> Outcome {
             Err(o) => return o,
         }
     }
+    // The merged record, its warnings and reports hold only masked, clean text.
+    let shards: Vec<RunRecord> = shards
+        .iter()
+        .map(|r| report::text::sanitised(r).into_owned())
+        .collect();
     let merged = match merge_runs(&shards) {
         Ok(m) => m,
         Err(e) => return Outcome::BadInput(format!("error: cannot merge: {e}")),
     };
-    if let Err(e) = std::fs::create_dir_all(&args.out) {
-        return Outcome::BadInput(format!(
-            "error: failed to create {}: {e}",
-            args.out.display()
-        ));
-    }
+    // Never into `/`, a shard, or a folder holding anything but a run of this matrix.
+    let inputs: Vec<FileId> = args
+        .runs
+        .iter()
+        .flat_map(|p| [FileId::of(p), FileId::of(&run_file(p))])
+        .flatten()
+        .collect();
+    let out = match OutDir::prepare(
+        &args.out,
+        OutRules {
+            matrix_hash: &merged.matrix.hash,
+            inputs: &inputs,
+        },
+    ) {
+        Ok(o) => o,
+        Err(e) => return Outcome::BadInput(render_error(&e)),
+    };
     if let Err(e) = merged
-        .save(&args.out)
-        .and_then(|_| report::write_all(&merged, &args.out))
+        .save(out.path())
+        .and_then(|_| report::write_all(&merged, out.path()))
     {
+        out.abandon();
         return Outcome::BadInput(render_error(&e));
     }
     for w in &merged.warnings {

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::progress::Progress;
 use super::{Outcome, RunArgs};
 use dockmatrix::matrix::{Matrix, PullPolicy};
+use dockmatrix::results::resume::Resumed;
 use dockmatrix::results::{CellRecord, HostFacts, MatrixInfo, RunOptions, RunRecord, SCHEMA};
 use dockmatrix::runner::{self, Event, Keep, RunConfig};
 
@@ -64,13 +65,67 @@ async fn run_async(
         Ok(h) => h,
         Err(e) => return Outcome::NoDocker(super::chain(&e)),
     };
-    let run_id = runner::new_run_id();
+    let plan = cells.clone();
+    let resumed = match &args.resume {
+        None => None,
+        Some(dir) => match Resumed::load(dir, &matrix.hash()) {
+            Ok(r) => Some(r),
+            Err(e) => return Outcome::BadInput(format!("error: --resume: {}", super::chain(&e))),
+        },
+    };
+    if let Some(r) = &resumed
+        && r.complete
+    {
+        // Nothing to do: the run ended. Its table and exit code, unchanged.
+        eprintln!(
+            "--resume {}: run {} had finished; nothing changed",
+            args.resume.as_deref().unwrap_or(Path::new("")).display(),
+            r.header.run_id
+        );
+        return finish(&r.header, args);
+    }
+    let run_id = resumed
+        .as_ref()
+        .map_or_else(runner::new_run_id, |r| r.header.run_id.clone());
     let out_dir = args
-        .out
+        .resume
         .clone()
+        .or_else(|| args.out.clone())
         .unwrap_or_else(|| PathBuf::from("reports").join(&run_id));
-    if let Err(e) = std::fs::create_dir_all(&out_dir) {
-        return Outcome::BadInput(format!("error: cannot create {}: {e}", out_dir.display()));
+    let cells = match &resumed {
+        Some(r) => {
+            // What the dead run left (its labelled objects) goes first.
+            for problem in dockmatrix::engine::clean::remove_run(&host, &run_id)
+                .await
+                .problems
+            {
+                eprintln!("warning: {problem}");
+            }
+            let rest = r.remaining(&cells);
+            eprintln!(
+                "resuming run {run_id}: {} cells finished, {} to run",
+                r.finished.len(),
+                rest.len()
+            );
+            rest
+        }
+        None => cells,
+    };
+    // A new or empty folder, or a run folder of this matrix; never `/` nor an input.
+    let inputs: Vec<dockmatrix::safe_io::FileId> = [&args.baseline, &args.only_failed]
+        .into_iter()
+        .flatten()
+        .filter_map(|p| dockmatrix::safe_io::FileId::of(p))
+        .collect();
+    let matrix_hash = matrix.hash();
+    if let Err(e) = dockmatrix::safe_io::OutDir::prepare(
+        &out_dir,
+        dockmatrix::safe_io::OutRules {
+            matrix_hash: &matrix_hash,
+            inputs: &inputs,
+        },
+    ) {
+        return Outcome::BadInput(format!("error: --out: {}", super::chain(&e)));
     }
     let jobs = args
         .jobs
@@ -84,13 +139,16 @@ async fn run_async(
     let pull = args.pull.or(matrix.run.pull).unwrap_or(PullPolicy::Never);
     let keep = args.keep.unwrap_or(Keep::None);
 
-    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let started_at = resumed.as_ref().map_or_else(
+        || chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        |r| r.header.started_at.clone(),
+    );
     let mut record = RunRecord {
         schema: SCHEMA,
         run_id: run_id.clone(),
         matrix: MatrixInfo {
             name: matrix.name.clone(),
-            hash: matrix.hash(),
+            hash: matrix_hash,
             path: args.matrix.display().to_string(),
         },
         partition: args.selection.partition.map(|p| p.to_string()),
@@ -126,11 +184,18 @@ async fn run_async(
         eprintln!("warning: {w}");
     }
 
+    // The header (id, matrix hash, options) before any engine starts: even a run killed
+    // at once can be resumed.
+    if let Err(e) = record.save(&out_dir) {
+        return Outcome::BadInput(format!("error: {}", super::chain(&e)));
+    }
+
     let cancel = CancellationToken::new();
-    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // 0 while running; else the exit code of the first signal (130 Ctrl-C, 143 SIGTERM).
+    let interrupted = Arc::new(std::sync::atomic::AtomicU8::new(0));
     spawn_signal_handler(cancel.clone(), interrupted.clone(), run_id.clone());
 
-    let store = Arc::new(Mutex::new(Store::open(&out_dir)));
+    let store = Arc::new(Mutex::new(Store::open(&out_dir, resumed.is_some())));
     let progress = Arc::new(Progress::new(cells.len(), std::io::stderr().is_terminal()));
     let warnings = Arc::new(Mutex::new(Vec::<String>::new()));
     let emit: runner::Emit = {
@@ -176,8 +241,12 @@ async fn run_async(
     }
     progress.finish();
 
-    record.cells = cells;
-    record.interrupted = interrupted.load(std::sync::atomic::Ordering::SeqCst);
+    record.cells = match &resumed {
+        Some(r) => r.combine(&plan, cells),
+        None => cells,
+    };
+    let signal = interrupted.load(std::sync::atomic::Ordering::SeqCst);
+    record.interrupted = signal != 0;
     record.finished_at =
         Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     if let Ok(ws) = warnings.lock() {
@@ -190,18 +259,26 @@ async fn run_async(
     if let Err(e) = dockmatrix::report::write_all(&record, &out_dir) {
         eprintln!("warning: failed to write the reports: {}", super::chain(&e));
     }
+    eprintln!("run record and reports: {}", saved.display());
+    if signal == 143 {
+        return Outcome::Terminated;
+    }
+    finish(&record, args)
+}
+
+/// The table on stdout and the outcome of a finished run (also of one resumed after it
+/// had finished).
+fn finish(record: &RunRecord, args: &RunArgs) -> Outcome {
     let table = dockmatrix::report::render_table(
-        &record,
+        record,
         &dockmatrix::report::Options {
             color: super::report::stdout_wants_colour(),
             width: super::terminal::stdout_width(),
             ..Default::default()
         },
     );
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{table}");
-    // The table ends with the summary line; say where the record and reports are.
-    eprintln!("run record and reports: {}", saved.display());
+    // A closed pipe does not change the run's outcome: the record is written.
+    let _ = super::print_result(&format!("{table}\n"));
     for c in &record.cells {
         if let Some(how) = &c.kept {
             eprintln!("kept {}: {how}", c.id);
@@ -226,7 +303,7 @@ async fn run_async(
 /// what is left for `clean`.
 fn spawn_signal_handler(
     cancel: CancellationToken,
-    interrupted: Arc<std::sync::atomic::AtomicBool>,
+    interrupted: Arc<std::sync::atomic::AtomicU8>,
     run_id: String,
 ) {
     tokio::spawn(async move {
@@ -236,11 +313,16 @@ fn spawn_signal_handler(
                 Err(_) => return,
             };
         for n in 0.. {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+            let code = tokio::select! {
+                _ = tokio::signal::ctrl_c() => 130,
+                _ = term.recv() => 143,
+            };
+            let _ = interrupted.compare_exchange(
+                0,
+                code,
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+            );
             if n == 0 {
                 eprintln!(
                     "\ninterrupted: stopping new work and tearing down (press Ctrl-C again to leave at once)"
@@ -250,7 +332,7 @@ fn spawn_signal_handler(
                 eprintln!(
                     "\ninterrupted again: leaving now; containers, networks and volumes of run {run_id} may remain: remove them with `dockmatrix clean --run {run_id}`"
                 );
-                std::process::exit(130);
+                std::process::exit(i32::from(code));
             }
         }
     });
@@ -263,10 +345,19 @@ struct Store {
 }
 
 impl Store {
-    fn open(dir: &Path) -> Store {
-        Store {
-            file: std::fs::File::create(dir.join("cells.jsonl")).ok(),
-        }
+    /// `append`: a resumed run adds to the lines of the run it continues.
+    fn open(dir: &Path, append: bool) -> Store {
+        let path = dir.join(dockmatrix::results::resume::CELLS_FILE);
+        let file = if append {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&path)
+                .ok()
+        } else {
+            dockmatrix::safe_io::create_record_file(&path).ok()
+        };
+        Store { file }
     }
 
     /// Secrets masked as in run.json ([`RunRecord::save`]): this file is an output too.

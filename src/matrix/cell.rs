@@ -89,7 +89,10 @@ pub const MAX_READABLE_ID: usize = 100;
 pub fn cell_id(values: &IndexMap<String, String>) -> String {
     let mut id = String::with_capacity(64);
     for v in values.values() {
-        for c in v.chars() {
+        // Readable from masked values: a secret in an axis value never becomes part of
+        // an id (ids are in every report, container name and file name). The digest
+        // below is of the values as they are, so ids stay distinct.
+        for c in crate::secrets::mask_text(v).chars() {
             let c = c.to_ascii_lowercase();
             id.push(
                 if c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-') {

@@ -263,7 +263,24 @@ impl Matrix {
 
     pub fn from_source(path: &Path, source: String) -> Result<Matrix, Diagnostics> {
         let raw: raw::RawMatrix = crate::diagnostic::parse_toml(path, &source)?;
-        validate::validate(path, source, raw)
+        let m = validate::validate(path, source, raw)?;
+        // Its secrets are masked wherever they appear in this process's outputs: env
+        // values of secret keys, and passwords in URLs of any value (found before any
+        // cell id is made, so that a password reappearing alone is masked there too).
+        for svc in m.services.values() {
+            crate::secrets::remember_env(svc.env.iter());
+        }
+        for v in m
+            .axes
+            .iter()
+            .flat_map(|a| &a.values)
+            .chain(m.include.iter().flat_map(|i| i.values()))
+        {
+            if v.contains("://") {
+                let _ = crate::secrets::mask_urls(v);
+            }
+        }
+        Ok(m)
     }
 
     /// Every key a cell may carry: the axes, then keys that include entries introduced.

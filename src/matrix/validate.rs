@@ -33,7 +33,9 @@ pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Ma
     let mut scenarios = Vec::new();
     for (i, s) in raw.scenarios.iter().enumerate() {
         let resolved = base.join(s.get_ref());
-        if !resolved.is_file() {
+        // Only existence here: what kind of file it is (a FIFO, a device, /proc) is
+        // judged when it is read (crate::safe_io), with a message saying so.
+        if !resolved.exists() {
             cx.err(
                 s.span(),
                 format!("scenarios[{i}]"),
@@ -102,9 +104,8 @@ pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Ma
             Some(a) => cx.err(a.span(), "axes", message, help),
             // No [axes] table to point at: the problem is the file's.
             None => {
-                let mut d = Diagnostic::whole_file(path, message).with_help(help);
-                d.key = "axes".into();
-                cx.problems.push(d);
+                cx.problems
+                    .push(Diagnostic::top_level(path, "axes", message).with_help(help));
             }
         }
     }
@@ -458,8 +459,8 @@ fn daemon_configs(
         };
         let key = format!("axes.daemon-config[{i}]");
         let file = base.join(&name);
-        let parsed = std::fs::read_to_string(&file)
-            .map_err(|e| format!("cannot read `{}`: {e}", file.display()))
+        let parsed = crate::safe_io::read_user_text(&file, crate::safe_io::MAX_CONFIG_BYTES)
+            .map_err(|e| format!("cannot read `{}`: {}", file.display(), e.reason()))
             .and_then(|text| {
                 serde_json::from_str::<serde_json::Value>(&text)
                     .map_err(|e| format!("`{}` is not valid JSON: {e}", file.display()))

@@ -60,6 +60,10 @@ pub fn render_csv(record: &RunRecord, _opts: &Options) -> String {
         .chain(axes.iter().map(String::as_str))
         .chain(CSV_COLUMNS_AFTER_AXES.iter().copied())
         .collect();
+    let text_column: Vec<bool> = header
+        .iter()
+        .map(|h| !NUMERIC_COLUMNS.contains(h))
+        .collect();
     // Writing to a Vec cannot fail; a failure would only lose rows, never panic.
     let _ = w.write_record(&header);
     let mut out = w.into_inner().unwrap_or_default();
@@ -75,10 +79,12 @@ pub fn render_csv(record: &RunRecord, _opts: &Options) -> String {
             for cell in cells {
                 if cell.checks.is_empty() {
                     fill(&mut row, &record, &axes, cell, None);
+                    defuse_formulas(&mut row, &text_column);
                     let _ = w.write_record(&row);
                 }
                 for ch in &cell.checks {
                     fill(&mut row, &record, &axes, cell, Some(ch));
+                    defuse_formulas(&mut row, &text_column);
                     let _ = w.write_record(&row);
                 }
             }
@@ -90,6 +96,40 @@ pub fn render_csv(record: &RunRecord, _opts: &Options) -> String {
         out.extend_from_slice(&c);
     }
     String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Columns that hold numbers (or booleans): written as they are, so that a spreadsheet
+/// still sees numbers (`-12.5` stays a delta, not text).
+const NUMERIC_COLUMNS: &[&str] = &[
+    "attempts",
+    "cell_duration_ms",
+    "check_duration_ms",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "ops_per_sec",
+    "cv",
+    "samples",
+    "baseline_p95_ms",
+    "p95_delta_pct",
+    "ops_delta_pct",
+    "perf_regressed",
+    "data_kept",
+    "containers_back",
+];
+
+/// A text field that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, or a tab or
+/// carriage return before one) gets a leading `'`, OWASP's advice for CSV injection; a
+/// text field that is a plain number (an axis value `-1`) is left alone.
+fn defuse_formulas(row: &mut [String], text_column: &[bool]) {
+    for (field, &text) in row.iter_mut().zip(text_column) {
+        if text
+            && field.starts_with(['=', '+', '-', '@', '\t', '\r'])
+            && field.parse::<f64>().is_err()
+        {
+            field.insert(0, '\'');
+        }
+    }
 }
 
 /// Cells per parallel chunk.

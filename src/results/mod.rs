@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 pub mod compare;
 pub mod merge;
 pub mod perf_rule;
+pub mod resume;
 mod strings;
 
 /// The schema version of run.json.
@@ -448,6 +449,9 @@ pub struct ServiceRecord {
     /// The last lines of its log, when the cell did not pass (secrets masked).
     #[serde(default)]
     pub log_tail: Vec<String>,
+    /// Its exit code, when it was not running at the end of the cell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -527,13 +531,12 @@ impl RunRecord {
         s
     }
 
-    /// Reads `DIR/run.json` (or the file itself when given one).
+    /// Reads `DIR/run.json` (or the file itself when given one), through
+    /// [`crate::safe_io`] (a regular file of bounded size). A record with a schema this
+    /// dockmatrix does not know, or a partition that is not `kind:M/N`, is refused.
     pub fn load(path: &Path) -> Result<RunRecord, ResultsError> {
         let file = run_file(path);
-        let text = std::fs::read_to_string(&file).map_err(|source| ResultsError::Read {
-            path: file.clone(),
-            source,
-        })?;
+        let text = crate::safe_io::read_user_text(&file, crate::safe_io::MAX_RECORD_BYTES)?;
         let record: RunRecord =
             serde_json::from_str(&text).map_err(|source| ResultsError::Parse {
                 path: file.clone(),
@@ -544,6 +547,24 @@ impl RunRecord {
                 path: file,
                 schema: record.schema,
             });
+        }
+        if record.schema == 0 {
+            return Err(ResultsError::Invalid {
+                path: file,
+                line: line_of(&text, "\"schema\""),
+                what: "`schema` is 0; dockmatrix writes schema 1 and up".to_string(),
+            });
+        }
+        if let Some(p) = &record.partition {
+            for part in p.split(',') {
+                if let Err(e) = part.trim().parse::<crate::matrix::Partition>() {
+                    return Err(ResultsError::Invalid {
+                        path: file,
+                        line: line_of(&text, "\"partition\""),
+                        what: format!("invalid `partition`: {e}"),
+                    });
+                }
+            }
         }
         Ok(record)
     }
@@ -591,15 +612,16 @@ pub fn run_file(path: &Path) -> PathBuf {
     }
 }
 
-/// Writes via a temporary file in the same folder and a rename.
+/// Writes via a temporary file in the same folder and a rename, never over what is not a
+/// regular file ([`crate::safe_io::write_output`]).
 pub fn write_atomically(file: &Path, bytes: &[u8]) -> Result<(), ResultsError> {
-    let tmp = file.with_extension(format!("tmp.{}", std::process::id()));
-    let io = |source| ResultsError::Write {
-        path: file.to_path_buf(),
-        source,
-    };
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, file).map_err(io)
+    Ok(crate::safe_io::write_output(file, bytes, &[])?)
+}
+
+/// The 1-based line of the first `needle` in `text` (0 when absent).
+fn line_of(text: &str, needle: &str) -> usize {
+    text.find(needle)
+        .map_or(0, |at| text[..at].matches('\n').count() + 1)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -624,6 +646,14 @@ pub enum ResultsError {
     },
     #[error("{} has schema {schema}, newer than this dockmatrix reads ({SCHEMA}); upgrade dockmatrix", path.display())]
     NewerSchema { path: PathBuf, schema: u32 },
+    #[error("{}:{line}: {what}", path.display())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        what: String,
+    },
+    #[error(transparent)]
+    File(#[from] crate::safe_io::SafeIoError),
 }
 
 #[cfg(test)]

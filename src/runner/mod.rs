@@ -17,6 +17,8 @@ use tokio_util::sync::CancellationToken;
 pub use events::{Event, Step};
 use pool::{EngineKey, Pool};
 
+mod faults;
+
 use crate::checks::Target;
 use crate::engine::labels::RunLabels;
 use crate::engine::{EngineHandle, Host};
@@ -461,8 +463,13 @@ impl Runner<'_> {
             }
         };
 
+        // A dead or frozen engine answers nothing: say so, and ask it for nothing more.
+        let engine_lost = faults::engine_trouble(self.pool.host(), &engine, &mut a).await;
         // Figures and, for a cell that did not pass, the services' last log lines.
-        a.services = stack.service_records(a.status != CellStatus::Pass).await;
+        if !engine_lost {
+            a.services = stack.service_records(a.status != CellStatus::Pass).await;
+            faults::note_exited_services(&mut a);
+        }
         if a.status == CellStatus::Pass
             && let Some(oom) = a
                 .services
@@ -504,8 +511,10 @@ impl Runner<'_> {
                 step: Step::Teardown,
             });
             let t = Instant::now();
-            for problem in stack.teardown().await {
-                self.emit(Event::Warning(format!("cell {}: {problem}", cell.id)));
+            if !engine_lost {
+                for problem in stack.teardown().await {
+                    self.emit(Event::Warning(format!("cell {}: {problem}", cell.id)));
+                }
             }
             a.durations.teardown = t.elapsed().as_millis() as u64;
         }

@@ -15,6 +15,8 @@ pub struct Figures {
     pub cpu_ms: u64,
     pub restarts: u64,
     pub oom_killed: bool,
+    /// Its exit code, when the container is not running.
+    pub exit_code: Option<i64>,
 }
 
 #[derive(Debug, Default)]
@@ -73,6 +75,11 @@ impl Collector {
             .and_then(|i| i.state.as_ref())
             .and_then(|s| s.oom_killed)
             .unwrap_or(false);
+        let exit_code = inspect
+            .as_ref()
+            .and_then(|i| i.state.as_ref())
+            .filter(|s| s.running == Some(false))
+            .and_then(|s| s.exit_code);
         let s = self
             .state
             .lock()
@@ -83,6 +90,7 @@ impl Collector {
             cpu_ms: cpu_ns / 1_000_000,
             restarts,
             oom_killed: oom_now || oom_seen,
+            exit_code,
         }
     }
 }

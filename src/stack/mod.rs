@@ -290,6 +290,8 @@ impl Stack {
                 }
             })?,
         };
+        // The resolved secrets (from the caller's environment) are masked in every output.
+        crate::secrets::remember_env(env.iter());
         let container_name = labels::object_name(&["dm", self.run_id(), &cell.id, &spec.name]);
         let mut svc_labels = self.labels.clone();
         svc_labels.insert(labels::SERVICE.into(), spec.name.clone());
@@ -492,6 +494,7 @@ impl Stack {
                 oom_killed: f.oom_killed,
                 ready_ms: s.ready_ms,
                 log_tail,
+                exit_code: f.exit_code,
             });
         }
         out

@@ -200,21 +200,64 @@ pub fn fails_once_server() -> (u16, Arc<AtomicUsize>) {
     (port, count)
 }
 
-/// The default bridge's gateway: where containers reach the host.
+/// Where containers on the default bridge reach the host, found the way the engine knows
+/// it: the gateway its IPAM config names, or else (a freshly started dockerd names none)
+/// the address of the bridge's own interface (`com.docker.network.bridge.name`, `docker0`
+/// by default). Panics, saying what it tried, when neither is found: a test that needs it
+/// must fail loudly, never skip.
 pub fn host_address_for_containers() -> String {
-    let o = Command::new("docker")
-        .args([
-            "network",
-            "inspect",
-            "bridge",
-            "--format",
-            "{{(index .IPAM.Config 0).Gateway}}",
-        ])
+    let inspect = |format: &str| {
+        let o = Command::new("docker")
+            .args(["network", "inspect", "bridge", "--format", format])
+            .output()
+            .expect("docker runs");
+        assert!(
+            o.status.success(),
+            "docker network inspect bridge: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    let gateway = inspect("{{range .IPAM.Config}}{{.Gateway}} {{end}}");
+    if let Some(g) = gateway
+        .split_whitespace()
+        .find(|g| g.parse::<std::net::Ipv4Addr>().is_ok())
+    {
+        return g.to_string();
+    }
+    let name = inspect("{{index .Options \"com.docker.network.bridge.name\"}}");
+    let name = if name.is_empty() || name == "<no value>" {
+        "docker0".to_string()
+    } else {
+        name
+    };
+    let o = Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "dev", &name])
         .output()
-        .expect("docker runs");
-    let gateway = String::from_utf8_lossy(&o.stdout).trim().to_string();
-    assert!(!gateway.is_empty(), "the default bridge has a gateway");
-    gateway
+        .unwrap_or_else(|e| panic!("the bridge names no gateway and `ip` cannot run: {e}"));
+    let text = String::from_utf8_lossy(&o.stdout);
+    bridge_interface_address(&text).unwrap_or_else(|| {
+        panic!(
+            "the default bridge names no gateway and its interface {name} has no IPv4 address \
+             (`ip -4 -o addr show dev {name}`: {text:?} {})",
+            String::from_utf8_lossy(&o.stderr)
+        )
+    })
+}
+
+/// The first IPv4 address in `ip -4 -o addr show` output
+/// (`5: docker0    inet 172.17.0.1/16 brd … scope global docker0`).
+pub fn bridge_interface_address(ip_output: &str) -> Option<String> {
+    let mut words = ip_output.split_whitespace();
+    while let Some(w) = words.next() {
+        if w == "inet" {
+            let addr = words.next()?.split('/').next()?;
+            if addr.parse::<std::net::Ipv4Addr>().is_ok() {
+                return Some(addr.to_string());
+            }
+        }
+    }
+    None
 }
 
 /// The demo stack's three stores as matrix services (`{version}` from their axes, default

@@ -1,0 +1,90 @@
+//! Faults under a running cell, told in the words of whoever saw them: a dind engine whose
+//! container exited or froze (asked of the host engine, since the engine itself answers
+//! nothing then), and a service container that exited during the checks (its exit code and
+//! restarts, from the cell's engine).
+
+use std::time::Duration;
+
+use bollard::Docker;
+
+use super::Attempt;
+use crate::engine::{EngineHandle, EngineTrouble, dind_trouble};
+use crate::results::CellStatus;
+
+/// After an attempt that did not pass: if its dind engine died, the cell is `error`
+/// naming the engine's exit (nothing about compatibility can be said); if it froze, the
+/// reason says so. Returns whether the engine is past asking (no figures, no teardown:
+/// removing its container removes everything in it).
+pub(super) async fn engine_trouble(host: &Docker, engine: &EngineHandle, a: &mut Attempt) -> bool {
+    if a.status == CellStatus::Pass || a.status == CellStatus::Cancelled {
+        return false;
+    }
+    let Some(trouble) = settled_trouble(host, engine).await else {
+        return false;
+    };
+    let said = trouble.describe(&engine.name);
+    let step = a
+        .failed_step
+        .map(|s| format!(" during step `{s}`"))
+        .unwrap_or_default();
+    let before = a.reason.take().unwrap_or_default();
+    a.reason = Some(match trouble {
+        EngineTrouble::Gone(_) => {
+            a.status = CellStatus::Error;
+            // The pool cannot start the same engine again within this run: a retry
+            // would only meet the same dead engine.
+            a.final_ = true;
+            format!("{said}{step}; then: {before}")
+        }
+        EngineTrouble::Paused => format!("{before}; {said}"),
+    });
+    true
+}
+
+/// The host engine records a killed container's exit a moment after the connections into
+/// it broke (which is what failed the cell): when the engine itself does not answer, the
+/// host is asked again for up to 10 s.
+async fn settled_trouble(host: &Docker, engine: &EngineHandle) -> Option<EngineTrouble> {
+    engine.dind.as_ref()?;
+    if let Some(t) = dind_trouble(host, engine).await {
+        return Some(t);
+    }
+    let answers = tokio::time::timeout(Duration::from_secs(3), engine.docker.ping())
+        .await
+        .is_ok_and(|r| r.is_ok());
+    if answers {
+        return None;
+    }
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if let Some(t) = dind_trouble(host, engine).await {
+            return Some(t);
+        }
+    }
+    None
+}
+
+/// A cell that failed while one of its services was not running: the reason names the
+/// service's exit code and its restarts (what `docker ps` would have shown).
+pub(super) fn note_exited_services(a: &mut Attempt) {
+    if !matches!(a.status, CellStatus::Fail | CellStatus::Error) {
+        return;
+    }
+    let exited: Vec<String> = a
+        .services
+        .iter()
+        .filter_map(|s| {
+            s.exit_code.map(|code| {
+                format!(
+                    "service `{}` exited with code {code} ({} restarts)",
+                    s.name, s.restarts
+                )
+            })
+        })
+        .collect();
+    if exited.is_empty() {
+        return;
+    }
+    let before = a.reason.take().unwrap_or_default();
+    a.reason = Some(format!("{}; {before}", exited.join("; ")));
+}

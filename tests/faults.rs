@@ -1,0 +1,258 @@
+//! Faults survived (issue 13, item 6), against real engines, each small (one dind engine,
+//! one or two cells, short timeouts): a dind engine killed in the middle of a cell, a
+//! service container killed during the checks, an engine frozen with `docker pause`.
+//! Each ends with a clear status and reason, never a hang, and nothing labelled left.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+const ENGINE: &str = "dockmatrix/engine:28.5.2";
+const REDIS: &str = "dockmatrix/redis:7.0";
+
+fn docker(args: &[&str]) -> String {
+    let o = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker runs");
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// The matrix of these tests: `engines` as the engine axis, a Redis service and a suite
+/// whose check holds the cell in `checks` for `hold` seconds.
+fn matrix(engines: &str, hold: u32, extra: &str) -> String {
+    format!(
+        r#"
+name = "faults"
+scenarios = ["suite.toml"]
+[axes]
+engine = [{engines}]
+[engines."28.5.2"]
+kind = "dind"
+image = "{ENGINE}"
+[engines.local]
+kind = "host"
+[services.redis]
+kind = "redis"
+image = "{REDIS}"
+ports = [6379]
+{extra}
+"#
+    ) + &format!("\n# hold {hold}\n")
+}
+
+fn suite(hold: u32) -> String {
+    format!(
+        r#"
+kind = "regression"
+[[check]]
+name = "faults: redis answers"
+service = "redis"
+redis = ["PING"]
+expect = {{ reply = "PONG" }}
+
+[[check]]
+name = "faults: the cell stays in its checks for a while"
+service = "redis"
+exec = ["sh", "-c", "sleep {hold}"]
+timeout = "5m"
+expect = {{ exit-code = 0 }}
+"#
+    )
+}
+
+/// Starts the run in the background; returns once a cell is in its checks (its Redis
+/// answers inside the engine), with the run id.
+fn start(
+    matrix_text: &str,
+    hold: u32,
+    extra_args: &[&str],
+) -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    std::process::Child,
+    String,
+) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("suite.toml"), suite(hold)).expect("suite");
+    let m = dir.path().join("matrix.toml");
+    std::fs::write(&m, matrix_text).expect("matrix");
+    let out = dir.path().join("run");
+    let mut args = vec![
+        "run",
+        m.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--retries",
+        "0",
+    ];
+    args.extend(extra_args);
+    let (child, rx) = spawn_dockmatrix(&args, &[]);
+    let started = Instant::now();
+    let mut run_id = String::new();
+    while run_id.is_empty() {
+        let line = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("the run prints progress");
+        if let Some(rest) = line.strip_prefix("run ") {
+            run_id = rest.split(':').next().unwrap_or_default().to_string();
+        }
+    }
+    std::thread::spawn(move || for _ in rx {});
+    // In its checks: the service container exists and has run for a moment.
+    loop {
+        let names = docker(&[
+            "ps",
+            "--filter",
+            &format!("label=io.dockmatrix.run={run_id}"),
+            "--format",
+            "{{.Names}}",
+        ]);
+        let dind = dind_container(&run_id);
+        let inner = match &dind {
+            Some(d) => docker(&["exec", d, "docker", "ps", "-q"]),
+            None => names.clone(),
+        };
+        if !inner.is_empty() && (dind.is_some() || names.contains("redis")) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "no service came up"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::thread::sleep(Duration::from_secs(4));
+    (dir, out, child, run_id)
+}
+
+fn dind_container(run_id: &str) -> Option<String> {
+    let id = docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("label=io.dockmatrix.run={run_id}"),
+        "--filter",
+        "label=io.dockmatrix.engine",
+        "--format",
+        "{{.Names}}",
+    ]);
+    (!id.is_empty()).then(|| id.lines().next().unwrap_or_default().to_string())
+}
+
+fn wait(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let t = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            return s;
+        }
+        if t.elapsed() > limit {
+            let _ = child.kill();
+            panic!("the run did not end within {limit:?}: a hang");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn fault_dind_engine_killed_mid_cell_errors_that_cell_only() {
+    if !docker_available("fault_engine_killed")
+        || !images_available("fault_engine_killed", &[ENGINE, REDIS])
+    {
+        return;
+    }
+    let (_dir, out, mut child, run_id) =
+        start(&matrix(r#""28.5.2", "local""#, 40, ""), 40, &["-j", "2"]);
+    let dind = dind_container(&run_id).expect("the dind engine runs");
+    docker(&["kill", &dind]);
+    let status = wait(&mut child, Duration::from_secs(180));
+    assert_eq!(status.code(), Some(1), "a cell errored");
+    let run = run_json(&out);
+    let dead = cell(&run, &[("engine", "28.5.2")]);
+    assert_eq!(dead["status"], "error", "{dead}");
+    let reason = dead["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("engine") && reason.contains("exited") && reason.contains("137"),
+        "names the engine's exit: {reason}"
+    );
+    let other = cell(&run, &[("engine", "local")]);
+    assert_eq!(
+        other["status"], "pass",
+        "the host engine's cell carried on: {other}"
+    );
+    assert_eq!(
+        labelled_objects(&run_id),
+        Vec::<String>::new(),
+        "nothing left"
+    );
+}
+
+#[test]
+fn fault_service_killed_during_checks_fails_with_its_exit() {
+    if !docker_available("fault_service_killed")
+        || !images_available("fault_service_killed", &[REDIS])
+    {
+        return;
+    }
+    let (_dir, out, mut child, run_id) = start(&matrix(r#""local""#, 30, ""), 30, &[]);
+    let redis = docker(&[
+        "ps",
+        "--filter",
+        &format!("label=io.dockmatrix.run={run_id}"),
+        "--filter",
+        "label=io.dockmatrix.service=redis",
+        "--format",
+        "{{.Names}}",
+    ]);
+    assert!(!redis.is_empty(), "the service container runs");
+    docker(&["kill", &redis]);
+    let status = wait(&mut child, Duration::from_secs(120));
+    assert_eq!(status.code(), Some(1));
+    let run = run_json(&out);
+    let c = &run["cells"][0];
+    assert_eq!(c["status"], "fail", "{c}");
+    let reason = c["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("service `redis` exited")
+            && reason.contains("137")
+            && reason.contains("restarts"),
+        "names the service's exit and restarts: {reason}"
+    );
+    assert_eq!(
+        labelled_objects(&run_id),
+        Vec::<String>::new(),
+        "nothing left"
+    );
+}
+
+#[test]
+fn fault_paused_engine_times_out_and_is_torn_down() {
+    if !docker_available("fault_paused") || !images_available("fault_paused", &[ENGINE, REDIS]) {
+        return;
+    }
+    let (_dir, out, mut child, run_id) = start(
+        &matrix(r#""28.5.2""#, 120, ""),
+        120,
+        &["--cell-timeout", "90s"],
+    );
+    let dind = dind_container(&run_id).expect("the dind engine runs");
+    docker(&["pause", &dind]);
+    // The cell's timeout (90 s from its start) fires, teardown completes.
+    let status = wait(&mut child, Duration::from_secs(240));
+    assert_eq!(status.code(), Some(1));
+    let run = run_json(&out);
+    let c = &run["cells"][0];
+    assert_eq!(c["status"], "fail", "{c}");
+    let reason = c["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("timed out"), "{reason}");
+    assert!(
+        reason.contains("paused"),
+        "says the engine was frozen: {reason}"
+    );
+    assert_eq!(
+        labelled_objects(&run_id),
+        Vec::<String>::new(),
+        "nothing left"
+    );
+}
