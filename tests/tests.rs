@@ -4,6 +4,7 @@
 mod checks;
 mod common;
 mod endpoint;
+mod host_engine;
 mod matrix_errors;
 mod preflight;
 mod real_run;

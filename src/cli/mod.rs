@@ -154,6 +154,15 @@ fn runtime() -> Result<tokio::runtime::Runtime, Outcome> {
         .map_err(|e| Outcome::BadInput(format!("error: failed to start the async runtime: {e}")))
 }
 
+/// The host engine could not be resolved (bad input: exit 2) or does not answer (exit 3).
+fn host_unavailable(e: &crate::engine::host::HostError) -> Outcome {
+    if e.is_bad_input() {
+        Outcome::BadInput(format!("error: {}", chain(e)))
+    } else {
+        Outcome::NoDocker(chain(e))
+    }
+}
+
 /// An error and its causes, once each.
 pub fn chain(e: &dyn std::error::Error) -> String {
     crate::runner::pool::error_chain(e)

@@ -62,7 +62,7 @@ async fn run_async(
 ) -> Outcome {
     let host = match crate::engine::connect_host().await {
         Ok(h) => h,
-        Err(e) => return Outcome::NoDocker(super::chain(&e)),
+        Err(e) => return super::host_unavailable(&e),
     };
     let run_id = runner::new_run_id();
     let out_dir = args

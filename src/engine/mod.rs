@@ -5,6 +5,7 @@
 
 pub mod clean;
 pub mod daemon_lint;
+pub mod host;
 pub mod images;
 pub mod labels;
 pub mod preflight;
@@ -166,26 +167,16 @@ impl EngineError {
     }
 }
 
-/// Connects to the host engine (DOCKER_HOST or the local socket), negotiating the API.
-pub async fn connect_host() -> Result<Docker, EngineError> {
-    let url = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-    let docker = Docker::connect_with_local_defaults().map_err(|source| EngineError::Connect {
-        url: url.clone(),
-        source,
-    })?;
-    let docker = docker.with_timeout(Duration::from_secs(API_TIMEOUT_SECS));
-    docker
-        .negotiate_version()
-        .await
-        .map_err(|source| EngineError::Connect { url, source })
+/// Connects to the host engine as Docker's conventions name it ([`host`]), negotiating the
+/// API.
+pub async fn connect_host() -> Result<Docker, host::HostError> {
+    host::resolved()?.connect(API_TIMEOUT_SECS).await
 }
 
-/// Where published ports of the host engine are reachable.
+/// Where published ports of the host engine are reachable: from the same resolution
+/// that connected to it.
 fn host_publish_ip() -> IpAddr {
-    match std::env::var("DOCKER_HOST") {
-        Ok(h) if h.starts_with("tcp://") => host_of_url(&h).unwrap_or(IpAddr::from([127, 0, 0, 1])),
-        _ => IpAddr::from([127, 0, 0, 1]),
-    }
+    host::resolved().map_or(IpAddr::from([127, 0, 0, 1]), |h| h.publish_ip())
 }
 
 fn host_of_url(url: &str) -> Option<IpAddr> {
@@ -381,17 +372,7 @@ fn check_tls_file(
         path: path.to_path_buf(),
         source,
     })?;
-    let text = String::from_utf8_lossy(&text);
-    let found = text.lines().any(|l| {
-        let l = l.trim();
-        l.starts_with("-----BEGIN ")
-            && match kind {
-                PemKind::Certificate => l == "-----BEGIN CERTIFICATE-----",
-                // PKCS#8, PKCS#1 (RSA) and SEC1 (EC) keys, as `docker` accepts them.
-                PemKind::PrivateKey => l.ends_with("PRIVATE KEY-----"),
-            }
-    });
-    if found {
+    if holds_pem(&String::from_utf8_lossy(&text), kind) {
         Ok(())
     } else {
         Err(EngineError::TlsNotPem {
@@ -400,6 +381,19 @@ fn check_tls_file(
             kind,
         })
     }
+}
+
+/// Whether `text` holds a PEM block of `kind`.
+fn holds_pem(text: &str, kind: PemKind) -> bool {
+    text.lines().any(|l| {
+        let l = l.trim();
+        l.starts_with("-----BEGIN ")
+            && match kind {
+                PemKind::Certificate => l == "-----BEGIN CERTIFICATE-----",
+                // PKCS#8, PKCS#1 (RSA) and SEC1 (EC) keys, as `docker` accepts them.
+                PemKind::PrivateKey => l.ends_with("PRIVATE KEY-----"),
+            }
+    })
 }
 
 /// Reads what the engine says of itself.
