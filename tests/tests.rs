@@ -2,6 +2,7 @@
 //! helpers (the binary under test, Docker availability).
 
 mod checks;
+mod ci;
 mod common;
 mod endpoint;
 mod host_engine;

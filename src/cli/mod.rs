@@ -7,6 +7,7 @@ mod plan;
 mod progress;
 mod report;
 mod run;
+mod step_summary;
 mod suites;
 
 use std::path::PathBuf;
@@ -52,9 +53,59 @@ pub struct Selection {
     /// Keep cells matching EXPR (`engine>=26,storage-driver!=vfs`); repeat to add terms.
     #[arg(long, value_name = "EXPR")]
     pub filter: Vec<String>,
-    /// Run one shard: hash:M/N (stable when cells are added) or count:M/N.
-    #[arg(long, value_name = "KIND:M/N")]
+    /// Run one shard: hash:M/N (stable when cells are added), count:M/N, or auto (the
+    /// shard the CI system's own variables name, as hash:M/N).
+    #[arg(long = "partition", value_name = "KIND:M/N|auto", value_parser = parse_partition)]
+    pub partition_arg: Option<PartitionArg>,
+    /// The partition, `auto` resolved ([`Selection::resolve_partition`]).
+    #[arg(skip)]
     pub partition: Option<Partition>,
+}
+
+/// `--partition` as written.
+#[derive(Debug, Clone, Copy)]
+pub enum PartitionArg {
+    Fixed(Partition),
+    Auto,
+}
+
+fn parse_partition(s: &str) -> Result<PartitionArg, String> {
+    match s {
+        "auto" => Ok(PartitionArg::Auto),
+        _ => s
+            .parse()
+            .map(PartitionArg::Fixed)
+            .map_err(|e| format!("{e}, or auto")),
+    }
+}
+
+impl Selection {
+    /// Turns `--partition auto` into the CI system's shard, saying which it used.
+    fn resolve_partition(&mut self) -> Result<(), Outcome> {
+        self.partition = match self.partition_arg {
+            None => None,
+            Some(PartitionArg::Fixed(p)) => Some(p),
+            Some(PartitionArg::Auto) => {
+                let auto = crate::matrix::auto_partition::from_env(&|k| std::env::var(k).ok())
+                    .map_err(|e| Outcome::BadInput(format!("error: {e}")))?;
+                eprintln!("{auto}");
+                auto.partition
+            }
+        };
+        Ok(())
+    }
+}
+
+impl Command {
+    fn selection_mut(&mut self) -> Option<&mut Selection> {
+        match self {
+            Command::Plan(a) => Some(&mut a.selection),
+            Command::Run(a) => Some(&mut a.selection),
+            Command::Engines(a) => Some(&mut a.selection),
+            Command::Images(a) => Some(&mut a.selection),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -204,7 +255,7 @@ impl Outcome {
 
 /// Parses the process arguments, runs the command and returns its exit code.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
@@ -212,7 +263,24 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let outcome = match cli.command {
+    let resolved = cli
+        .command
+        .selection_mut()
+        .map_or(Ok(()), Selection::resolve_partition);
+    let outcome = match (resolved, cli.command) {
+        (Err(o), _) => o,
+        (Ok(()), command) => dispatch(command),
+    };
+    match &outcome {
+        Outcome::BadInput(msg) => eprintln!("{msg}"),
+        Outcome::NoDocker(msg) => eprintln!("error: no Docker engine answers: {msg}"),
+        _ => {}
+    }
+    ExitCode::from(outcome.exit_code())
+}
+
+fn dispatch(command: Command) -> Outcome {
+    match command {
         Command::Plan(args) => plan::plan(&args),
         Command::Images(args) => plan::images(&args),
         Command::Run(mut args) => {
@@ -224,13 +292,7 @@ pub fn main() -> ExitCode {
         Command::Report(args) => report::report(&args),
         Command::Compare(args) => report::compare(&args),
         Command::Merge(args) => report::merge(&args),
-    };
-    match &outcome {
-        Outcome::BadInput(msg) => eprintln!("{msg}"),
-        Outcome::NoDocker(msg) => eprintln!("error: no Docker engine answers: {msg}"),
-        _ => {}
     }
-    ExitCode::from(outcome.exit_code())
 }
 
 /// Joins repeated `--filter` flags into one filter.

@@ -190,6 +190,14 @@ async fn run_async(
     if let Err(e) = crate::report::write_all(&record, &out_dir) {
         eprintln!("warning: failed to write the reports: {}", super::chain(&e));
     }
+    super::step_summary::append_from_env(
+        &crate::report::render(
+            crate::report::Format::Markdown,
+            &record,
+            &crate::report::Options::default(),
+        ),
+        &out_dir.join("report.md"),
+    );
     let table = crate::report::render_table(
         &record,
         &crate::report::Options {
