@@ -6,6 +6,7 @@ mod ci;
 mod common;
 mod endpoint;
 mod host_engine;
+mod install;
 mod matrix_errors;
 mod preflight;
 mod real_run;

@@ -17,10 +17,21 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::matrix::{Filter, Partition};
 
+/// `0.1.0 (commit 0123456789ab, built 2026-12-01)`: which build made a report.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("DOCKMATRIX_COMMIT"),
+    ", built ",
+    env!("DOCKMATRIX_BUILD_DATE"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "dockmatrix",
     version,
+    long_version = LONG_VERSION,
     about = "Tells whether your stack survives a Docker upgrade: every engine version × storage driver × dependency version, tested and reported"
 )]
 pub struct Cli {
@@ -46,6 +57,16 @@ pub enum Command {
     Compare(report::CompareArgs),
     /// Join the shards of a partitioned run into one run folder.
     Merge(report::MergeArgs),
+    /// Print a shell completion script: `dockmatrix completions bash > /etc/bash_completion.d/dockmatrix`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff): `dockmatrix man > /usr/local/share/man/man1/dockmatrix.1`.
+    Man,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, clap::Args)]
@@ -292,6 +313,21 @@ fn dispatch(command: Command) -> Outcome {
         Command::Report(args) => report::report(&args),
         Command::Compare(args) => report::compare(&args),
         Command::Merge(args) => report::merge(&args),
+        Command::Completions(args) => {
+            use clap::CommandFactory as _;
+            let mut cmd = Cli::command();
+            clap_complete::generate(args.shell, &mut cmd, "dockmatrix", &mut std::io::stdout());
+            Outcome::Success
+        }
+        Command::Man => {
+            use clap::CommandFactory as _;
+            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                Ok(()) => Outcome::Success,
+                // A closed pipe (`| head`) ends quietly.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Outcome::Success,
+                Err(e) => Outcome::BadInput(format!("error: failed to write the man page: {e}")),
+            }
+        }
     }
 }
 
