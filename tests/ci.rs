@@ -236,3 +236,39 @@ ports = [6379]
     let run = run_json(&run_dir);
     assert!(labelled_objects(run["run_id"].as_str().expect("id")).is_empty());
 }
+
+#[test]
+fn the_github_action_installs_runs_a_shard_and_uploads_always() {
+    let source = std::fs::read_to_string(root().join("action.yml")).expect("action.yml");
+    let action: Value = serde_yaml_ng::from_str(&source).expect("action.yml is YAML");
+    assert_eq!(s(&action, &["runs", "using"]).as_str(), Some("composite"));
+    assert!(s(&action, &["inputs", "matrix", "required"]).as_bool() == Some(true));
+    let steps = s(&action, &["runs", "steps"]).as_sequence().expect("steps");
+    let run_of = |needle: &str| {
+        steps
+            .iter()
+            .find(|st| st["run"].as_str().is_some_and(|r| r.contains(needle)))
+            .unwrap_or_else(|| panic!("no step running {needle}"))
+    };
+    run_of("cargo install --locked --path");
+    run_of("scripts/setup.sh");
+    let shard = run_of("dockmatrix run");
+    assert!(text(shard).contains("--partition auto"));
+    assert_eq!(
+        s(shard, &["env", "DOCKMATRIX_SHARD"]).as_str(),
+        Some("${{ inputs.shard }}")
+    );
+    let upload = steps
+        .iter()
+        .find(|st| {
+            st["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/upload-artifact"))
+        })
+        .expect("an upload step");
+    assert_eq!(upload["if"].as_str(), Some("always()"));
+    // Every step a composite action runs with `run` needs its shell.
+    for st in steps.iter().filter(|st| st["run"].is_string()) {
+        assert_eq!(st["shell"].as_str(), Some("bash"), "{}", text(st));
+    }
+}
