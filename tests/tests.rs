@@ -1,6 +1,7 @@
 //! The one integration test binary: each module tests one area; `common` holds shared
 //! helpers (the binary under test, Docker availability).
 
+mod cache;
 mod checks;
 mod ci;
 mod common;

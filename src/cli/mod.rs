@@ -1,6 +1,7 @@
 //! The command line: clap definitions, rendering of errors, and the mapping of outcomes to
 //! DESIGN.md's exit codes. The library's core knows nothing of this module.
 
+mod cache;
 mod clean;
 mod engines;
 mod plan;
@@ -61,6 +62,8 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff): `dockmatrix man > /usr/local/share/man/man1/dockmatrix.1`.
     Man,
+    /// The image cache (images saved from the host engine for loading into engines).
+    Cache(cache::CacheArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -319,6 +322,7 @@ fn dispatch(command: Command) -> Outcome {
             clap_complete::generate(args.shell, &mut cmd, "dockmatrix", &mut std::io::stdout());
             Outcome::Success
         }
+        Command::Cache(args) => cache::run(&args),
         Command::Man => {
             use clap::CommandFactory as _;
             match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {

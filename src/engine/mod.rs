@@ -7,6 +7,7 @@ pub mod clean;
 pub mod daemon_lint;
 mod docker_api;
 pub mod host;
+pub mod image_cache;
 pub mod images;
 pub mod labels;
 pub mod preflight;
