@@ -10,6 +10,7 @@ mod report;
 mod run;
 mod step_summary;
 mod suites;
+mod terminal;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +37,9 @@ pub const LONG_VERSION: &str = concat!(
     about = "Tells whether your stack survives a Docker upgrade: every engine version × storage driver × dependency version, tested and reported"
 )]
 pub struct Cli {
+    /// Colour: auto (a terminal, unless NO_COLOR is set and not empty), always, never.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = terminal::ColorChoice::Auto)]
+    pub color: terminal::ColorChoice,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -240,7 +244,7 @@ fn host_unavailable(e: &dockmatrix::engine::host::HostError) -> Outcome {
 
 /// An error and its causes, once each.
 pub fn chain(e: &dyn std::error::Error) -> String {
-    dockmatrix::runner::pool::error_chain(e)
+    dockmatrix::diagnostic::error_chain(e)
 }
 
 #[derive(Debug, clap::Args)]
@@ -287,6 +291,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    terminal::set_color(cli.color);
     let resolved = cli
         .command
         .selection_mut()

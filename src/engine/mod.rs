@@ -153,8 +153,9 @@ pub enum EngineError {
         #[source]
         source: bollard::errors::Error,
     },
-    #[error("{0}")]
-    Unsupported(String),
+    /// A bug of dockmatrix (an invariant broke), not a fault of the engine.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// Preflight found the combination cannot work: not tried, `unsupported`.
     #[error("not started: preflight: {reason}")]
     Blocked { reason: String },
@@ -172,10 +173,28 @@ impl EngineError {
     }
 }
 
-/// Connects to the host engine as Docker's conventions name it ([`host`]), negotiating the
-/// API.
-pub async fn connect_host() -> Result<Docker, host::HostError> {
-    host::resolved()?.connect(API_TIMEOUT_SECS).await
+/// The engine this process talks to directly, as Docker's conventions name it ([`host`]):
+/// it runs the dind engines and the host cells. The runner and the CLI hold it without
+/// naming bollard; the rooms that talk to Docker see the client through `Deref`.
+#[derive(Clone)]
+pub struct Host(Docker);
+
+impl std::ops::Deref for Host {
+    type Target = Docker;
+    fn deref(&self) -> &Docker {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host").finish_non_exhaustive()
+    }
+}
+
+/// Connects to the host engine, negotiating the API.
+pub async fn connect_host() -> Result<Host, host::HostError> {
+    host::resolved()?.connect(API_TIMEOUT_SECS).await.map(Host)
 }
 
 /// Where published ports of the host engine are reachable: from the same resolution
@@ -275,7 +294,7 @@ pub async fn start(
         }
         EngineKind::Dind => {
             let spec =
-                spec.ok_or_else(|| EngineError::Unsupported("dind engine without spec".into()))?;
+                spec.ok_or_else(|| EngineError::Internal("dind engine without spec".into()))?;
             let place = DindPlace::shared(labels, &spec.name, driver, config.daemon_config);
             start_dind(host, spec, driver, config.daemon, &place).await?
         }
