@@ -59,6 +59,10 @@ valkey:8.1         valkey    trixie    8.1
 valkey:9.1         valkey    sid       9.1
 demo-app:1         demo-app  bookworm  1
 '
+# The tool's own image (target `tool`), tagged with the crate's version.
+TOOL_VERSION=$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$REPO/Cargo.toml" | head -n1)
+TARGET_TABLE+="dockmatrix:$TOOL_VERSION tool bookworm $TOOL_VERSION
+"
 SET_demo='engine:20.10.24 engine:26.1.5 engine:28.5.2 postgres:15 postgres:17 mariadb:10.11 mariadb:11.8 redis:7.0 redis:8.0 demo-app:1'
 SET_ci='engine:20.10.5 engine:20.10.24 engine:28.5.2 postgres:15 postgres:17 mariadb:10.11 mariadb:11.8 redis:7.0 redis:8.0 demo-app:1'
 SET_upgrade='engine:20.10.5 engine:28.5.2 redis:6.0 redis:7.0 postgres:15 mariadb:10.11 demo-app:1'
@@ -101,7 +105,9 @@ Sets:
 Targets: ${ALL_TARGETS[*]}
 Environment: DOCKMATRIX_CACHE (default fixtures/.cache), DEBIAN_MIRROR,
   DEBIAN_SECURITY_MIRROR, DOCKMATRIX_APP_TARGET_DIR (cargo's target folder
-  for the demo app; default \$CARGO_TARGET_DIR, else target/).
+  for the demo app; default \$CARGO_TARGET_DIR, else target/),
+  DOCKMATRIX_TOOL_BIN (target tool, the image dockmatrix/dockmatrix:VERSION: the
+  binary to put in it; default a release build of this checkout).
 EOF
 }
 
@@ -117,6 +123,7 @@ resolve() {
     esac
     short=${arg#dockmatrix/}
     [[ $short == demo-app ]] && short=demo-app:1
+    [[ $short == tool || $short == dockmatrix ]] && short=dockmatrix:$TOOL_VERSION
     if [[ -z ${KIND[$short]:-} ]]; then
         echo "setup.sh: unknown target '$arg' (known: demo ci upgrade all ${ALL_TARGETS[*]})" >&2
         return 1
@@ -139,6 +146,16 @@ recipe_of() {
             echo "$BASE_INCLUDE"
             sources_list "${SUITE[$short]}"
             for f in "$IMAGES_DIR"/base/*; do echo "${f##*/}"; cat "$f"; done
+            ;;
+        tool)
+            cat "$IMAGES_DIR/tool/Dockerfile"
+            # A given binary (DOCKMATRIX_TOOL_BIN) is its own recipe; else the sources.
+            if [[ -n ${DOCKMATRIX_TOOL_BIN:-} ]]; then
+                sha256sum <"$DOCKMATRIX_TOOL_BIN"
+            else
+                (cd "$REPO" && find Cargo.toml Cargo.lock build.rs src -type f | LC_ALL=C sort |
+                    while read -r f; do echo "$f"; cat "$f"; done)
+            fi
             ;;
         demo-app)
             cat "$IMAGES_DIR/demo-app/Dockerfile"
@@ -317,6 +334,35 @@ build_app_binary() {
     ls -l "$APP_TARGET/release/dockmatrix-demo-app"
 }
 
+# The tool's binary: DOCKMATRIX_TOOL_BIN when given (a test passes its debug build), else
+# a release build.
+build_tool_binary() {
+    [[ -n ${DOCKMATRIX_TOOL_BIN:-} ]] && { ls -l "$DOCKMATRIX_TOOL_BIN"; return; }
+    cd "$REPO"
+    cargo build --release --locked --bin dockmatrix
+    ls -l "$REPO/target/release/dockmatrix"
+}
+
+build_tool() {
+    local short=$1 ctx iid=$CACHE/tmp/tool.iid missing
+    local bin=${DOCKMATRIX_TOOL_BIN:-$REPO/target/release/dockmatrix}
+    mkdir -p "$CACHE/tmp"
+    ctx=$(mktemp -d "$CACHE/tmp/tool-ctx.XXXXXX")
+    trap "rm -rf '$ctx'" EXIT
+    cp "$bin" "$ctx/dockmatrix"
+    cp "$IMAGES_DIR/tool/Dockerfile" "$ctx/"
+    rm -f "$iid"
+    docker build --force-rm --iidfile "$iid" "$ctx"
+    missing=$(docker run --rm --network none --entrypoint ldd "$(cat "$iid")" \
+        /usr/local/bin/dockmatrix | grep 'not found' || true)
+    if [[ -n $missing ]]; then
+        echo "dockmatrix needs libraries the image lacks:" >&2
+        echo "$missing" >&2
+        return 1
+    fi
+    label_image "$short" "$(cat "$iid")" libc6 -- "io.dockmatrix.package.dockmatrix=$TOOL_VERSION"
+}
+
 build_demo_app() {
     local short=$1 ctx iid=$CACHE/tmp/demo-app.iid missing
     mkdir -p "$CACHE/tmp"
@@ -406,10 +452,12 @@ run_job() {
     local job=$1
     case $job in
     app-binary) build_app_binary ;;
+    tool-binary) build_tool_binary ;;
     *)
         case ${KIND[$job]} in
         base) build_base "$job" ;;
         demo-app) build_demo_app "$job" ;;
+        tool) build_tool "$job" ;;
         *) build_service "$job" ;;
         esac
         ;;
@@ -544,6 +592,8 @@ matrix_targets() {
     local file=$1 refs ref
     if [[ -x $REPO/target/debug/dockmatrix ]]; then
         refs=$("$REPO/target/debug/dockmatrix" images "$file") || return 1
+    elif command -v dockmatrix >/dev/null 2>&1; then
+        refs=$(dockmatrix images "$file") || return 1
     else
         refs=$(cd "$REPO" && cargo run -q -- images "$file") || return 1
     fi
@@ -664,6 +714,10 @@ main() {
             add_job app-binary
             deps+=(app-binary)
         fi
+        if [[ ${KIND[$short]} == tool ]]; then
+            add_job tool-binary
+            deps+=(tool-binary)
+        fi
         add_job "$short" "${deps[@]}"
     done
     for short in "${cached[@]}"; do log "    $(tag_of "$short"): cached"; done
@@ -680,7 +734,7 @@ main() {
     printf '%-28s %-8s %-10s %s\n' IMAGE RESULT TIME SIZE
     local -A shown=()
     for short in "${JOB_ORDER[@]}" "${cached[@]}"; do
-        [[ $short == app-binary || -n ${shown[$short]:-} ]] && continue
+        [[ $short == app-binary || $short == tool-binary || -n ${shown[$short]:-} ]] && continue
         shown[$short]=1
         local tag size result
         tag=$(tag_of "$short")

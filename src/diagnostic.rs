@@ -215,6 +215,9 @@ fn mask_yaml_pairs(chars: &[char], mask: &mut [bool]) {
             mask[j..end].iter_mut().for_each(|m| *m = true);
         }
         i = end.max(i);
+    }
+}
+
 /// A TOML value starting at `from` on its line: the characters to mask (inside its
 /// quotes, or the whole bare value) and where it ends: after its closing quote(s), at the
 /// first `,` `}` `]` `#` or blank of a bare value, or at the line's end (a multi-line
@@ -771,6 +774,10 @@ mod tests {
         ] {
             let d = Diagnostic::at(Path::new("c.yaml"), src, 0..1, "k", "bad");
             assert!(!d.to_string().contains("hunter2"), "{d}");
+        }
+    }
+
+    #[test]
     fn snippets_mask_every_way_toml_writes_a_secret() {
         for (line, secret) in [
             ("DB_PASSWORD = '''tripleq'''", "tripleq"),

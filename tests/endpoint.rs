@@ -311,6 +311,51 @@ fn engine_tls_endpoint_measures_runs_and_refuses_a_wrong_certificate() {
     assert!(out.contains("28.5.2"), "measured server version in:\n{out}");
     eprintln!("engines over TLS in {:?}", t.elapsed());
 
+    // The same daemon as *the host engine*, named by Docker's own variables: DOCKER_HOST,
+    // DOCKER_TLS_VERIFY and DOCKER_CERT_PATH (the client folder holds ca.pem, cert.pem and
+    // key.pem, as `docker --tlsverify` wants them). The host engine here is 20.10.24: the
+    // 28.5.2 measured proves the tool went to the TLS daemon.
+    let host_only = pki.client.join("host-only.toml");
+    std::fs::write(
+        &host_only,
+        "name = \"host-tls\"\n[axes]\nredis = [\"7.0\"]\n[services.redis]\nkind = \"redis\"\nimage = \"dockmatrix/redis:{version}\"\n",
+    )
+    .expect("matrix written");
+    let home = tempfile::tempdir().expect("home");
+    let o = dockmatrix_env(
+        &["engines", host_only.to_str().expect("utf-8")],
+        &[
+            ("HOME", home.path().to_str().expect("utf-8")),
+            ("DOCKER_HOST", &url),
+            ("DOCKER_TLS_VERIFY", "1"),
+            ("DOCKER_CERT_PATH", pki.client.to_str().expect("utf-8")),
+        ],
+    );
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
+    assert!(
+        out.contains(&format!("host engine: DOCKER_HOST={url} over TLS")),
+        "{out}"
+    );
+    assert!(
+        out.contains("28.5.2"),
+        "the TLS daemon's version in:\n{out}"
+    );
+    // Without DOCKER_TLS_VERIFY the daemon (TLS only) does not answer: exit 3, naming it.
+    let o = dockmatrix_env(
+        &["engines", host_only.to_str().expect("utf-8")],
+        &[
+            ("HOME", home.path().to_str().expect("utf-8")),
+            ("DOCKER_HOST", &url),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", all_output(&o));
+    assert!(
+        stderr(&o).contains(&format!("DOCKER_HOST={url}")),
+        "{}",
+        stderr(&o)
+    );
+
     // A one-cell run: the Redis image is loaded into the endpoint from the host engine
     // (it is not there, and `pull` defaults to never), its service becomes ready on the
     // engine's address, and the facts are the engine's own.

@@ -1,7 +1,9 @@
 //! The one integration test binary: each module tests one area; `common` holds shared
 //! helpers (the binary under test, Docker availability).
 
+mod cache;
 mod checks;
+mod ci;
 mod common;
 mod compose;
 mod endpoint;
@@ -9,6 +11,8 @@ mod faults;
 mod fresh_machine;
 mod hostile_files;
 mod leaks;
+mod host_engine;
+mod install;
 mod matrix_errors;
 mod pipes;
 mod preflight;

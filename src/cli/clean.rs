@@ -17,7 +17,7 @@ pub fn run(args: &CleanArgs) -> Outcome {
     rt.block_on(async {
         let host = match dockmatrix::engine::connect_host().await {
             Ok(h) => h,
-            Err(e) => return Outcome::NoDocker(super::chain(&e)),
+            Err(e) => return super::host_unavailable(&e),
         };
         let done = clean(&host, &scope).await;
         let mut runs: Vec<&String> = done

@@ -53,8 +53,11 @@ pub fn run(args: &EnginesArgs) -> Outcome {
     rt.block_on(async {
         let host = match dockmatrix::engine::connect_host().await {
             Ok(h) => h,
-            Err(e) => return Outcome::NoDocker(super::chain(&e)),
+            Err(e) => return super::host_unavailable(&e),
         };
+        if let Ok(h) = dockmatrix::engine::host::resolved() {
+            println!("host engine: {h}");
+        }
         let run_id = format!("engines-{}", dockmatrix::runner::new_run_id());
         let labels = RunLabels::new(&run_id);
         let starts = keys.iter().map(|(k, images, daemon)| {

@@ -1,12 +1,14 @@
 //! The command line: clap definitions, rendering of errors, and the mapping of outcomes to
 //! DESIGN.md's exit codes. The library's core knows nothing of this module.
 
+mod cache;
 mod clean;
 mod engines;
 mod plan;
 mod progress;
 mod report;
 mod run;
+mod step_summary;
 mod suites;
 mod terminal;
 
@@ -17,10 +19,21 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use dockmatrix::matrix::{Filter, Partition};
 
+/// `0.1.0 (commit 0123456789ab, built 2026-12-01)`: which build made a report.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("DOCKMATRIX_COMMIT"),
+    ", built ",
+    env!("DOCKMATRIX_BUILD_DATE"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "dockmatrix",
     version,
+    long_version = LONG_VERSION,
     about = "Tells whether your stack survives a Docker upgrade: every engine version × storage driver × dependency version, tested and reported"
 )]
 pub struct Cli {
@@ -49,6 +62,18 @@ pub enum Command {
     Compare(report::CompareArgs),
     /// Join the shards of a partitioned run into one run folder.
     Merge(report::MergeArgs),
+    /// Print a shell completion script: `dockmatrix completions bash > /etc/bash_completion.d/dockmatrix`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff): `dockmatrix man > /usr/local/share/man/man1/dockmatrix.1`.
+    Man,
+    /// The image cache (images saved from the host engine for loading into engines).
+    Cache(cache::CacheArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, clap::Args)]
@@ -56,9 +81,59 @@ pub struct Selection {
     /// Keep cells matching EXPR (`engine>=26,storage-driver!=vfs`); repeat to add terms.
     #[arg(long, value_name = "EXPR")]
     pub filter: Vec<String>,
-    /// Run one shard: hash:M/N (stable when cells are added) or count:M/N.
-    #[arg(long, value_name = "KIND:M/N")]
+    /// Run one shard: hash:M/N (stable when cells are added), count:M/N, or auto (the
+    /// shard the CI system's own variables name, as hash:M/N).
+    #[arg(long = "partition", value_name = "KIND:M/N|auto", value_parser = parse_partition)]
+    pub partition_arg: Option<PartitionArg>,
+    /// The partition, `auto` resolved ([`Selection::resolve_partition`]).
+    #[arg(skip)]
     pub partition: Option<Partition>,
+}
+
+/// `--partition` as written.
+#[derive(Debug, Clone, Copy)]
+pub enum PartitionArg {
+    Fixed(Partition),
+    Auto,
+}
+
+fn parse_partition(s: &str) -> Result<PartitionArg, String> {
+    match s {
+        "auto" => Ok(PartitionArg::Auto),
+        _ => s
+            .parse()
+            .map(PartitionArg::Fixed)
+            .map_err(|e| format!("{e}, or auto")),
+    }
+}
+
+impl Selection {
+    /// Turns `--partition auto` into the CI system's shard, saying which it used.
+    fn resolve_partition(&mut self) -> Result<(), Outcome> {
+        self.partition = match self.partition_arg {
+            None => None,
+            Some(PartitionArg::Fixed(p)) => Some(p),
+            Some(PartitionArg::Auto) => {
+                let auto = dockmatrix::matrix::auto_partition::from_env(&|k| std::env::var(k).ok())
+                    .map_err(|e| Outcome::BadInput(format!("error: {e}")))?;
+                eprintln!("{auto}");
+                auto.partition
+            }
+        };
+        Ok(())
+    }
+}
+
+impl Command {
+    fn selection_mut(&mut self) -> Option<&mut Selection> {
+        match self {
+            Command::Plan(a) => Some(&mut a.selection),
+            Command::Run(a) => Some(&mut a.selection),
+            Command::Engines(a) => Some(&mut a.selection),
+            Command::Images(a) => Some(&mut a.selection),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -162,6 +237,15 @@ fn runtime() -> Result<tokio::runtime::Runtime, Outcome> {
         .map_err(|e| Outcome::BadInput(format!("error: failed to start the async runtime: {e}")))
 }
 
+/// The host engine could not be resolved (bad input: exit 2) or does not answer (exit 3).
+fn host_unavailable(e: &dockmatrix::engine::host::HostError) -> Outcome {
+    if e.is_bad_input() {
+        Outcome::BadInput(format!("error: {}", chain(e)))
+    } else {
+        Outcome::NoDocker(chain(e))
+    }
+}
+
 /// An error and its causes, once each.
 pub fn chain(e: &dyn std::error::Error) -> String {
     dockmatrix::diagnostic::error_chain(e)
@@ -209,7 +293,7 @@ impl Outcome {
 
 /// Parses the process arguments, runs the command and returns its exit code.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
@@ -218,7 +302,24 @@ pub fn main() -> ExitCode {
         }
     };
     terminal::set_color(cli.color);
-    let outcome = match cli.command {
+    let resolved = cli
+        .command
+        .selection_mut()
+        .map_or(Ok(()), Selection::resolve_partition);
+    let outcome = match (resolved, cli.command) {
+        (Err(o), _) => o,
+        (Ok(()), command) => dispatch(command),
+    };
+    match &outcome {
+        Outcome::BadInput(msg) => eprintln!("{msg}"),
+        Outcome::NoDocker(msg) => eprintln!("error: no Docker engine answers: {msg}"),
+        _ => {}
+    }
+    ExitCode::from(outcome.exit_code())
+}
+
+fn dispatch(command: Command) -> Outcome {
+    match command {
         Command::Plan(args) => plan::plan(&args),
         Command::Images(args) => plan::images(&args),
         Command::Run(mut args) => {
@@ -230,13 +331,23 @@ pub fn main() -> ExitCode {
         Command::Report(args) => report::report(&args),
         Command::Compare(args) => report::compare(&args),
         Command::Merge(args) => report::merge(&args),
-    };
-    match &outcome {
-        Outcome::BadInput(msg) => eprintln!("{msg}"),
-        Outcome::NoDocker(msg) => eprintln!("error: no Docker engine answers: {msg}"),
-        _ => {}
+        Command::Completions(args) => {
+            use clap::CommandFactory as _;
+            let mut cmd = Cli::command();
+            clap_complete::generate(args.shell, &mut cmd, "dockmatrix", &mut std::io::stdout());
+            Outcome::Success
+        }
+        Command::Cache(args) => cache::run(&args),
+        Command::Man => {
+            use clap::CommandFactory as _;
+            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                Ok(()) => Outcome::Success,
+                // A closed pipe (`| head`) ends quietly.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Outcome::Success,
+                Err(e) => Outcome::BadInput(format!("error: failed to write the man page: {e}")),
+            }
+        }
     }
-    ExitCode::from(outcome.exit_code())
 }
 
 /// Writes a command's result to stdout: a closed pipe ends the command quietly (141, as a

@@ -63,7 +63,7 @@ async fn run_async(
 ) -> Outcome {
     let host = match dockmatrix::engine::connect_host().await {
         Ok(h) => h,
-        Err(e) => return Outcome::NoDocker(super::chain(&e)),
+        Err(e) => return super::host_unavailable(&e),
     };
     let plan = cells.clone();
     let resumed = match &args.resume {
@@ -259,6 +259,14 @@ async fn run_async(
     if let Err(e) = dockmatrix::report::write_all(&record, &out_dir) {
         eprintln!("warning: failed to write the reports: {}", super::chain(&e));
     }
+    super::step_summary::append_from_env(
+        &dockmatrix::report::render(
+            dockmatrix::report::Format::Markdown,
+            &record,
+            &dockmatrix::report::Options::default(),
+        ),
+        &out_dir.join("report.md"),
+    );
     eprintln!("run record and reports: {}", saved.display());
     if signal == 143 {
         return Outcome::Terminated;

@@ -228,6 +228,11 @@ async fn cached_tar(host: &Docker, image: &str) -> Result<PathBuf, String> {
         let dir = cache_dir().join("images");
         let file = dir.join(format!("{digest}.tar"));
         if file.is_file() {
+            // Its modification time is its last use, for `cache prune --older-than`.
+            let _ = std::fs::File::options()
+                .write(true)
+                .open(&file)
+                .and_then(|f| f.set_modified(std::time::SystemTime::now()));
             return Ok(file);
         }
         tokio::fs::create_dir_all(&dir)

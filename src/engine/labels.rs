@@ -48,18 +48,24 @@ impl RunLabels {
     }
 }
 
-/// This machine's name, as the owner label records it.
+/// This machine's name, as the owner label records it: uname(2)'s node name, which every
+/// Unix has (macOS has no /proc to read it from).
 pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .ok()
+    let name = rustix::system::uname();
+    let name = name.nodename().to_string_lossy().trim().to_string();
+    Some(name)
         .filter(|s| !s.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "localhost".to_string())
 }
 
 /// Whether the owner `host:pid` is a process alive on this machine (a different host's
-/// objects are never judged dead).
+/// objects are never judged dead). Asked with kill(pid, 0), which works where /proc does
+/// not show other processes (macOS runners, a hardened /proc with `hidepid`): no such
+/// process (ESRCH) is dead; one we may not signal (EPERM) exists. A run started inside a
+/// container records the container's pid, which the host cannot tell apart: its objects
+/// are judged by that pid on the host (pid 1 is always alive, so they are kept), and
+/// `clean --run ID` removes them.
 pub fn owner_alive(owner: &str) -> bool {
     let Some((host, pid)) = owner.rsplit_once(':') else {
         return false;
@@ -67,9 +73,18 @@ pub fn owner_alive(owner: &str) -> bool {
     if host != hostname() {
         return true;
     }
-    match pid.parse::<u32>() {
-        Ok(pid) => std::path::Path::new(&format!("/proc/{pid}")).exists(),
-        Err(_) => false,
+    // Pid::from_raw asserts a non-negative pid: only positive ones get that far.
+    let Some(pid) = pid
+        .parse::<i32>()
+        .ok()
+        .filter(|p| *p > 0)
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) => true,
+        Err(e) => e != rustix::io::Errno::SRCH,
     }
 }
 
@@ -112,5 +127,13 @@ mod tests {
         assert!(!owner_alive(&format!("{}:999999999", hostname())));
         assert!(owner_alive("some-other-host:1"));
         assert!(!owner_alive("garbage"));
+        assert!(!owner_alive(&format!("{}:-3", hostname())));
+        // A process that exists but that we may not be allowed to signal (init) is alive.
+        assert!(owner_alive(&format!("{}:1", hostname())));
+        // One that has exited is dead.
+        let mut child = std::process::Command::new("true").spawn().expect("spawn");
+        let pid = child.id();
+        child.wait().expect("wait");
+        assert!(!owner_alive(&format!("{}:{pid}", hostname())));
     }
 }

@@ -6,6 +6,8 @@
 pub mod clean;
 pub mod daemon_lint;
 mod docker_api;
+pub mod host;
+pub mod image_cache;
 pub mod images;
 pub mod labels;
 pub mod preflight;
@@ -171,10 +173,9 @@ impl EngineError {
     }
 }
 
-/// Connects to the host engine (DOCKER_HOST or the local socket), negotiating the API.
-/// The engine this process talks to directly (`DOCKER_HOST` or the local socket): it runs
-/// the dind engines and the host cells. The runner and the CLI hold it without naming
-/// bollard; the rooms that talk to Docker see the client through `Deref`.
+/// The engine this process talks to directly, as Docker's conventions name it ([`host`]):
+/// it runs the dind engines and the host cells. The runner and the CLI hold it without
+/// naming bollard; the rooms that talk to Docker see the client through `Deref`.
 #[derive(Clone)]
 pub struct Host(Docker);
 
@@ -191,26 +192,15 @@ impl std::fmt::Debug for Host {
     }
 }
 
-pub async fn connect_host() -> Result<Host, EngineError> {
-    let url = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-    let docker = Docker::connect_with_local_defaults().map_err(|source| EngineError::Connect {
-        url: url.clone(),
-        source,
-    })?;
-    let docker = docker.with_timeout(Duration::from_secs(API_TIMEOUT_SECS));
-    docker
-        .negotiate_version()
-        .await
-        .map(Host)
-        .map_err(|source| EngineError::Connect { url, source })
+/// Connects to the host engine, negotiating the API.
+pub async fn connect_host() -> Result<Host, host::HostError> {
+    host::resolved()?.connect(API_TIMEOUT_SECS).await.map(Host)
 }
 
-/// Where published ports of the host engine are reachable.
+/// Where published ports of the host engine are reachable: from the same resolution
+/// that connected to it.
 fn host_publish_ip() -> IpAddr {
-    match std::env::var("DOCKER_HOST") {
-        Ok(h) if h.starts_with("tcp://") => host_of_url(&h).unwrap_or(IpAddr::from([127, 0, 0, 1])),
-        _ => IpAddr::from([127, 0, 0, 1]),
-    }
+    host::resolved().map_or(IpAddr::from([127, 0, 0, 1]), |h| h.publish_ip())
 }
 
 fn host_of_url(url: &str) -> Option<IpAddr> {
@@ -419,17 +409,7 @@ fn check_tls_file(
                 },
             }
         })?;
-    let text = String::from_utf8_lossy(&text);
-    let found = text.lines().any(|l| {
-        let l = l.trim();
-        l.starts_with("-----BEGIN ")
-            && match kind {
-                PemKind::Certificate => l == "-----BEGIN CERTIFICATE-----",
-                // PKCS#8, PKCS#1 (RSA) and SEC1 (EC) keys, as `docker` accepts them.
-                PemKind::PrivateKey => l.ends_with("PRIVATE KEY-----"),
-            }
-    });
-    if found {
+    if holds_pem(&String::from_utf8_lossy(&text), kind) {
         Ok(())
     } else {
         Err(EngineError::TlsNotPem {
@@ -438,6 +418,19 @@ fn check_tls_file(
             kind,
         })
     }
+}
+
+/// Whether `text` holds a PEM block of `kind`.
+fn holds_pem(text: &str, kind: PemKind) -> bool {
+    text.lines().any(|l| {
+        let l = l.trim();
+        l.starts_with("-----BEGIN ")
+            && match kind {
+                PemKind::Certificate => l == "-----BEGIN CERTIFICATE-----",
+                // PKCS#8, PKCS#1 (RSA) and SEC1 (EC) keys, as `docker` accepts them.
+                PemKind::PrivateKey => l.ends_with("PRIVATE KEY-----"),
+            }
+    })
 }
 
 /// Reads what the engine says of itself.

@@ -252,10 +252,7 @@ fn version_of_tag(image: &str) -> Option<String> {
 
 /// Whether the host engine runs on this machine, so that its /proc and /dev are ours.
 fn host_is_local() -> bool {
-    match std::env::var("DOCKER_HOST") {
-        Ok(h) => h.is_empty() || h.starts_with("unix://"),
-        Err(_) => true,
-    }
+    super::host::resolved().is_ok_and(|h| h.is_local())
 }
 
 fn read_machine(data_dir: &str) -> Machine {

@@ -1,6 +1,7 @@
 //! The matrix file: parsed into raw structs ([`raw`]), validated into the checked types of
 //! this module, and expanded into [`Cell`]s. Plain data and functions: no Docker, no tokio.
 
+pub mod auto_partition;
 pub mod axes;
 pub mod cell;
 mod compose;

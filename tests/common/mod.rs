@@ -284,3 +284,27 @@ ports = [6379]
 "#
     )
 }
+
+/// The variables by which Docker's conventions name an engine ([`dockmatrix_env`] clears
+/// them, so that the machine's own do not leak into a test).
+pub const DOCKER_CONVENTION_VARS: &[&str] = &[
+    "DOCKER_HOST",
+    "DOCKER_CONTEXT",
+    "DOCKER_CONFIG",
+    "DOCKER_TLS_VERIFY",
+    "DOCKER_CERT_PATH",
+    "XDG_RUNTIME_DIR",
+];
+
+/// Runs the binary from the repository root with Docker's variables cleared, then `env`
+/// set (give `HOME` to keep this machine's ~/.docker out).
+pub fn dockmatrix_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dockmatrix"));
+    cmd.args(args).current_dir(root()).env("NO_COLOR", "1");
+    for v in DOCKER_CONVENTION_VARS {
+        cmd.env_remove(v);
+    }
+    cmd.envs(env.iter().copied())
+        .output()
+        .expect("the dockmatrix binary runs")
+}
