@@ -6,6 +6,7 @@
 //! statistics of perf checks are in [`perf`] ([`perf::stats`], [`perf::compare_to_baseline`]).
 
 pub(crate) mod conn;
+mod docker_api;
 pub(crate) mod exec;
 mod http;
 pub mod perf;
@@ -35,6 +36,8 @@ pub struct Target {
     pub engine_version: String,
     /// The storage driver the engine reports.
     pub storage_driver: String,
+    /// Where this process reaches the engine's API (`docker-api`, `command` checks).
+    pub engine: crate::engine::EngineAddress,
     pub services: IndexMap<String, ServiceTarget>,
 }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::RwLock;
 
-use super::{Outcome, Target, exec, http, perf, reach, redis, sql};
+use super::{Outcome, Target, docker_api, exec, http, perf, reach, redis, sql};
 use crate::matrix::Matrix;
 use crate::results::{CellRecord, CheckRecord, CheckStatus};
 use crate::scenario::{Action, Check, Phase, Scenario};
@@ -212,6 +212,8 @@ async fn dispatch(check: &Check, target: &Target, matrix: &Matrix) -> Outcome {
         Action::Http(a) => http::run(a, target, matrix).await,
         Action::Exec(a) => exec::run(a, target).await,
         Action::Reach(a) => reach::run(a, target, matrix).await,
+        Action::DockerApi(a) => docker_api::run(a, target).await,
+        Action::Command(_) => Outcome::Error("command checks run through run_check".into()),
     }
 }
 

@@ -109,6 +109,7 @@ async fn start_checked(
         driver: k.driver.as_deref(),
         daemon,
         daemon_config: k.daemon_config.as_deref(),
+        containerd: k.containerd,
     };
     match crate::engine::start(host, spec, config, labels).await {
         Ok(h) => {
@@ -130,7 +131,9 @@ fn facts_table(results: &[(&EngineKey, Started, Vec<Finding>)]) -> String {
         "status",
         "server",
         "API",
+        "min API",
         "driver (measured)",
+        "image store",
         "containerd",
         "runc",
         "kernel",
@@ -152,7 +155,9 @@ fn facts_table(results: &[(&EngineKey, Started, Vec<Finding>)]) -> String {
                     status.to_string(),
                     f.server_version.clone(),
                     f.api_version.clone(),
+                    f.min_api_version.clone(),
                     f.storage_driver.clone(),
+                    f.image_store.clone(),
                     f.containerd.clone(),
                     f.runc.clone(),
                     f.kernel.clone(),
@@ -177,7 +182,7 @@ fn facts_table(results: &[(&EngineKey, Started, Vec<Finding>)]) -> String {
                 ));
             }
         }
-        row.resize(11, String::new());
+        row.resize(13, String::new());
         b.push_record(row);
     }
     let mut t = b.build();

@@ -2,6 +2,8 @@
 //! this module, and expanded into [`Cell`]s. Plain data and functions: no Docker, no tokio.
 
 pub mod cell;
+mod engine_env;
+pub mod image_store;
 pub mod expand;
 pub mod filter;
 mod raw;
@@ -57,6 +59,9 @@ pub struct UpgradePath {
     pub to_storage_driver: Option<String>,
     /// daemon.json keys for `to`, over the engine's and the cell's.
     pub to_daemon: Option<serde_json::Value>,
+    /// The image store asked of `to` (default: the cell's): `containerd` rehearses a
+    /// host switching to the containerd image store.
+    pub to_image_store: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -133,6 +138,9 @@ pub struct EngineSpec {
     pub tls: Option<TlsFiles>,
     pub privileged: Option<bool>,
     pub args: Vec<String>,
+    /// dockerd's environment (dind only), e.g. `DOCKER_MIN_API_VERSION = "1.44"`, as
+    /// written (no `${VAR}`: an engine's environment is part of what is tested).
+    pub env: IndexMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -52,6 +52,8 @@ pub struct RawUpgrade {
     pub rollback: bool,
     pub to_storage_driver: Option<Str>,
     pub to_daemon: Option<Spanned<toml::Table>>,
+    /// `graphdriver` or `containerd`: the image store asked of `to`.
+    pub to_image_store: Option<Str>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,6 +100,8 @@ pub struct RawEngine {
     /// Extra arguments to dockerd (dind only).
     #[serde(default)]
     pub args: Vec<Str>,
+    /// dockerd's environment (dind only: the engine container's environment).
+    pub env: Option<Spanned<SpannedMap<Spanned<toml::Value>>>>,
 }
 
 #[derive(Debug, Deserialize)]

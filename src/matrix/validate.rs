@@ -15,7 +15,13 @@ use crate::diagnostic::{Ctx, toml_key};
 /// The most combinations the axes of one matrix may make (before excludes).
 pub const MAX_CELLS: usize = 1_000_000;
 
-const SPECIAL_AXES: [&str; 4] = ["engine", "storage-driver", "daemon-config", "upgrade"];
+const SPECIAL_AXES: [&str; 5] = [
+    "engine",
+    "storage-driver",
+    "daemon-config",
+    "upgrade",
+    super::image_store::AXIS,
+];
 
 pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Matrix, Diagnostics> {
     let mut cx = Ctx::new(path, &source);
@@ -56,6 +62,7 @@ pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Ma
     let engines = engines(&mut cx, &raw.engines, base);
     let upgrades = upgrades(&mut cx, &raw, raw_axes, &engines, &mut axes);
     let daemon_configs = daemon_configs(&mut cx, raw_axes, base);
+    super::image_store::validate(&mut cx, &raw, raw_axes);
     let axis_names: Vec<&str> = axes.iter().map(|a| a.name.as_str()).collect();
 
     let mut exclude = Vec::new();
@@ -305,7 +312,18 @@ fn upgrades(
             rollback,
             to_storage_driver,
             to_daemon,
+            to_image_store,
         } = u.get_ref();
+        if let Some(v) = to_image_store
+            && !super::image_store::VALUES.contains(&v.get_ref().as_str())
+        {
+            cx.err(
+                v.span(),
+                format!("{key}.to-image-store"),
+                format!("`{}` is not an image store", v.get_ref()),
+                "to-image-store = \"graphdriver\" or \"containerd\"",
+            );
+        }
         check_end(cx, from, format!("{key}.from"));
         check_end(cx, to, format!("{key}.to"));
         let n = name.as_ref().map_or_else(
@@ -330,6 +348,7 @@ fn upgrades(
                 to: to.get_ref().clone(),
                 rollback: *rollback,
                 to_storage_driver: to_storage_driver.as_ref().map(|d| d.get_ref().clone()),
+                to_image_store: to_image_store.as_ref().map(|d| d.get_ref().clone()),
                 to_daemon: to_daemon
                     .as_ref()
                     .map(|t| serde_json::to_value(t.get_ref()).unwrap_or(serde_json::Value::Null)),
@@ -376,6 +395,7 @@ fn upgrades(
                         rollback: false,
                         to_storage_driver: None,
                         to_daemon: None,
+                        to_image_store: None,
                     },
                 );
             }
@@ -742,6 +762,7 @@ fn engines(
             }
             None
         };
+        let env = super::engine_env::validate(cx, e.env.as_ref(), kind, &key);
         let daemon = e
             .daemon
             .as_ref()
@@ -757,6 +778,7 @@ fn engines(
                 tls,
                 privileged: e.privileged,
                 args: e.args.iter().map(|a| a.get_ref().clone()).collect(),
+                env,
             },
         );
     }

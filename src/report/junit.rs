@@ -204,6 +204,13 @@ fn write_suite(out: &mut String, cell: &CellRecord) -> Totals {
         property(out, "dockmatrix.engine.server_version", &e.server_version);
         property(out, "dockmatrix.engine.api_version", &e.api_version);
         property(out, "dockmatrix.engine.storage_driver", &e.storage_driver);
+        // Older records lack them: no empty properties.
+        if !e.min_api_version.is_empty() {
+            property(out, "dockmatrix.engine.min_api_version", &e.min_api_version);
+        }
+        if !e.image_store.is_empty() {
+            property(out, "dockmatrix.engine.image_store", &e.image_store);
+        }
     }
     if let Some(r) = &cell.reason {
         property(out, "dockmatrix.reason", &one_line(r));

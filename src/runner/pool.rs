@@ -24,6 +24,9 @@ pub struct EngineKey {
     /// The cell's `daemon-config` value: engines started with different daemon.json
     /// files are different engines.
     pub daemon_config: Option<String>,
+    /// The cell asks for the containerd image store: another engine than the graph
+    /// driver one, even with the same driver name.
+    pub containerd: bool,
 }
 
 impl EngineKey {
@@ -32,6 +35,7 @@ impl EngineKey {
             engine: cell.get("engine").unwrap_or("host").to_string(),
             driver: cell.get("storage-driver").map(str::to_string),
             daemon_config: cell.get("daemon-config").map(str::to_string),
+            containerd: crate::matrix::image_store::is_containerd(cell.get("image-store")),
         }
     }
 
@@ -58,6 +62,7 @@ impl EngineKey {
     ) -> [(EngineKey, Option<serde_json::Value>); 2] {
         let driver = cell.get("storage-driver").map(str::to_string);
         let config = cell.get("daemon-config").map(str::to_string);
+        let containerd = crate::matrix::image_store::is_containerd(cell.get("image-store"));
         let daemon_of = |name: &str| {
             matrix
                 .engines
@@ -70,6 +75,7 @@ impl EngineKey {
                     engine: path.from.clone(),
                     driver: driver.clone(),
                     daemon_config: config.clone(),
+                    containerd,
                 },
                 daemon_of(&path.from),
             ),
@@ -78,14 +84,24 @@ impl EngineKey {
                     engine: path.to.clone(),
                     driver: path.to_storage_driver.clone().or(driver),
                     daemon_config: config,
+                    containerd: path.to_image_store.as_deref().map_or(containerd, |s| {
+                        crate::matrix::image_store::is_containerd(Some(s))
+                    }),
                 },
                 crate::matrix::merge_daemon(daemon_of(&path.to).as_ref(), path.to_daemon.as_ref()),
             ),
         ]
     }
 
-    pub fn driver_label(&self) -> &str {
-        self.driver.as_deref().unwrap_or("default")
+    /// The driver, with `/containerd` for the containerd image store (as the engine
+    /// label says it).
+    pub fn driver_label(&self) -> String {
+        let driver = self.driver.as_deref().unwrap_or("default");
+        if self.containerd {
+            format!("{driver}/containerd")
+        } else {
+            driver.to_string()
+        }
     }
 }
 
@@ -212,6 +228,7 @@ impl Pool {
                         driver: task_key.driver.as_deref(),
                         daemon: task_entry.daemon.as_ref(),
                         daemon_config: task_key.daemon_config.as_deref(),
+                        containerd: task_key.containerd,
                     };
                     let r = match checked(&host, &task_entry, config, &labels).await {
                         Err(blocked) => Err(blocked),

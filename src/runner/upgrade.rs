@@ -32,6 +32,7 @@ struct EnginePlan<'a> {
     spec: &'a EngineSpec,
     driver: Option<String>,
     daemon: Option<serde_json::Value>,
+    containerd: bool,
 }
 
 impl Runner<'_> {
@@ -59,11 +60,13 @@ impl Runner<'_> {
             spec: from_spec,
             driver: from_key.driver,
             daemon: from_daemon,
+            containerd: from_key.containerd,
         };
         let to = EnginePlan {
             spec: to_spec,
             driver: to_key.driver,
             daemon: to_daemon,
+            containerd: to_key.containerd,
         };
         let mut rec = UpgradeRecord {
             from: path.from.clone(),
@@ -79,11 +82,12 @@ impl Runner<'_> {
             .filter_map(|s| matrix.image_for(s, cell).ok())
             .collect();
         let volume = labels::object_name(&["dm", &self.labels.run_id, &cell.id, "engine-data"]);
-        let place = |role: &str, spec: &EngineSpec, driver: &Option<String>| DindPlace {
+        let place = |role: &str, plan: &EnginePlan<'_>| DindPlace {
             container: labels::object_name(&["dm", &self.labels.run_id, &cell.id, "engine", role]),
             volume: volume.clone(),
             reuse_volume: role != "from",
-            labels: engine_labels(self.labels, &cell.id, &spec.name, driver.as_deref()),
+            labels: engine_labels(self.labels, &cell.id, plan),
+            containerd: plan.containerd,
         };
         let deadline = tokio::time::Instant::now() + self.cfg.cell_timeout;
         let host = self.pool.host().clone();
@@ -124,7 +128,7 @@ impl Runner<'_> {
                 let _g = self.gate.read().await;
                 self.step(
                     deadline,
-                    start(&host, &from, &place("from", from.spec, &from.driver)),
+                    start(&host, &from, &place("from", &from)),
                 )
                 .await
             };
@@ -246,7 +250,7 @@ impl Runner<'_> {
                     &host,
                     &mut current,
                     &to,
-                    &place("to", to.spec, &to.driver),
+                    &place("to", &to),
                     deadline,
                 )
                 .await
@@ -315,7 +319,7 @@ impl Runner<'_> {
                         &host,
                         &mut current,
                         &from,
-                        &place("rollback", from.spec, &from.driver),
+                        &place("rollback", &from),
                         deadline,
                     )
                     .await
@@ -570,10 +574,14 @@ async fn start(
 fn engine_labels(
     run: &RunLabels,
     cell: &str,
-    engine: &str,
-    driver: Option<&str>,
+    plan: &EnginePlan<'_>,
 ) -> std::collections::HashMap<String, String> {
-    let mut l = run.engine(engine, driver.unwrap_or("default"));
+    let mut l = run.engine(&plan.spec.name, plan.driver.as_deref().unwrap_or("default"));
+    if plan.containerd
+        && let Some(engine) = l.get_mut(labels::ENGINE)
+    {
+        engine.push_str("/containerd");
+    }
     l.insert(labels::CELL.to_string(), cell.to_string());
     l
 }

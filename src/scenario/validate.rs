@@ -14,7 +14,15 @@ use crate::diagnostic::Ctx;
 use crate::matrix::filter::parse_requirements;
 use crate::matrix::units::parse_duration;
 
-const ACTIONS: [&str; 5] = ["sql", "redis", "http", "exec", "reach"];
+const ACTIONS: [&str; 7] = [
+    "sql",
+    "redis",
+    "http",
+    "exec",
+    "reach",
+    "docker-api",
+    "command",
+];
 
 pub(super) fn validate(
     path: &Path,
@@ -293,6 +301,8 @@ fn check(
         ("http", c.http.as_ref().map(Spanned::span)),
         ("exec", c.exec.as_ref().map(Spanned::span)),
         ("reach", c.reach.as_ref().map(Spanned::span)),
+        ("docker-api", c.docker_api.as_ref().map(Spanned::span)),
+        ("command", c.command.as_ref().map(Spanned::span)),
     ]
     .into_iter()
     .filter_map(|(k, s)| s.map(|s| (k, s)))
@@ -329,9 +339,15 @@ fn check(
         "redis" => &["service", "via", "setup", "expect"],
         "http" => &["service", "via", "port", "setup", "expect"],
         "exec" => &["service", "user", "expect"],
+        "docker-api" => &["expect"],
+        "command" => &["dir", "env", "images", "junit", "expect"],
         _ => &["from", "port", "login"],
     };
-    let optional: [(&str, Option<Range<usize>>); 10] = [
+    let optional: [(&str, Option<Range<usize>>); 14] = [
+        ("dir", c.dir.as_ref().map(Spanned::span)),
+        ("env", c.env.as_ref().map(Spanned::span)),
+        ("images", c.images.as_ref().map(Spanned::span)),
+        ("junit", c.junit.as_ref().map(Spanned::span)),
         ("service", c.service.as_ref().map(Spanned::span)),
         ("via", c.via.as_ref().map(Spanned::span)),
         ("from", c.from.as_ref().map(Spanned::span)),
@@ -366,7 +382,7 @@ fn check(
         tolerance: c.tolerance.as_ref(),
     };
     let perf = if kind == SuiteKind::Perf {
-        if matches!(action_name, "exec" | "reach") {
+        if matches!(action_name, "exec" | "reach" | "docker-api" | "command") {
             cx.err(
                 present[0].1.clone(),
                 format!("{key}.{action_name}"),
@@ -573,6 +589,20 @@ fn check(
                 user: c.user.as_ref().map(|s| s.get_ref().clone()),
                 expect,
             })
+        }
+        "docker-api" => {
+            let expect = http_expect(cx, c.expect.as_ref(), key);
+            match &c.docker_api {
+                Some(d) => Action::DockerApi(super::clients::docker_api(cx, d, expect, key)),
+                None => return None,
+            }
+        }
+        "command" => {
+            let expect = exec_expect(cx, c.expect.as_ref(), key);
+            match &c.command {
+                Some(argv) => Action::Command(super::clients::command(cx, c, argv, expect, key)),
+                None => return None,
+            }
         }
         _ => {
             let to = svc_ref(cx, c.reach.as_ref(), "reach", ServiceRole::Target, true);

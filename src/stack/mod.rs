@@ -372,6 +372,7 @@ impl Stack {
             cell: cell.clone(),
             engine_version: engine.facts.server_version.clone(),
             storage_driver: engine.facts.storage_driver.clone(),
+            engine: engine.address.clone(),
             services: self
                 .services
                 .iter()
