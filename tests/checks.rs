@@ -251,6 +251,8 @@ async fn target(matrix: &Matrix, c: &Containers) -> Target {
         cell,
         engine_version: version,
         storage_driver: String::new(),
+        engine: dockmatrix::engine::EngineAddress::of_host(),
+        run_id: c.run.clone(),
         services: c.services.clone(),
     }
 }

@@ -5,6 +5,7 @@
 //! Entry points: [`run_suite`] (one scenario, one phase) and [`run_suites`]; the
 //! statistics of perf checks are in [`perf`] ([`perf::stats`], [`perf::compare_to_baseline`]).
 
+mod command;
 pub(crate) mod conn;
 mod docker_api;
 pub(crate) mod exec;
@@ -38,6 +39,8 @@ pub struct Target {
     pub storage_driver: String,
     /// Where this process reaches the engine's API (`docker-api`, `command` checks).
     pub engine: crate::engine::EngineAddress,
+    /// The run's id (`DOCKMATRIX_RUN` of `command` checks).
+    pub run_id: String,
     pub services: IndexMap<String, ServiceTarget>,
 }
 

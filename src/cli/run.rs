@@ -122,6 +122,9 @@ async fn run_async(
             ));
         }
     }
+    record
+        .warnings
+        .extend(crate::matrix::socket::warnings(&matrix, &cells));
     for w in &record.warnings {
         eprintln!("warning: {w}");
     }

@@ -70,7 +70,7 @@ impl EngineAddress {
     }
 
     /// The host engine's: DOCKER_HOST, else the default socket.
-    fn of_host() -> EngineAddress {
+    pub fn of_host() -> EngineAddress {
         match std::env::var("DOCKER_HOST") {
             Ok(h) if h.starts_with("tcp://") => EngineAddress::Tcp { url: h, tls: None },
             Ok(h) if h.starts_with("unix://") => {

@@ -4,6 +4,7 @@
 pub mod cell;
 mod engine_env;
 pub mod image_store;
+pub mod socket;
 pub mod expand;
 pub mod filter;
 mod raw;
@@ -193,6 +194,9 @@ pub struct ServiceSpec {
     pub restart: Option<Restart>,
     /// Named volumes (name, path in the container), created per cell.
     pub volumes: Vec<(String, String)>,
+    /// The cell's own engine socket is mounted at /var/run/docker.sock (a client of the
+    /// Docker API in the stack: a proxy, a CI agent, an app that starts containers).
+    pub docker_socket: bool,
 }
 
 /// A service container's restart policy (Docker's names).

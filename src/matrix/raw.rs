@@ -129,6 +129,8 @@ pub struct RawService {
     /// Named volumes: `NAME:/path/in/container`.
     #[serde(default)]
     pub volumes: Vec<Str>,
+    /// Mount the cell's own engine socket at /var/run/docker.sock.
+    pub docker_socket: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

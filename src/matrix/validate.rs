@@ -63,6 +63,7 @@ pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Ma
     let upgrades = upgrades(&mut cx, &raw, raw_axes, &engines, &mut axes);
     let daemon_configs = daemon_configs(&mut cx, raw_axes, base);
     super::image_store::validate(&mut cx, &raw, raw_axes);
+    super::socket::validate(&mut cx, &raw, &engines);
     let axis_names: Vec<&str> = axes.iter().map(|a| a.name.as_str()).collect();
 
     let mut exclude = Vec::new();
@@ -1004,6 +1005,7 @@ fn services(
                 cpus,
                 restart,
                 volumes,
+                docker_socket: s.docker_socket.as_ref().is_some_and(|d| *d.get_ref()),
             },
         );
     }
