@@ -2,6 +2,7 @@
 //! helpers (the binary under test, Docker availability).
 
 mod checks;
+mod clients;
 mod common;
 mod endpoint;
 mod matrix_errors;

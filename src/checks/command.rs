@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
 
@@ -138,13 +138,12 @@ pub(crate) async fn run(a: &CommandAction, target: &Target, timeout: Duration) -
     let program = a.argv.first().cloned().unwrap_or_default();
     let mut env = cell_env(target);
     let certs = match &target.engine {
-        EngineAddress::Tcp { tls: Some(files), .. } => match CertDir::new(files) {
+        EngineAddress::Tcp {
+            tls: Some(files), ..
+        } => match CertDir::new(files) {
             Ok(d) => {
                 env.push(("DOCKER_TLS_VERIFY".into(), "1".into()));
-                env.push((
-                    "DOCKER_CERT_PATH".into(),
-                    d.0.display().to_string(),
-                ));
+                env.push(("DOCKER_CERT_PATH".into(), d.0.display().to_string()));
                 Some(d)
             }
             Err(e) => return error(format!("cannot prepare DOCKER_CERT_PATH: {e}")),
@@ -153,10 +152,18 @@ pub(crate) async fn run(a: &CommandAction, target: &Target, timeout: Duration) -
     };
     env.extend(a.env.iter().cloned());
 
-    let started_at = SystemTime::now();
     let started = Instant::now();
-    let mut cmd = tokio::process::Command::new(&program);
-    cmd.args(&a.argv[1..])
+    // `{cell}` in arguments and the junit path: cells run at once, each its own report.
+    let cell = |s: &str| s.replace("{cell}", &target.cell.id);
+    // A relative path to a program is the scenario's (relative to `dir`), as written.
+    let exe = if program.contains('/') && Path::new(&program).is_relative() {
+        // Absolute: a relative program path would be resolved against the new cwd.
+        std::path::absolute(a.dir.join(&program)).unwrap_or_else(|_| a.dir.join(&program))
+    } else {
+        PathBuf::from(&program)
+    };
+    let mut cmd = tokio::process::Command::new(&exe);
+    cmd.args(a.argv[1..].iter().map(|x| cell(x)))
         .current_dir(&a.dir)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
@@ -164,21 +171,42 @@ pub(crate) async fn run(a: &CommandAction, target: &Target, timeout: Duration) -
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    // The report is the command's output: one left by an earlier run must not pass for
+    // this run's (file timestamps are too coarse to tell them apart).
+    let junit = a
+        .junit
+        .as_ref()
+        .map(|j| a.dir.join(cell(&j.to_string_lossy())));
+    if let Some(j) = junit.as_ref().filter(|j| j.is_file()) {
+        let _ = std::fs::remove_file(j);
+    }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !a.dir.is_dir() => {
-            return error(format!("cannot run `{program}`: its folder {} does not exist", a.dir.display()));
+            return error(format!(
+                "cannot run `{program}`: its folder {} does not exist",
+                a.dir.display()
+            ));
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return error(format!("cannot run `{program}`: no such program (not on PATH, nor in {})", a.dir.display()));
+            return error(format!(
+                "cannot run `{program}`: no such program (not on PATH, nor in {})",
+                a.dir.display()
+            ));
         }
         Err(e) => return error(format!("cannot run `{program}`: {e}")),
     };
     let mut guard = GroupGuard(child.id().and_then(|id| i32::try_from(id).ok()));
     let output = Arc::new(Mutex::new(Vec::<u8>::new()));
     let readers = [
-        child.stdout.take().map(|s| tokio::spawn(collect(s, output.clone()))),
-        child.stderr.take().map(|s| tokio::spawn(collect(s, output.clone()))),
+        child
+            .stdout
+            .take()
+            .map(|s| tokio::spawn(collect(s, output.clone()))),
+        child
+            .stderr
+            .take()
+            .map(|s| tokio::spawn(collect(s, output.clone()))),
     ];
     let waited = tokio::time::timeout(timeout, child.wait()).await;
     if waited.is_err() {
@@ -208,7 +236,9 @@ pub(crate) async fn run(a: &CommandAction, target: &Target, timeout: Duration) -
             if code != a.expect.exit_code {
                 Outcome::Fail(format!(
                     "`{shown}` exited with {}, expected {}; output ends:\n{tail}",
-                    status.code().map_or_else(|| status.to_string(), |c| c.to_string()),
+                    status
+                        .code()
+                        .map_or_else(|| status.to_string(), |c| c.to_string()),
                     a.expect.exit_code
                 ))
             } else if let Some(re) = a.expect.output.as_ref().filter(|re| !re.is_match(&text)) {
@@ -223,9 +253,9 @@ pub(crate) async fn run(a: &CommandAction, target: &Target, timeout: Duration) -
             }
         }
     };
-    let (outcome, cases) = match &a.junit {
+    let (outcome, cases) = match &junit {
         None => (outcome, Vec::new()),
-        Some(j) => match junit_cases(&a.dir.join(j), started_at) {
+        Some(j) => match junit_cases(j) {
             Ok(cases) => (outcome, cases),
             // The suite's own verdict is kept in the message; the check cannot be judged.
             Err(e) => (
@@ -294,7 +324,11 @@ impl CertDir {
         ));
         std::fs::create_dir(&dir)?;
         let d = CertDir(dir);
-        for (from, to) in [(&files.ca, "ca.pem"), (&files.cert, "cert.pem"), (&files.key, "key.pem")] {
+        for (from, to) in [
+            (&files.ca, "ca.pem"),
+            (&files.cert, "cert.pem"),
+            (&files.key, "key.pem"),
+        ] {
             std::fs::copy(from, d.0.join(to))?;
         }
         Ok(d)
@@ -321,27 +355,24 @@ async fn load_images(target: &Target, images: &[String]) -> Result<(), String> {
         crate::matrix::PullPolicy::Never,
     )
     .await;
-    let missing: Vec<String> = loaded
-        .into_iter()
-        .filter_map(|(_, r)| r.err())
-        .collect();
+    let missing: Vec<String> = loaded.into_iter().filter_map(|(_, r)| r.err()).collect();
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(format!("images for the command could not be loaded: {}", missing.join("; ")))
+        Err(format!(
+            "images for the command could not be loaded: {}",
+            missing.join("; ")
+        ))
     }
 }
 
-/// The test cases of a JUnit XML file written since `since`.
-fn junit_cases(path: &Path, since: SystemTime) -> Result<Vec<Case>, String> {
+/// The test cases of the JUnit XML file the command wrote.
+fn junit_cases(path: &Path) -> Result<Vec<Case>, String> {
     let meta = std::fs::metadata(path)
         .map_err(|e| format!("junit file {} was not written: {e}", path.display()))?;
     if !meta.is_file() || meta.len() > 64 << 20 {
-        return Err(format!("junit file {} is not a regular file of at most 64 MiB", path.display()));
-    }
-    if meta.modified().is_ok_and(|m| m < since) {
         return Err(format!(
-            "junit file {} is older than this run of the command (a stale report)",
+            "junit file {} is not a regular file of at most 64 MiB",
             path.display()
         ));
     }
@@ -372,7 +403,11 @@ pub(crate) fn parse_junit(text: &str) -> Result<Vec<Case>, String> {
             .map_or(0, |s| (s * 1000.0).round() as u64);
         let child = |tag: &str| tc.children().find(|n| n.has_tag_name(tag));
         let text_of = |n: roxmltree::Node<'_, '_>| {
-            let msg = n.attribute("message").unwrap_or_default().trim().to_string();
+            let msg = n
+                .attribute("message")
+                .unwrap_or_default()
+                .trim()
+                .to_string();
             let body = n.text().unwrap_or_default().trim();
             let first = body.lines().next().unwrap_or_default();
             match (msg.is_empty(), first.is_empty()) {
@@ -418,8 +453,14 @@ mod tests {
         let cases = parse_junit(xml).expect("JUnit");
         assert_eq!(cases.len(), 3);
         assert_eq!(cases[0].name, "test_stack.test_redis");
-        assert_eq!((cases[0].status, cases[0].duration_ms), (CheckStatus::Pass, 250));
-        assert_eq!((cases[1].status, cases[1].message.as_str()), (CheckStatus::Fail, "assert 1 == 2"));
+        assert_eq!(
+            (cases[0].status, cases[0].duration_ms),
+            (CheckStatus::Pass, 250)
+        );
+        assert_eq!(
+            (cases[1].status, cases[1].message.as_str()),
+            (CheckStatus::Fail, "assert 1 == 2")
+        );
         assert_eq!(cases[2].status, CheckStatus::Skipped);
         assert!(parse_junit("not xml at all").is_err());
         let e = parse_junit("<html><body/></html>").expect_err("not JUnit");

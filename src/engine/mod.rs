@@ -562,7 +562,11 @@ pub fn image_store(driver_status: &[Vec<String>]) -> &'static str {
     let containerd = driver_status.iter().any(|pair| {
         matches!(pair.as_slice(), [k, v, ..] if k.eq_ignore_ascii_case("driver-type") && v == CONTAINERD_DRIVER_TYPE)
     });
-    if containerd { "containerd" } else { "graphdriver" }
+    if containerd {
+        "containerd"
+    } else {
+        "graphdriver"
+    }
 }
 
 /// Starts a dind engine of `spec` at `place`: its container on the host engine, its

@@ -3,11 +3,11 @@
 
 pub mod cell;
 mod engine_env;
-pub mod image_store;
-pub mod socket;
 pub mod expand;
 pub mod filter;
+pub mod image_store;
 mod raw;
+pub mod socket;
 pub mod units;
 mod validate;
 

@@ -72,7 +72,11 @@ pub fn warnings(matrix: &Matrix, cells: &[Cell]) -> Vec<String> {
     vec![format!(
         "service{} {} mount{} the host engine's own socket in cells on the host engine: {} can see and change every container on this machine",
         if services.len() == 1 { "" } else { "s" },
-        services.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "),
+        services
+            .iter()
+            .map(|s| format!("`{s}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
         if services.len() == 1 { "s" } else { "" },
         if services.len() == 1 { "it" } else { "they" },
     )]

@@ -9,6 +9,7 @@ mod csv;
 mod html;
 mod json;
 mod junit;
+mod known;
 mod markdown;
 pub mod pivot;
 mod table;

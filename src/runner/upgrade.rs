@@ -126,11 +126,8 @@ impl Runner<'_> {
             self.emit_step(cell, Step::Seed);
             let started = {
                 let _g = self.gate.read().await;
-                self.step(
-                    deadline,
-                    start(&host, &from, &place("from", &from)),
-                )
-                .await
+                self.step(deadline, start(&host, &from, &place("from", &from)))
+                    .await
             };
             a.durations.engine = t.elapsed().as_millis() as u64;
             let engine = match started {
@@ -246,13 +243,7 @@ impl Runner<'_> {
             let t = Instant::now();
             self.emit_step(cell, Step::Upgrade);
             let to_engine = match self
-                .switch(
-                    &host,
-                    &mut current,
-                    &to,
-                    &place("to", &to),
-                    deadline,
-                )
+                .switch(&host, &mut current, &to, &place("to", &to), deadline)
                 .await
             {
                 Err(why) => {

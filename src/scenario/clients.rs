@@ -14,7 +14,8 @@ use crate::diagnostic::{Ctx, toml_key};
 pub fn is_api_version(v: &str) -> bool {
     match v.split_once('.') {
         Some((major, minor)) => {
-            let digits = |s: &str| !s.is_empty() && s.len() <= 4 && s.bytes().all(|b| b.is_ascii_digit());
+            let digits =
+                |s: &str| !s.is_empty() && s.len() <= 4 && s.bytes().all(|b| b.is_ascii_digit());
             digits(major) && digits(minor)
         }
         None => false,
@@ -28,7 +29,12 @@ pub(super) fn docker_api(
     key: &str,
 ) -> DockerApiAction {
     let d = raw.get_ref();
-    let version = d.version.get_ref().trim().trim_start_matches('v').to_string();
+    let version = d
+        .version
+        .get_ref()
+        .trim()
+        .trim_start_matches('v')
+        .to_string();
     if !is_api_version(&version) {
         cx.err(
             d.version.span(),
@@ -138,7 +144,10 @@ pub(super) fn command(
         .as_ref()
         .map(|i| i.get_ref().iter().map(|s| s.get_ref().clone()).collect())
         .unwrap_or_default();
-    let junit = c.junit.as_ref().map(|j| Path::new(j.get_ref()).to_path_buf());
+    let junit = c
+        .junit
+        .as_ref()
+        .map(|j| Path::new(j.get_ref()).to_path_buf());
     CommandAction {
         argv: args,
         dir,

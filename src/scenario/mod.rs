@@ -319,7 +319,8 @@ pub struct CommandAction {
     pub env: Vec<(String, String)>,
     /// Loaded into the cell's engine before it runs.
     pub images: Vec<String>,
-    /// A JUnit XML file (relative to `dir`) whose test cases become checks.
+    /// A JUnit XML file (relative to `dir`) whose test cases become checks. `{cell}` in
+    /// it and in the arguments is the cell's id (cells run at once).
     pub junit: Option<PathBuf>,
     pub expect: ExecExpect,
 }
