@@ -355,7 +355,7 @@ async fn load_images(target: &Target, images: &[String]) -> Result<(), String> {
         crate::matrix::PullPolicy::Never,
     )
     .await;
-    let missing: Vec<String> = loaded.into_iter().filter_map(|(_, r)| r.err()).collect();
+    let missing: Vec<String> = loaded.into_values().filter_map(|r| r.err()).collect();
     if missing.is_empty() {
         Ok(())
     } else {
