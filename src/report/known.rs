@@ -47,7 +47,7 @@ fn split(message: &str) -> (&str, &str) {
         .strip_prefix("known incompatibility (")
         .and_then(|r| r.split_once("): "))
         .map_or(message, |(_, r)| r);
-    rest.split_once(" — ").unwrap_or((rest, ""))
+    rest.split_once(" — ").unwrap_or(("", rest))
 }
 
 fn cut(s: &str, max: usize) -> String {
