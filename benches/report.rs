@@ -178,6 +178,9 @@ fn cell(i: usize, values: IndexMap<String, String>) -> CellRecord {
             cgroup_version: "1".into(),
             os: "Debian GNU/Linux forky/sid".into(),
             arch: "x86_64".into(),
+            min_api_version: "1.24".into(),
+            image_store: "graphdriver".into(),
+            env: Default::default(),
         }),
         images: vec![ImageRecord {
             service: "postgres".into(),

@@ -97,6 +97,8 @@ Options:
   --matrix FILE      build the dockmatrix/* images that a matrix uses
                      (asks 'dockmatrix images FILE')
   --list             print each known target, whether it is built, and its size
+  team-tests         also install fixtures/team-tests (pytest + testcontainers from
+                     PyPI) into a cached venv, for matrices/docker29.toml
 Sets:
   demo:    $SET_demo
   ci:      $SET_ci
@@ -605,6 +607,25 @@ matrix_targets() {
     done
 }
 
+# fixtures/team-tests (pytest with testcontainers) in a venv of its own under the cache,
+# installed from PyPI once: a second call with the same requirements does nothing.
+ensure_team_tests() {
+    local venv=$CACHE/team-tests-venv req=$REPO/fixtures/team-tests/requirements.txt stamp
+    stamp=$(sha256sum "$req" | cut -c1-16)
+    if [[ -x $venv/bin/python && $(cat "$venv/.stamp" 2>/dev/null) == "$stamp" ]]; then
+        log "team-tests: cached ($venv)"
+        return
+    fi
+    command -v python3 >/dev/null || die "team-tests needs python3 (apt-get install python3 python3-venv)"
+    log "team-tests: installing $(grep -cv '^#' "$req") packages into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv" || die "python3 -m venv failed (apt-get install python3-venv)"
+    "$venv/bin/pip" install -q -r "$req" || die "pip install -r $req failed"
+    mkdir -p "$CACHE/team-tests"
+    echo "$stamp" >"$venv/.stamp"
+    log "team-tests: ready"
+}
+
 main() {
     local list=0 t0 arg short
     local -a args=() excludes=() matrices=()
@@ -639,6 +660,7 @@ main() {
             exit 0
             ;;
         -*) die "unknown option $1 (see --help)" ;;
+        team-tests) TEAM_TESTS=1 ;;
         *) args+=("$1") ;;
         esac
         shift
@@ -659,6 +681,10 @@ main() {
         refs=$(matrix_targets "$arg") || die "could not list the images of $arg (dockmatrix images failed)"
         [[ -n $refs ]] && mapfile -t -O "${#args[@]}" args <<<"$refs"
     done
+    if ((${TEAM_TESTS:-0})); then
+        ensure_team_tests
+        ((${#args[@]} || ${#matrices[@]})) || return 0
+    fi
     ((${#args[@]} || ${#matrices[@]})) || args=(demo)
 
     local -A wanted=() excluded=()

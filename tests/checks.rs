@@ -251,6 +251,8 @@ async fn target(matrix: &Matrix, c: &Containers) -> Target {
         cell,
         engine_version: version,
         storage_driver: String::new(),
+        engine: dockmatrix::engine::EngineAddress::of_host(),
+        run_id: c.run.clone(),
         services: c.services.clone(),
     }
 }
@@ -736,4 +738,235 @@ concurrency = 4
         assert!(delta.p95_delta_pct > delta.tolerance_pct || delta.ops_delta_pct < -delta.tolerance_pct);
     });
     drop(c);
+}
+
+/// `command` checks on the host engine with one Redis: the program sees the cell in its
+/// environment (read back from a file it writes), its JUnit cases become checks, a
+/// timeout kills its whole process group, secrets in its output are masked, and a missing
+/// program or JUnit file is an error naming it while the other checks go on.
+#[test]
+fn command_checks_see_the_cell_fold_junit_mask_and_kill_on_timeout() {
+    if !docker_or_skip("command_checks", &["dockmatrix/redis:7.0"]) {
+        return;
+    }
+    let mut c = Containers::new();
+    c.start(
+        "redis",
+        ServiceKind::Redis,
+        "dockmatrix/redis:7.0",
+        &[],
+        6379,
+    );
+    let source = r#"
+name = "checks-test"
+[axes]
+redis = ["7.0"]
+storage-driver = ["overlay2"]
+[services.redis]
+kind = "redis"
+image = "dockmatrix/redis:{version}"
+ports = [6379]
+"#;
+    let m = Matrix::from_source(
+        &root().join("tests/scenarios/checks-matrix.toml"),
+        source.into(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("team")).expect("team folder");
+    let scenario_text = r#"
+kind = "regression"
+
+[[check]]
+name = "team: env"
+command = ["sh", "-c", "env | grep -E '^(DOCKER_HOST|DOCKMATRIX_|EXTRA)' > env.txt; pwd > pwd.txt"]
+dir = "team"
+env = { EXTRA = "1" }
+
+[[check]]
+name = "team: loud failure"
+command = ["sh", "-c", "echo connecting with $API_TOKEN; echo second line >&2; exit 3"]
+env = { API_TOKEN = "hunter2-cmd-token" }
+
+[[check]]
+name = "team: junit"
+command = ["sh", "-c", "printf '<testsuite><testcase classname=\"t\" name=\"ok\" time=\"0.5\"/><testcase classname=\"t\" name=\"bad\"><failure message=\"expected PONG\"/></testcase></testsuite>' > junit.xml"]
+dir = "team"
+junit = "junit.xml"
+
+[[check]]
+name = "team: hangs"
+command = ["sh", "-c", "sleep 300 & echo $! > team/child.pid; wait"]
+timeout = "1s"
+
+[[check]]
+name = "team: no such program"
+command = ["dm-no-such-program", "--flag"]
+
+[[check]]
+name = "team: junit missing"
+command = ["true"]
+junit = "team/never-written.xml"
+
+[[check]]
+name = "team: junit not junit"
+command = ["sh", "-c", "echo '<html/>' > team/page.xml"]
+junit = "team/page.xml"
+
+[[check]]
+name = "team: output regex"
+command = ["sh", "-c", "echo 5 passed, 0 failed"]
+expect = { exit-code = 0, output = "\\d+ passed, 0 failed" }
+"#;
+    let spath = dir.path().join("team.toml");
+    std::fs::write(&spath, scenario_text).expect("written");
+    let s = Scenario::load(&spath).unwrap_or_else(|e| panic!("{e}"));
+    runtime().block_on(async {
+        let t = target(&m, &c).await;
+        wait_ready_redis(&t, &m).await;
+        let gate = RwLock::new(());
+        let ctx = SuiteContext {
+            gate: &gate,
+            baseline: None,
+            on_check: None,
+        };
+        let started = Instant::now();
+        let records = run_suite(&s, &t, &m, Phase::Run, &ctx).await;
+        eprintln!("{}", report(&records));
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the timeout did not stop the hanging command"
+        );
+        let get = |name: &str| {
+            records
+                .iter()
+                .find(|r| r.name == name)
+                .unwrap_or_else(|| panic!("no record {name}: {}", report(&records)))
+        };
+        // The environment, read back.
+        assert_eq!(
+            get("team: env").status,
+            CheckStatus::Pass,
+            "{}",
+            get("team: env").message
+        );
+        let env = std::fs::read_to_string(dir.path().join("team/env.txt")).expect("env.txt");
+        let redis = &t.services["redis"].ports[&6379];
+        for want in [
+            format!("DOCKER_HOST={}", t.engine.docker_host()),
+            format!("DOCKMATRIX_RUN={}", t.run_id),
+            format!("DOCKMATRIX_CELL={}", t.cell.id),
+            "DOCKMATRIX_AXIS_REDIS=7.0".to_string(),
+            "DOCKMATRIX_AXIS_STORAGE_DRIVER=overlay2".to_string(),
+            format!("DOCKMATRIX_REDIS_HOST={}", redis.ip()),
+            format!("DOCKMATRIX_REDIS_PORT={}", redis.port()),
+            format!("DOCKMATRIX_REDIS_URL=redis://{redis}"),
+            "EXTRA=1".to_string(),
+        ] {
+            assert!(env.lines().any(|l| l == want), "{want} not in\n{env}");
+        }
+        let pwd = std::fs::read_to_string(dir.path().join("team/pwd.txt")).expect("pwd.txt");
+        assert!(pwd.trim().ends_with("/team"), "{pwd}");
+        // A failure shows the output's tail, the secret masked.
+        let loud = get("team: loud failure");
+        assert_eq!(loud.status, CheckStatus::Fail);
+        assert!(
+            loud.message.contains("exited with 3, expected 0"),
+            "{}",
+            loud.message
+        );
+        assert!(
+            loud.message.contains("connecting with ***") && loud.message.contains("second line"),
+            "{}",
+            loud.message
+        );
+        assert!(!loud.message.contains("hunter2-cmd-token"));
+        // JUnit folded into the cell.
+        assert_eq!(get("team: junit").status, CheckStatus::Pass);
+        assert_eq!(get("team: junit › t.ok").status, CheckStatus::Pass);
+        assert_eq!(get("team: junit › t.ok").duration_ms, 500);
+        let bad = get("team: junit › t.bad");
+        assert_eq!(
+            (bad.status, bad.message.as_str()),
+            (CheckStatus::Fail, "expected PONG")
+        );
+        // The timeout killed the group: the background sleep is gone too.
+        let hangs = get("team: hangs");
+        assert_eq!(hangs.status, CheckStatus::Fail);
+        assert!(
+            hangs.message.contains("process group was killed"),
+            "{}",
+            hangs.message
+        );
+        let pid = std::fs::read_to_string(dir.path().join("team/child.pid")).expect("child.pid");
+        // Dead, or a zombie waiting for a reaper that is not ours (state `Z`).
+        let alive = || {
+            std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()))
+                .ok()
+                .and_then(|st| st.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+                .unwrap_or(false)
+        };
+        let until = Instant::now() + Duration::from_secs(3);
+        while alive() && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            !alive(),
+            "the command's child {} outlived the timeout",
+            pid.trim()
+        );
+        // Bad programs and reports are errors naming what is wrong; later checks still ran.
+        let missing = get("team: no such program");
+        assert_eq!(missing.status, CheckStatus::Error);
+        assert!(
+            missing.message.contains("`dm-no-such-program`")
+                && missing.message.contains("no such program"),
+            "{}",
+            missing.message
+        );
+        let nojunit = get("team: junit missing");
+        assert_eq!(nojunit.status, CheckStatus::Error);
+        assert!(
+            nojunit
+                .message
+                .contains("never-written.xml was not written"),
+            "{}",
+            nojunit.message
+        );
+        let html = get("team: junit not junit");
+        assert_eq!(html.status, CheckStatus::Error);
+        assert!(
+            html.message.contains("is not JUnit XML") && html.message.contains("<html>"),
+            "{}",
+            html.message
+        );
+        assert_eq!(get("team: output regex").status, CheckStatus::Pass);
+    });
+}
+
+/// Redis answers its protocol.
+async fn wait_ready_redis(t: &Target, m: &Matrix) {
+    let ready = scenario(
+        "ready.toml",
+        r#"kind = "connectivity"
+[[check]]
+name = "redis"
+reach = "redis"
+"#
+        .into(),
+    );
+    let gate = RwLock::new(());
+    let ctx = SuiteContext {
+        gate: &gate,
+        baseline: None,
+        on_check: None,
+    };
+    for _ in 0..100 {
+        let r = run_suite(&ready, t, m, Phase::Run, &ctx).await;
+        if r.iter().all(|x| x.status == CheckStatus::Pass) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("redis never became ready");
 }

@@ -135,9 +135,9 @@ fn check_corpus_file(file: &Path) -> Vec<String> {
         && !first
             .lines()
             .any(|l| l.starts_with("  = help: ") && l.contains(help.as_str()))
-        {
-            problems.push(format!("no help containing `{help}`"));
-        }
+    {
+        problems.push(format!("no help containing `{help}`"));
+    }
     for a in &expect.absent {
         if err.contains(a.as_str()) {
             problems.push(format!("the output shows `{a}`"));
@@ -209,7 +209,11 @@ fn junk(len: usize, seed: u64, printable: bool) -> Vec<u8> {
             let b = (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8;
             if printable {
                 // Printable ASCII with some newlines: UTF-8 that TOML must reject.
-                if b.is_multiple_of(23) { b'\n' } else { b' ' + b % 95 }
+                if b.is_multiple_of(23) {
+                    b'\n'
+                } else {
+                    b' ' + b % 95
+                }
             } else {
                 b
             }

@@ -511,7 +511,7 @@ fn csv_rows_and_columns() {
     assert_eq!(header, expected);
     // Columns added later come last, so older consumers keep theirs where they were.
     assert_eq!(
-        header[header.len() - 7..],
+        header[header.len() - 9..],
         [
             "phase",
             "upgrade_from",
@@ -519,7 +519,9 @@ fn csv_rows_and_columns() {
             "upgrade_driver",
             "data_kept",
             "containers_back",
-            "rollback"
+            "rollback",
+            "min_api_version",
+            "image_store"
         ]
     );
     let rows: Vec<csv::StringRecord> = rd.records().map(|x| x.expect("row")).collect();

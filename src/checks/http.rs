@@ -43,9 +43,18 @@ impl HttpConn {
             })?
             .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
         let _ = stream.set_nodelay(true);
+        HttpConn::over(stream, authority, &addr.to_string()).await
+    }
+
+    /// An HTTP/1 connection over an open stream (TCP, a unix socket); `shown` names the
+    /// peer in errors.
+    pub async fn over<S>(stream: S, authority: &str, shown: &str) -> Result<HttpConn, String>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .map_err(|e| format!("HTTP handshake with {addr} failed: {e}"))?;
+            .map_err(|e| format!("HTTP handshake with {shown} failed: {e}"))?;
         tokio::spawn(connection);
         Ok(HttpConn {
             sender,

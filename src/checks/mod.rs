@@ -5,7 +5,9 @@
 //! Entry points: [`run_suite`] (one scenario, one phase) and [`run_suites`]; the
 //! statistics of perf checks are in [`perf`] ([`perf::stats`], [`perf::compare_to_baseline`]).
 
+mod command;
 pub(crate) mod conn;
+mod docker_api;
 mod exec;
 mod http;
 pub mod perf;

@@ -177,7 +177,7 @@ impl Worker {
                     .await
                     .map(Worker::Http)
             }
-            Action::Exec(_) | Action::Reach(_) => {
+            Action::Exec(_) | Action::Reach(_) | Action::DockerApi(_) | Action::Command(_) => {
                 Err(format!("a {} check cannot be measured", action.kind()))
             }
         }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::RwLock;
 
-use super::{Outcome, Target, exec, http, perf, reach, redis, sql};
+use super::{Outcome, Target, command, docker_api, exec, http, perf, reach, redis, sql};
 use crate::matrix::Matrix;
 use crate::results::{CellRecord, CheckRecord, CheckStatus};
 use crate::scenario::{Action, Check, Phase, Scenario};
@@ -55,11 +55,14 @@ pub async fn run_suite(
 ) -> Vec<CheckRecord> {
     let mut out = Vec::new();
     for check in scenario.checks.iter().filter(|c| c.phase == phase) {
-        let record = run_check(scenario, check, target, matrix, ctx).await;
-        if let Some(f) = ctx.on_check {
-            f(&record);
+        let mut cases = Vec::new();
+        let record = run_check(scenario, check, target, matrix, ctx, &mut cases).await;
+        for record in std::iter::once(record).chain(cases) {
+            if let Some(f) = ctx.on_check {
+                f(&record);
+            }
+            out.push(record);
         }
-        out.push(record);
     }
     out
 }
@@ -85,6 +88,7 @@ async fn run_check(
     target: &Target,
     matrix: &Matrix,
     ctx: &SuiteContext<'_>,
+    cases: &mut Vec<CheckRecord>,
 ) -> CheckRecord {
     let started = Instant::now();
     let record = |status, message: String, perf| CheckRecord {
@@ -124,6 +128,28 @@ async fn run_check(
                 Ok(m) => (m.outcome, m.stats),
                 Err(_) => (timed_out(check.timeout), None),
             }
+        }
+        None if matches!(check.action, Action::Command(_)) => {
+            let Action::Command(a) = &check.action else {
+                unreachable!("matched above")
+            };
+            // The command keeps its own time: on timeout it kills its process group.
+            let _step = ctx.gate.read().await;
+            let ran = command::run(a, target, check.timeout).await;
+            cases.extend(ran.cases.into_iter().map(|c| {
+                let name = format!("{} › {}", check.name, c.name);
+                let (status, message) = known(matrix, target, &name, c.status, c.message);
+                CheckRecord {
+                    suite: scenario.name.clone(),
+                    status,
+                    duration_ms: c.duration_ms,
+                    message: mask(target, check, &message),
+                    perf: None,
+                    phase: None,
+                    name,
+                }
+            }));
+            (ran.outcome, None)
         }
         None => {
             let _step = ctx.gate.read().await;
@@ -170,7 +196,20 @@ async fn run_check(
         Outcome::Fail(m) => (CheckStatus::Fail, m),
         Outcome::Error(m) => (CheckStatus::Error, m),
     };
-    let (status, message) = match (status, matrix.known_for(&target.cell, &check.name)) {
+    let (status, message) = known(matrix, target, &check.name, status, message);
+    record(status, message, stats)
+}
+
+/// The matrix's `[[known]]` entry for check `name` turns a failure into `known-fail` and
+/// a pass into `fixed`.
+fn known(
+    matrix: &Matrix,
+    target: &Target,
+    name: &str,
+    status: CheckStatus,
+    message: String,
+) -> (CheckStatus, String) {
+    match (status, matrix.known_for(&target.cell, name)) {
         (CheckStatus::Fail, Some(k)) => (
             CheckStatus::KnownFail,
             format!(
@@ -186,8 +225,7 @@ async fn run_check(
             ),
         ),
         (status, _) => (status, message),
-    };
-    record(status, message, stats)
+    }
 }
 
 fn timed_out(t: Duration) -> Outcome {
@@ -212,6 +250,8 @@ async fn dispatch(check: &Check, target: &Target, matrix: &Matrix) -> Outcome {
         Action::Http(a) => http::run(a, target, matrix).await,
         Action::Exec(a) => exec::run(a, target).await,
         Action::Reach(a) => reach::run(a, target, matrix).await,
+        Action::DockerApi(a) => docker_api::run(a, target).await,
+        Action::Command(_) => Outcome::Error("command checks run through run_check".into()),
     }
 }
 

@@ -115,6 +115,7 @@ async fn start_checked(
         daemon,
         daemon_config: k.daemon_config.as_deref(),
         ro_folders: &[],
+        containerd: k.containerd,
     };
     match dockmatrix::engine::start(host, spec, config, labels).await {
         Ok(h) => {
@@ -136,7 +137,9 @@ fn facts_table(results: &[(&EngineKey, Started, Vec<Finding>)]) -> String {
         "status",
         "server",
         "API",
+        "min API",
         "driver (measured)",
+        "image store",
         "containerd",
         "runc",
         "kernel",
@@ -158,7 +161,9 @@ fn facts_table(results: &[(&EngineKey, Started, Vec<Finding>)]) -> String {
                     status.to_string(),
                     f.server_version.clone(),
                     f.api_version.clone(),
+                    f.min_api_version.clone(),
                     f.storage_driver.clone(),
+                    f.image_store.clone(),
                     f.containerd.clone(),
                     f.runc.clone(),
                     f.kernel.clone(),
@@ -183,7 +188,7 @@ fn facts_table(results: &[(&EngineKey, Started, Vec<Finding>)]) -> String {
                 ));
             }
         }
-        row.resize(11, String::new());
+        row.resize(13, String::new());
         b.push_record(row);
     }
     let mut t = b.build();

@@ -28,9 +28,10 @@ pub fn select(matrix: &std::path::Path, sel: &Selection) -> Result<(Matrix, Vec<
         }
     }
     if cells.is_empty()
-        && let Some(p) = sel.partition {
-            eprintln!("shard {p} of {} is empty: nothing to do", matrix.display());
-        }
+        && let Some(p) = sel.partition
+    {
+        eprintln!("shard {p} of {} is empty: nothing to do", matrix.display());
+    }
     Ok((m, cells))
 }
 

@@ -175,12 +175,14 @@ impl Progress {
                 self.line(format!("{} engine {engine}/{driver}: starting", self.elapsed()));
             }
             Event::EngineReady { engine, driver, facts, ms } => self.line(format!(
-                "{} engine {engine}/{driver}: up in {:.1}s — Docker {} (API {}), {}, containerd {}, runc {}",
+                "{} engine {engine}/{driver}: up in {:.1}s — Docker {} (API {}, min {}), {} ({} image store), containerd {}, runc {}",
                 self.elapsed(),
                 *ms as f64 / 1000.0,
                 facts.server_version,
                 facts.api_version,
+                facts.min_api_version,
                 facts.storage_driver,
+                facts.image_store,
                 facts.containerd,
                 facts.runc
             )),

@@ -180,6 +180,9 @@ async fn run_async(
             ));
         }
     }
+    record
+        .warnings
+        .extend(dockmatrix::matrix::socket::warnings(&matrix, &cells));
     for w in &record.warnings {
         eprintln!("warning: {w}");
     }

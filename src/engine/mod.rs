@@ -26,6 +26,7 @@ use bollard::query_parameters::{
     StopContainerOptions, UploadToContainerOptions,
 };
 use futures_util::StreamExt;
+use indexmap::IndexMap;
 
 use crate::matrix::{EngineKind, EngineSpec};
 use crate::results::EngineFacts;
@@ -47,6 +48,53 @@ pub struct EngineHandle {
     pub publish_ip: IpAddr,
     /// For dind: the engine's container and volume on the host engine.
     pub dind: Option<DindContainer>,
+    /// Where this process reaches the engine's API (for `docker-api` and `command`
+    /// checks, which speak to it without bollard).
+    pub address: EngineAddress,
+}
+
+/// Where an engine's API is reached from this process.
+#[derive(Debug, Clone)]
+pub enum EngineAddress {
+    /// A unix socket on this machine (the host engine, a unix:// endpoint).
+    Unix(std::path::PathBuf),
+    /// `tcp://HOST:PORT` (a dind engine on its private IP, a tcp:// endpoint), with the
+    /// endpoint's TLS files when it has them.
+    Tcp {
+        url: String,
+        tls: Option<crate::matrix::TlsFiles>,
+    },
+}
+
+impl EngineAddress {
+    /// What `DOCKER_HOST` is for a client of this engine.
+    pub fn docker_host(&self) -> String {
+        match self {
+            EngineAddress::Unix(p) => format!("unix://{}", p.display()),
+            EngineAddress::Tcp { url, .. } => url.clone(),
+        }
+    }
+
+    /// The host engine's: DOCKER_HOST, else the default socket.
+    pub fn of_host() -> EngineAddress {
+        match std::env::var("DOCKER_HOST") {
+            Ok(h) if h.starts_with("tcp://") => EngineAddress::Tcp { url: h, tls: None },
+            Ok(h) if h.starts_with("unix://") => {
+                EngineAddress::Unix(h.trim_start_matches("unix://").into())
+            }
+            _ => EngineAddress::Unix("/var/run/docker.sock".into()),
+        }
+    }
+
+    fn of_endpoint(url: &str, tls: Option<&crate::matrix::TlsFiles>) -> EngineAddress {
+        match url.strip_prefix("unix://") {
+            Some(path) => EngineAddress::Unix(path.into()),
+            None => EngineAddress::Tcp {
+                url: url.to_string(),
+                tls: tls.cloned(),
+            },
+        }
+    }
 }
 
 impl std::fmt::Debug for EngineHandle {
@@ -74,6 +122,17 @@ pub enum EngineError {
     /// The engine itself refused the configuration: the cell is `unsupported`.
     #[error("the engine refused to start: {reason}")]
     Refused { reason: String },
+    /// The engine started but reports another image store than asked (an engine without
+    /// the containerd-snapshotter feature ignores it): `unsupported`.
+    #[error(
+        "the engine reports the {got} image store, not {asked} (driver `{driver}`, driver-type `{driver_type}`)"
+    )]
+    WrongImageStore {
+        asked: &'static str,
+        got: String,
+        driver: String,
+        driver_type: String,
+    },
     /// The engine started but reports another driver than asked: `unsupported`.
     #[error("the engine reports storage driver `{got}`, not `{asked}`")]
     WrongDriver { asked: String, got: String },
@@ -168,6 +227,7 @@ impl EngineError {
             self,
             EngineError::Refused { .. }
                 | EngineError::WrongDriver { .. }
+                | EngineError::WrongImageStore { .. }
                 | EngineError::Blocked { .. }
         )
     }
@@ -223,6 +283,9 @@ pub struct DindPlace {
     /// Host folders mounted read-only into the engine container at the same path (the
     /// compose project's folder, so that its binds resolve inside the engine).
     pub ro_folders: Vec<std::path::PathBuf>,
+    /// Start dockerd with the containerd image store (`--feature
+    /// containerd-snapshotter=true`); the driver then names a containerd snapshotter.
+    pub containerd: bool,
 }
 
 impl DindPlace {
@@ -233,16 +296,25 @@ impl DindPlace {
         engine: &str,
         driver: Option<&str>,
         config: Option<&str>,
+        containerd: bool,
     ) -> DindPlace {
         let driver = driver.unwrap_or("default");
         let mut parts = vec!["dm", &labels.run_id, "engine", engine, driver];
         parts.extend(config);
+        if containerd {
+            parts.push("containerd");
+        }
         let container = labels::object_name(&parts);
+        let mut engine_labels = labels.engine(engine, driver);
+        if containerd && let Some(l) = engine_labels.get_mut(labels::ENGINE) {
+            l.push_str("/containerd");
+        }
         DindPlace {
             volume: format!("{container}-data"),
             container,
             reuse_volume: false,
-            labels: labels.engine(engine, driver),
+            labels: engine_labels,
+            containerd,
             ro_folders: Vec::new(),
         }
     }
@@ -257,6 +329,8 @@ pub struct Config<'a> {
     pub daemon_config: Option<&'a str>,
     /// See [`DindPlace::ro_folders`].
     pub ro_folders: &'a [std::path::PathBuf],
+    /// The cell asks for the containerd image store (`image-store = "containerd"`).
+    pub containerd: bool,
 }
 
 /// Starts (dind) or connects to (host, endpoint) the engine of `spec` with `config`
@@ -282,6 +356,7 @@ pub async fn start(
                 facts,
                 publish_ip: host_publish_ip(),
                 dind: None,
+                address: EngineAddress::of_host(),
             }
         }
         EngineKind::Endpoint => {
@@ -296,12 +371,19 @@ pub async fn start(
                 facts,
                 publish_ip,
                 dind: None,
+                address: EngineAddress::of_endpoint(&url, spec.and_then(|s| s.tls.as_ref())),
             }
         }
         EngineKind::Dind => {
             let spec =
                 spec.ok_or_else(|| EngineError::Internal("dind engine without spec".into()))?;
-            let mut place = DindPlace::shared(labels, &spec.name, driver, config.daemon_config);
+            let mut place = DindPlace::shared(
+                labels,
+                &spec.name,
+                driver,
+                config.daemon_config,
+                config.containerd,
+            );
             place.ro_folders = config.ro_folders.to_vec();
             start_dind(host, spec, driver, config.daemon, &place).await?
         }
@@ -317,6 +399,7 @@ pub async fn start(
             got: handle.facts.storage_driver.clone(),
         });
     }
+    check_image_store(config.containerd, &handle.facts)?;
     Ok(handle)
 }
 
@@ -480,7 +563,41 @@ pub async fn measure(docker: &Docker, name: &str, kind: &str) -> Result<EngineFa
         cgroup_version: cgroup,
         os: info.operating_system.clone().unwrap_or_default(),
         arch: version.arch.clone().unwrap_or_default(),
+        min_api_version: version.min_api_version.clone().unwrap_or_default(),
+        image_store: image_store(info.driver_status.as_deref().unwrap_or_default()).to_string(),
+        env: IndexMap::new(),
     })
+}
+
+/// The image store the engine reports is the one asked: containerd when `containerd`,
+/// else the graph driver (a cell that does not ask for one takes the engine's default,
+/// which is a graph driver on every engine before 29).
+fn check_image_store(containerd: bool, facts: &EngineFacts) -> Result<(), EngineError> {
+    if !containerd || facts.image_store == "containerd" {
+        return Ok(());
+    }
+    Err(EngineError::WrongImageStore {
+        asked: "containerd",
+        got: facts.image_store.clone(),
+        driver: facts.storage_driver.clone(),
+        driver_type: "-".into(),
+    })
+}
+
+/// The driver-type `docker info` reports for the containerd image store.
+pub const CONTAINERD_DRIVER_TYPE: &str = "io.containerd.snapshotter.v1";
+
+/// `containerd` when the driver status names containerd's snapshotter driver-type (the
+/// containerd image store), else `graphdriver`.
+pub fn image_store(driver_status: &[Vec<String>]) -> &'static str {
+    let containerd = driver_status.iter().any(|pair| {
+        matches!(pair.as_slice(), [k, v, ..] if k.eq_ignore_ascii_case("driver-type") && v == CONTAINERD_DRIVER_TYPE)
+    });
+    if containerd {
+        "containerd"
+    } else {
+        "graphdriver"
+    }
 }
 
 /// Starts a dind engine of `spec` at `place`: its container on the host engine, its
@@ -515,6 +632,10 @@ pub async fn start_dind(
     }
 
     let mut cmd: Vec<String> = Vec::new();
+    if place.containerd {
+        cmd.push("--feature".into());
+        cmd.push("containerd-snapshotter=true".into());
+    }
     if let Some(d) = driver {
         cmd.push(format!("--storage-driver={d}"));
     }
@@ -555,9 +676,11 @@ pub async fn start_dind(
             ..Default::default()
         }
     };
+    let env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let body = ContainerCreateBody {
         image: Some(image.clone()),
         cmd: Some(cmd),
+        env: (!env.is_empty()).then_some(env),
         labels: Some(engine_labels),
         host_config: Some(host_config),
         ..Default::default()
@@ -580,7 +703,12 @@ pub async fn start_dind(
         volume: volume.clone(),
         keep_volume: place.reuse_volume,
     };
-    match boot_dind(host, spec, driver, daemon, &name).await {
+    match boot_dind(host, spec, driver, daemon, &name)
+        .await
+        .and_then(|booted| {
+            check_image_store(place.containerd, &booted.1)?;
+            Ok(booted)
+        }) {
         Ok((docker, facts, ip)) => Ok(EngineHandle {
             name: spec.name.clone(),
             driver: driver_label.to_string(),
@@ -588,6 +716,10 @@ pub async fn start_dind(
             facts,
             publish_ip: ip,
             dind: Some(dind),
+            address: EngineAddress::Tcp {
+                url: format!("tcp://{}", std::net::SocketAddr::new(ip, 2375)),
+                tls: None,
+            },
         }),
         Err(e) => {
             stop_dind(host, &dind).await;
@@ -667,7 +799,12 @@ async fn boot_dind(
                 .negotiate_version()
                 .await
                 .map_err(|source| EngineError::Connect { url, source })?;
-            let facts = measure(&docker, &spec.name, "dind").await?;
+            let mut facts = measure(&docker, &spec.name, "dind").await?;
+            facts.env = spec
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), crate::secrets::mask_env(k, v)))
+                .collect();
             if let Some(asked) = driver
                 && facts.storage_driver != asked
             {

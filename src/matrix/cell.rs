@@ -37,6 +37,11 @@ impl Cell {
         self.get(super::axes::STORAGE_DRIVER)
     }
 
+    /// `graphdriver` or `containerd`: the image store the cell's engine starts with.
+    pub fn image_store(&self) -> Option<&str> {
+        self.get(super::axes::IMAGE_STORE)
+    }
+
     /// The `[daemon-configs.*]` file the cell's engine starts with.
     pub fn daemon_config(&self) -> Option<&str> {
         self.get(super::axes::DAEMON_CONFIG)

@@ -195,6 +195,9 @@ pub(super) fn services(
                 cpus,
                 restart: None,
                 volumes: Vec::new(),
+                // `docker-socket = true` in the matrix's `[services.NAME]` for this service.
+                docker_socket: over.is_some()
+                    && from_matrix.as_ref().is_some_and(|m| m.docker_socket),
                 from_compose: true,
                 compose: None,
             },

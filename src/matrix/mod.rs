@@ -5,9 +5,12 @@ pub mod auto_partition;
 pub mod axes;
 pub mod cell;
 mod compose;
+mod engine_env;
 pub mod expand;
 pub mod filter;
+pub mod image_store;
 mod raw;
+pub mod socket;
 pub mod units;
 mod validate;
 
@@ -64,6 +67,9 @@ pub struct UpgradePath {
     pub to_storage_driver: Option<String>,
     /// daemon.json keys for `to`, over the engine's and the cell's.
     pub to_daemon: Option<serde_json::Value>,
+    /// The image store asked of `to` (default: the cell's): `containerd` rehearses a
+    /// host switching to the containerd image store.
+    pub to_image_store: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -147,6 +153,9 @@ pub struct EngineSpec {
     pub tls: Option<TlsFiles>,
     pub privileged: Option<bool>,
     pub args: Vec<String>,
+    /// dockerd's environment (dind only), e.g. `DOCKER_MIN_API_VERSION = "1.44"`, as
+    /// written (no `${VAR}`: an engine's environment is part of what is tested).
+    pub env: IndexMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -205,6 +214,9 @@ pub struct ServiceSpec {
     /// resolved it.
     #[serde(skip)]
     pub compose: Option<std::sync::Arc<crate::compose::ComposeService>>,
+    /// The cell's own engine socket is mounted at /var/run/docker.sock (a client of the
+    /// Docker API in the stack: a proxy, a CI agent, an app that starts containers).
+    pub docker_socket: bool,
 }
 
 /// A service container's restart policy (Docker's names).

@@ -67,6 +67,8 @@ pub struct RawUpgrade {
     pub rollback: bool,
     pub to_storage_driver: Option<Str>,
     pub to_daemon: Option<Spanned<toml::Table>>,
+    /// `graphdriver` or `containerd`: the image store asked of `to`.
+    pub to_image_store: Option<Str>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,6 +115,8 @@ pub struct RawEngine {
     /// Extra arguments to dockerd (dind only).
     #[serde(default)]
     pub args: Vec<Str>,
+    /// dockerd's environment (dind only: the engine container's environment).
+    pub env: Option<Spanned<SpannedMap<Spanned<toml::Value>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -140,6 +144,8 @@ pub struct RawService {
     /// Named volumes: `NAME:/path/in/container`.
     #[serde(default)]
     pub volumes: Vec<Str>,
+    /// Mount the cell's own engine socket at /var/run/docker.sock.
+    pub docker_socket: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -57,6 +57,8 @@ pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Ma
     let engines = engines(&mut cx, &raw.engines, base);
     let upgrades = upgrades(&mut cx, &raw, raw_axes, &engines, &mut axes);
     let daemon_configs = daemon_configs(&mut cx, raw_axes, base);
+    super::image_store::validate(&mut cx, &raw, raw_axes);
+    super::socket::validate(&mut cx, &raw, &engines);
     let axis_names: Vec<&str> = axes.iter().map(|a| a.name.as_str()).collect();
 
     let mut exclude = Vec::new();
@@ -315,7 +317,18 @@ fn upgrades(
             rollback,
             to_storage_driver,
             to_daemon,
+            to_image_store,
         } = u.get_ref();
+        if let Some(v) = to_image_store
+            && !super::image_store::VALUES.contains(&v.get_ref().as_str())
+        {
+            cx.err(
+                v.span(),
+                format!("{key}.to-image-store"),
+                format!("`{}` is not an image store", v.get_ref()),
+                "to-image-store = \"graphdriver\" or \"containerd\"",
+            );
+        }
         check_end(cx, from, format!("{key}.from"));
         check_end(cx, to, format!("{key}.to"));
         let n = name.as_ref().map_or_else(
@@ -340,6 +353,7 @@ fn upgrades(
                 to: to.get_ref().clone(),
                 rollback: *rollback,
                 to_storage_driver: to_storage_driver.as_ref().map(|d| d.get_ref().clone()),
+                to_image_store: to_image_store.as_ref().map(|d| d.get_ref().clone()),
                 to_daemon: to_daemon
                     .as_ref()
                     .map(|t| serde_json::to_value(t.get_ref()).unwrap_or(serde_json::Value::Null)),
@@ -386,6 +400,7 @@ fn upgrades(
                         rollback: false,
                         to_storage_driver: None,
                         to_daemon: None,
+                        to_image_store: None,
                     },
                 );
             }
@@ -700,24 +715,27 @@ fn engines(
             },
             _ => {}
         }
-        if kind != EngineKind::Endpoint && e.url.is_some()
-            && let Some(u) = &e.url {
-                cx.err(
-                    u.span(),
-                    format!("{key}.url"),
-                    "only endpoint engines take a url",
-                    "set kind = \"endpoint\", or remove url",
-                );
-            }
+        if kind != EngineKind::Endpoint
+            && e.url.is_some()
+            && let Some(u) = &e.url
+        {
+            cx.err(
+                u.span(),
+                format!("{key}.url"),
+                "only endpoint engines take a url",
+                "set kind = \"endpoint\", or remove url",
+            );
+        }
         if kind == EngineKind::Host
-            && let Some(i) = &e.image {
-                cx.err(
-                    i.span(),
-                    format!("{key}.image"),
-                    "a host engine takes no image: it is the local engine as it is",
-                    "remove image, or set kind = \"dind\"",
-                );
-            }
+            && let Some(i) = &e.image
+        {
+            cx.err(
+                i.span(),
+                format!("{key}.image"),
+                "a host engine takes no image: it is the local engine as it is",
+                "remove image, or set kind = \"dind\"",
+            );
+        }
         let tls_parts = [&e.tls_ca, &e.tls_cert, &e.tls_key];
         let tls = if tls_parts.iter().all(|p| p.is_some()) {
             let mut files = Vec::new();
@@ -750,6 +768,7 @@ fn engines(
             }
             None
         };
+        let env = super::engine_env::validate(cx, e.env.as_ref(), kind, &key);
         let daemon = e
             .daemon
             .as_ref()
@@ -765,6 +784,7 @@ fn engines(
                 tls,
                 privileged: e.privileged,
                 args: e.args.iter().map(|a| a.get_ref().clone()).collect(),
+                env,
             },
         );
     }
@@ -996,6 +1016,7 @@ fn services(
                 volumes,
                 from_compose: false,
                 compose: None,
+                docker_socket: s.docker_socket.as_ref().is_some_and(|d| *d.get_ref()),
             },
         );
     }

@@ -46,6 +46,9 @@ pub const CSV_COLUMNS_AFTER_AXES: &[&str] = &[
     "data_kept",
     "containers_back",
     "rollback",
+    // Added with API clients and the containerd image store, at the end likewise.
+    "min_api_version",
+    "image_store",
 ];
 
 pub fn render_csv(record: &RunRecord, _opts: &Options) -> String {
@@ -188,6 +191,8 @@ fn fill(
             });
         }
     }
+    row.push(e.map(|e| e.min_api_version.clone()).unwrap_or_default());
+    row.push(e.map(|e| e.image_store.clone()).unwrap_or_default());
 }
 
 /// The check and perf columns (empty for a row without a check).

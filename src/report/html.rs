@@ -491,10 +491,19 @@ fn failures(o: &mut String, r: &RunRecord) {
                 }
                 let engine = measured_engine(c);
                 if let Some(e) = &c.engine {
+                    let api = if e.min_api_version.is_empty() {
+                        esc(&e.api_version).to_string()
+                    } else {
+                        format!("{}, min {}", esc(&e.api_version), esc(&e.min_api_version))
+                    };
+                    let store = if e.image_store.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{} image store, ", esc(&e.image_store))
+                    };
                     facts.push(format!(
-                        "engine {} (API {}, containerd {}, runc {}, cgroup v{})",
+                        "engine {} (API {api}, {store}containerd {}, runc {}, cgroup v{})",
                         esc(&engine),
-                        esc(&e.api_version),
                         esc(&e.containerd),
                         esc(&e.runc),
                         esc(&e.cgroup_version)

@@ -239,6 +239,9 @@ fn write_suite(out: &mut String, cell: &CellRecord) -> Totals {
             ("dockmatrix.engine.cgroup_version", &e.cgroup_version),
             ("dockmatrix.engine.os", &e.os),
             ("dockmatrix.engine.arch", &e.arch),
+            // Older records lack them: no empty properties.
+            ("dockmatrix.engine.min_api_version", &e.min_api_version),
+            ("dockmatrix.engine.image_store", &e.image_store),
         ] {
             if !value.is_empty() {
                 property(out, name, value);

@@ -67,6 +67,7 @@ pub fn render_markdown(record: &RunRecord, opts: &Options) -> String {
     cell_table(&mut out, &record);
     upgrade_paths(&mut out, &record);
     what_failed(&mut out, &record);
+    super::known::markdown(&mut out, &record);
     notes(&mut out, &record);
     out
 }

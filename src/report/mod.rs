@@ -10,6 +10,7 @@ mod csv;
 mod html;
 mod json;
 mod junit;
+mod known;
 mod markdown;
 pub mod pivot;
 mod svg;
@@ -254,11 +255,23 @@ pub(crate) fn check_totals(record: &RunRecord) -> (usize, usize) {
     (passed, run)
 }
 
-/// `28.5.2 overlay2`: what the engine reported, never what the matrix asked.
+/// `28.5.2 overlay2`: what the engine reported, never what the matrix asked; with the
+/// containerd image store `28.5.2 overlayfs/containerd`, and the API range the engine
+/// accepts when it was measured (`API 1.44–1.51`).
 pub(crate) fn measured_engine(cell: &CellRecord) -> String {
     match &cell.engine {
         Some(e) if !e.server_version.is_empty() || !e.storage_driver.is_empty() => {
-            format!("{} {}", e.server_version, e.storage_driver)
+            let store = if e.image_store == "containerd" {
+                "/containerd"
+            } else {
+                ""
+            };
+            let api = if e.min_api_version.is_empty() {
+                String::new()
+            } else {
+                format!(" API {}–{}", e.min_api_version, e.api_version)
+            };
+            format!("{} {}{store}{api}", e.server_version, e.storage_driver)
                 .trim()
                 .to_string()
         }

@@ -225,14 +225,15 @@ fn compare_checks(
             });
         }
         if let (Some(bp), Some(np)) = (&bc.perf, &nc.perf)
-            && let Some(p) = perf_change(bp, np, tolerance_pct) {
-                perf.push(PerfChange {
-                    values: n.values.clone(),
-                    suite: nc.suite.clone(),
-                    name: nc.name.clone(),
-                    ..p
-                });
-            }
+            && let Some(p) = perf_change(bp, np, tolerance_pct)
+        {
+            perf.push(PerfChange {
+                values: n.values.clone(),
+                suite: nc.suite.clone(),
+                name: nc.name.clone(),
+                ..p
+            });
+        }
     }
 }
 

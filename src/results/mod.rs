@@ -418,6 +418,18 @@ pub struct EngineFacts {
     pub os: String,
     #[serde(default)]
     pub arch: String,
+    /// The oldest API version the engine accepts (`/version`'s `MinAPIVersion`, `"1.24"`;
+    /// `"1.44"` on Docker 29.0 or with `DOCKER_MIN_API_VERSION=1.44`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub min_api_version: String,
+    /// `graphdriver` or `containerd` (the containerd image store: `docker info`'s driver
+    /// status says driver-type `io.containerd.snapshotter.v1`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub image_store: String,
+    /// dockerd's environment as the matrix set it (`[engines.X] env`), secrets masked.
+    /// Not measured: what the engine was started with.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub env: IndexMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -258,7 +258,7 @@ fn edit_map(map: &mut IndexMap<String, String>, f: &mut impl FnMut(&mut String))
     map.values_mut().for_each(f);
 }
 
-fn engine_fields(e: &EngineFacts) -> [&String; 11] {
+fn engine_fields(e: &EngineFacts) -> impl Iterator<Item = &String> {
     [
         &e.name,
         &e.kind,
@@ -271,11 +271,15 @@ fn engine_fields(e: &EngineFacts) -> [&String; 11] {
         &e.cgroup_version,
         &e.os,
         &e.arch,
+        &e.min_api_version,
+        &e.image_store,
     ]
+    .into_iter()
+    .chain(e.env.iter().flat_map(|(k, v)| [k, v]))
 }
 
 fn engine_ok(e: &EngineFacts, ok: &mut impl FnMut(&str) -> bool) -> bool {
-    engine_fields(e).into_iter().all(|s| ok(s))
+    engine_fields(e).all(|s| ok(s))
 }
 
 fn edit_engine(e: &mut EngineFacts, f: &mut impl FnMut(&mut String)) {
@@ -291,9 +295,12 @@ fn edit_engine(e: &mut EngineFacts, f: &mut impl FnMut(&mut String)) {
         &mut e.cgroup_version,
         &mut e.os,
         &mut e.arch,
+        &mut e.min_api_version,
+        &mut e.image_store,
     ] {
         f(s);
     }
+    edit_map(&mut e.env, f);
 }
 
 #[cfg(test)]
@@ -308,6 +315,11 @@ mod tests {
     fn full_cell() -> CellRecord {
         let engine = EngineFacts {
             name: "e".into(),
+            min_api_version: "1.44".into(),
+            image_store: "containerd".into(),
+            env: [("DOCKER_MIN_API_VERSION".to_string(), "1.44".to_string())]
+                .into_iter()
+                .collect(),
             ..EngineFacts::default()
         };
         CellRecord {
@@ -395,7 +407,7 @@ mod tests {
             Value::Array(a) => a.iter_mut().for_each(|x| poison(x, key)),
             Value::Object(o) => {
                 let entries: Vec<(String, Value)> = std::mem::take(o).into_iter().collect();
-                let is_map = matches!(key, Some("values" | "labels"));
+                let is_map = matches!(key, Some("values" | "labels" | "env"));
                 for (i, (k, mut x)) in entries.into_iter().enumerate() {
                     poison(&mut x, Some(&k));
                     let k = if is_map {

@@ -23,6 +23,9 @@ pub struct EngineKey {
     /// The cell's `daemon-config` value: engines started with different daemon.json
     /// files are different engines.
     pub daemon_config: Option<String>,
+    /// The cell asks for the containerd image store: another engine than the graph
+    /// driver one, even with the same driver name.
+    pub containerd: bool,
 }
 
 impl EngineKey {
@@ -31,6 +34,7 @@ impl EngineKey {
             engine: cell.engine().unwrap_or("host").to_string(),
             driver: cell.storage_driver().map(str::to_string),
             daemon_config: cell.daemon_config().map(str::to_string),
+            containerd: crate::matrix::image_store::is_containerd(cell.image_store()),
         }
     }
 
@@ -57,6 +61,7 @@ impl EngineKey {
     ) -> [(EngineKey, Option<serde_json::Value>); 2] {
         let driver = cell.storage_driver().map(str::to_string);
         let config = cell.daemon_config().map(str::to_string);
+        let containerd = crate::matrix::image_store::is_containerd(cell.image_store());
         let daemon_of = |name: &str| {
             matrix
                 .engines
@@ -69,6 +74,7 @@ impl EngineKey {
                     engine: path.from.clone(),
                     driver: driver.clone(),
                     daemon_config: config.clone(),
+                    containerd,
                 },
                 daemon_of(&path.from),
             ),
@@ -77,14 +83,24 @@ impl EngineKey {
                     engine: path.to.clone(),
                     driver: path.to_storage_driver.clone().or(driver),
                     daemon_config: config,
+                    containerd: path.to_image_store.as_deref().map_or(containerd, |s| {
+                        crate::matrix::image_store::is_containerd(Some(s))
+                    }),
                 },
                 crate::matrix::merge_daemon(daemon_of(&path.to).as_ref(), path.to_daemon.as_ref()),
             ),
         ]
     }
 
-    pub fn driver_label(&self) -> &str {
-        self.driver.as_deref().unwrap_or("default")
+    /// The driver, with `/containerd` for the containerd image store (as the engine
+    /// label says it).
+    pub fn driver_label(&self) -> String {
+        let driver = self.driver.as_deref().unwrap_or("default");
+        if self.containerd {
+            format!("{driver}/containerd")
+        } else {
+            driver.to_string()
+        }
     }
 }
 
@@ -216,6 +232,7 @@ impl Pool {
                         daemon: task_entry.daemon.as_ref(),
                         daemon_config: task_key.daemon_config.as_deref(),
                         ro_folders: &folders,
+                        containerd: task_key.containerd,
                     };
                     let r = match checked(&host, &task_entry, config, &labels).await {
                         Err(blocked) => Err(blocked),
@@ -342,13 +359,14 @@ impl Pool {
         }
         let started = entry.started.lock().ok().and_then(|mut s| s.take());
         if let Some(h) = started
-            && h.dind.is_some() {
-                engine::release(&self.host, &h).await;
-                emit(Event::EngineStopped {
-                    engine: key.engine.clone(),
-                    driver: key.driver_label().to_string(),
-                });
-            }
+            && h.dind.is_some()
+        {
+            engine::release(&self.host, &h).await;
+            emit(Event::EngineStopped {
+                engine: key.engine.clone(),
+                driver: key.driver_label().to_string(),
+            });
+        }
     }
 }
 

@@ -32,6 +32,7 @@ struct EnginePlan<'a> {
     spec: &'a EngineSpec,
     driver: Option<String>,
     daemon: Option<serde_json::Value>,
+    containerd: bool,
 }
 
 impl Runner<'_> {
@@ -59,11 +60,13 @@ impl Runner<'_> {
             spec: from_spec,
             driver: from_key.driver,
             daemon: from_daemon,
+            containerd: from_key.containerd,
         };
         let to = EnginePlan {
             spec: to_spec,
             driver: to_key.driver,
             daemon: to_daemon,
+            containerd: to_key.containerd,
         };
         let mut rec = UpgradeRecord {
             from: path.from.clone(),
@@ -79,11 +82,12 @@ impl Runner<'_> {
             .filter_map(|s| matrix.image_for(s, cell).ok())
             .collect();
         let volume = labels::object_name(&["dm", &self.labels.run_id, &cell.id, "engine-data"]);
-        let place = |role: &str, spec: &EngineSpec, driver: &Option<String>| DindPlace {
+        let place = |role: &str, plan: &EnginePlan<'_>| DindPlace {
             container: labels::object_name(&["dm", &self.labels.run_id, &cell.id, "engine", role]),
             volume: volume.clone(),
             reuse_volume: role != "from",
-            labels: engine_labels(self.labels, &cell.id, &spec.name, driver.as_deref()),
+            labels: engine_labels(self.labels, &cell.id, plan),
+            containerd: plan.containerd,
             ro_folders: matrix.compose.iter().map(|p| p.folder.clone()).collect(),
         };
         let deadline = tokio::time::Instant::now() + self.cfg.cell_timeout;
@@ -123,11 +127,8 @@ impl Runner<'_> {
             self.emit_step(cell, Step::Seed);
             let started = {
                 let _g = self.gate.read().await;
-                self.step(
-                    deadline,
-                    start(&host, &from, &place("from", from.spec, &from.driver)),
-                )
-                .await
+                self.step(deadline, start(&host, &from, &place("from", &from)))
+                    .await
             };
             a.durations.engine = t.elapsed().as_millis() as u64;
             let engine = match started {
@@ -243,13 +244,7 @@ impl Runner<'_> {
             let t = Instant::now();
             self.emit_step(cell, Step::Upgrade);
             let to_engine = match self
-                .switch(
-                    &host,
-                    &mut current,
-                    &to,
-                    &place("to", to.spec, &to.driver),
-                    deadline,
-                )
+                .switch(&host, &mut current, &to, &place("to", &to), deadline)
                 .await
             {
                 Err(why) => {
@@ -316,7 +311,7 @@ impl Runner<'_> {
                         &host,
                         &mut current,
                         &from,
-                        &place("rollback", from.spec, &from.driver),
+                        &place("rollback", &from),
                         deadline,
                     )
                     .await
@@ -571,10 +566,14 @@ async fn start(
 fn engine_labels(
     run: &RunLabels,
     cell: &str,
-    engine: &str,
-    driver: Option<&str>,
+    plan: &EnginePlan<'_>,
 ) -> std::collections::HashMap<String, String> {
-    let mut l = run.engine(engine, driver.unwrap_or("default"));
+    let mut l = run.engine(&plan.spec.name, plan.driver.as_deref().unwrap_or("default"));
+    if plan.containerd
+        && let Some(engine) = l.get_mut(labels::ENGINE)
+    {
+        engine.push_str("/containerd");
+    }
     l.insert(labels::CELL.to_string(), cell.to_string());
     l
 }

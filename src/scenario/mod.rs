@@ -3,6 +3,7 @@
 //! types of this module ([`validate`]), and cross-checked against a matrix
 //! ([`load_all`]). Plain data and functions: no Docker, no tokio; `checks` runs them.
 
+pub mod clients;
 mod raw;
 mod validate;
 pub mod when;
@@ -134,6 +135,8 @@ pub enum Action {
     Http(HttpAction),
     Exec(ExecAction),
     Reach(ReachAction),
+    DockerApi(DockerApiAction),
+    Command(CommandAction),
 }
 
 impl Action {
@@ -144,12 +147,16 @@ impl Action {
             Action::Http(_) => "http",
             Action::Exec(_) => "exec",
             Action::Reach(_) => "reach",
+            Action::DockerApi(_) => "docker-api",
+            Action::Command(_) => "command",
         }
     }
 
-    /// The service the check talks to.
+    /// The service the check talks to (empty for checks of the engine or the whole cell:
+    /// `docker-api`, `command`).
     pub fn service(&self) -> &str {
         match self {
+            Action::DockerApi(_) | Action::Command(_) => "",
             Action::Sql(a) => &a.service,
             Action::Redis(a) => &a.service,
             Action::Http(a) => &a.service,
@@ -280,6 +287,42 @@ pub struct ExecExpect {
     pub exit_code: i64,
     /// A regular expression searched in stdout and stderr together.
     pub output: Option<regex::Regex>,
+}
+
+/// A request to the cell's engine as a client pinned to `version` sends it:
+/// `METHOD /vVERSION/PATH`.
+#[derive(Debug, Clone)]
+pub struct DockerApiAction {
+    /// `N.M`.
+    pub version: String,
+    /// The request as written (its path without the version prefix).
+    pub request: HttpRequest,
+    pub expect: HttpExpect,
+}
+
+impl DockerApiAction {
+    /// The request as sent: the path with the `/vN.M` prefix.
+    pub fn versioned(&self) -> HttpRequest {
+        HttpRequest {
+            path: format!("/v{}{}", self.version, self.request.path),
+            ..self.request.clone()
+        }
+    }
+}
+
+/// A program run on this machine against the cell: the team's own test suite.
+#[derive(Debug, Clone)]
+pub struct CommandAction {
+    pub argv: Vec<String>,
+    /// The working directory (the scenario file's folder by default).
+    pub dir: PathBuf,
+    pub env: Vec<(String, String)>,
+    /// Loaded into the cell's engine before it runs.
+    pub images: Vec<String>,
+    /// A JUnit XML file (relative to `dir`) whose test cases become checks. `{cell}` in
+    /// it and in the arguments is the cell's id (cells run at once).
+    pub junit: Option<PathBuf>,
+    pub expect: ExecExpect,
 }
 
 /// From a container (or, without `from`, from dockmatrix's process to the published

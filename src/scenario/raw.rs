@@ -58,6 +58,18 @@ pub struct RawCheck {
     pub exec: Option<Spanned<Vec<Str>>>,
     /// The service to reach (name resolution, TCP, login), from `from` or from here.
     pub reach: Option<Str>,
+    /// A request to the cell's engine with a pinned API version.
+    pub docker_api: Option<Spanned<RawDockerApi>>,
+    /// A program (argv) run on this machine against the cell (the team's tests).
+    pub command: Option<Spanned<Vec<Str>>>,
+    /// `command`: its working directory, relative to the scenario file.
+    pub dir: Option<Str>,
+    /// `command`: extra environment.
+    pub env: Option<Spanned<SpannedMap<Spanned<toml::Value>>>>,
+    /// `command`: images loaded into the cell's engine before it runs.
+    pub images: Option<Spanned<Vec<Str>>>,
+    /// `command`: a JUnit XML file it writes (relative to `dir`), whose cases become checks.
+    pub junit: Option<Str>,
 
     // Where it goes and as whom.
     pub service: Option<Str>,
@@ -91,6 +103,16 @@ pub struct RawHttp {
     pub path: Str,
     #[serde(default)]
     pub headers: SpannedMap<Str>,
+    pub body: Option<Str>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawDockerApi {
+    /// `N.M`: sent as the `/vN.M` prefix of the path, as a pinned client does.
+    pub version: Str,
+    pub method: Option<Str>,
+    pub path: Str,
     pub body: Option<Str>,
 }
 

@@ -14,7 +14,15 @@ use crate::diagnostic::Ctx;
 use crate::matrix::filter::parse_requirements;
 use crate::matrix::units::parse_duration;
 
-const ACTIONS: [&str; 5] = ["sql", "redis", "http", "exec", "reach"];
+const ACTIONS: [&str; 7] = [
+    "sql",
+    "redis",
+    "http",
+    "exec",
+    "reach",
+    "docker-api",
+    "command",
+];
 
 pub(super) fn validate(
     path: &Path,
@@ -194,14 +202,15 @@ fn perf_spec(cx: &mut Ctx<'_>, k: &PerfKeys<'_>, base: &PerfSpec, key: &str) -> 
     }
     if let Some(d) = duration(cx, k.duration, &format!("{key}.duration")) {
         if d.is_zero()
-            && let Some(s) = k.duration {
-                cx.err(
-                    s.span(),
-                    format!("{key}.duration"),
-                    "the measuring duration is zero",
-                    "e.g. duration = \"5s\"",
-                );
-            }
+            && let Some(s) = k.duration
+        {
+            cx.err(
+                s.span(),
+                format!("{key}.duration"),
+                "the measuring duration is zero",
+                "e.g. duration = \"5s\"",
+            );
+        }
         p.duration = d;
     }
     let mut count = |v: Option<&Spanned<i64>>, name: &str, max: i64| -> Option<u64> {
@@ -292,6 +301,8 @@ fn check(
         ("http", c.http.as_ref().map(Spanned::span)),
         ("exec", c.exec.as_ref().map(Spanned::span)),
         ("reach", c.reach.as_ref().map(Spanned::span)),
+        ("docker-api", c.docker_api.as_ref().map(Spanned::span)),
+        ("command", c.command.as_ref().map(Spanned::span)),
     ]
     .into_iter()
     .filter_map(|(k, s)| s.map(|s| (k, s)))
@@ -328,9 +339,15 @@ fn check(
         "redis" => &["service", "via", "setup", "expect"],
         "http" => &["service", "via", "port", "setup", "expect"],
         "exec" => &["service", "user", "expect"],
+        "docker-api" => &["expect"],
+        "command" => &["dir", "env", "images", "junit", "expect"],
         _ => &["from", "port", "login"],
     };
-    let optional: [(&str, Option<Range<usize>>); 10] = [
+    let optional: [(&str, Option<Range<usize>>); 14] = [
+        ("dir", c.dir.as_ref().map(Spanned::span)),
+        ("env", c.env.as_ref().map(Spanned::span)),
+        ("images", c.images.as_ref().map(Spanned::span)),
+        ("junit", c.junit.as_ref().map(Spanned::span)),
         ("service", c.service.as_ref().map(Spanned::span)),
         ("via", c.via.as_ref().map(Spanned::span)),
         ("from", c.from.as_ref().map(Spanned::span)),
@@ -365,7 +382,7 @@ fn check(
         tolerance: c.tolerance.as_ref(),
     };
     let perf = if kind == SuiteKind::Perf {
-        if matches!(action_name, "exec" | "reach") {
+        if matches!(action_name, "exec" | "reach" | "docker-api" | "command") {
             cx.err(
                 present[0].1.clone(),
                 format!("{key}.{action_name}"),
@@ -409,14 +426,15 @@ fn check(
             None => DEFAULT_TIMEOUT,
         });
     if timeout.is_zero()
-        && let Some(t) = &c.timeout {
-            cx.err(
-                t.span(),
-                format!("{key}.timeout"),
-                "the timeout is zero",
-                "e.g. timeout = \"30s\"",
-            );
-        }
+        && let Some(t) = &c.timeout
+    {
+        cx.err(
+            t.span(),
+            format!("{key}.timeout"),
+            "the timeout is zero",
+            "e.g. timeout = \"30s\"",
+        );
+    }
 
     let mut services = Vec::new();
     let mut svc_ref = |cx: &mut Ctx<'_>,
@@ -555,14 +573,15 @@ fn check(
                 .map(|e| e.get_ref().iter().map(|s| s.get_ref().clone()).collect())
                 .unwrap_or_default();
             if command.is_empty()
-                && let Some(e) = &c.exec {
-                    cx.err(
-                        e.span(),
-                        format!("{key}.exec"),
-                        "the command is empty",
-                        "exec = [\"PROGRAM\", \"ARG\", …]",
-                    );
-                }
+                && let Some(e) = &c.exec
+            {
+                cx.err(
+                    e.span(),
+                    format!("{key}.exec"),
+                    "the command is empty",
+                    "exec = [\"PROGRAM\", \"ARG\", …]",
+                );
+            }
             let expect = exec_expect(cx, c.expect.as_ref(), key);
             Action::Exec(ExecAction {
                 service: service.unwrap_or_default(),
@@ -570,6 +589,20 @@ fn check(
                 user: c.user.as_ref().map(|s| s.get_ref().clone()),
                 expect,
             })
+        }
+        "docker-api" => {
+            let expect = http_expect(cx, c.expect.as_ref(), key);
+            match &c.docker_api {
+                Some(d) => Action::DockerApi(super::clients::docker_api(cx, d, expect, key)),
+                None => return None,
+            }
+        }
+        "command" => {
+            let expect = exec_expect(cx, c.expect.as_ref(), key);
+            match &c.command {
+                Some(argv) => Action::Command(super::clients::command(cx, c, argv, expect, key)),
+                None => return None,
+            }
         }
         _ => {
             let to = svc_ref(cx, c.reach.as_ref(), "reach", ServiceRole::Target, true);
@@ -768,14 +801,15 @@ fn http_request(cx: &mut Ctx<'_>, h: &RawHttp, key: &str) -> HttpRequest {
         .as_ref()
         .map_or("GET".to_string(), |m| m.get_ref().to_ascii_uppercase());
     if (!method.chars().all(|c| c.is_ascii_alphabetic()) || method.is_empty())
-        && let Some(m) = &h.method {
-            cx.err(
-                m.span(),
-                format!("{key}.method"),
-                format!("`{}` is not an HTTP method", m.get_ref()),
-                "e.g. method = \"GET\", \"PUT\" or \"POST\"",
-            );
-        }
+        && let Some(m) = &h.method
+    {
+        cx.err(
+            m.span(),
+            format!("{key}.method"),
+            format!("`{}` is not an HTTP method", m.get_ref()),
+            "e.g. method = \"GET\", \"PUT\" or \"POST\"",
+        );
+    }
     if !h.path.get_ref().starts_with('/') {
         cx.err(
             h.path.span(),

@@ -315,6 +315,17 @@ impl Stack {
             self.volumes.push(name.clone());
             binds.push(format!("{name}:{mount}"));
         }
+        if spec.docker_socket {
+            // Resolved by the cell's engine in its own filesystem: a dind engine's socket
+            // inside its container (where it listens), the socket we reach a host or
+            // unix:// engine at otherwise.
+            let path = crate::matrix::socket::PATH;
+            let source = match &engine.address {
+                crate::engine::EngineAddress::Unix(p) => p.display().to_string(),
+                crate::engine::EngineAddress::Tcp { .. } => path.to_string(),
+            };
+            binds.push(format!("{source}:{path}"));
+        }
         let ports = ready::ports_to_publish(spec);
         let exposed: HashMap<String, HashMap<(), ()>> = ports
             .iter()
@@ -443,6 +454,8 @@ impl Stack {
             cell: cell.clone(),
             engine_version: engine.facts.server_version.clone(),
             storage_driver: engine.facts.storage_driver.clone(),
+            engine: engine.address.clone(),
+            run_id: self.run_id().to_string(),
             services: self
                 .services
                 .iter()

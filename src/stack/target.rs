@@ -20,6 +20,10 @@ pub struct Target {
     pub engine_version: String,
     /// The storage driver the engine reports.
     pub storage_driver: String,
+    /// Where this process reaches the engine's API (`docker-api`, `command` checks).
+    pub engine: crate::engine::EngineAddress,
+    /// The run's id (`DOCKMATRIX_RUN` of `command` checks).
+    pub run_id: String,
     pub services: IndexMap<String, ServiceTarget>,
 }
 

@@ -1,0 +1,83 @@
+//! `docker-socket = true` on a service: the cell's own engine socket is mounted at
+//! `/var/run/docker.sock` in its container. The services of a dind cell run inside the
+//! dind engine, so the bind's source is resolved in the engine container's filesystem:
+//! it is that engine's own socket, never the host's. A host engine's cell gets the host's
+//! socket (said as a warning: the stack can then touch everything on the host); a tcp://
+//! endpoint has no socket on the machine its containers run on that we could name, so it
+//! is an error at load.
+
+use indexmap::IndexMap;
+
+use super::raw::RawMatrix;
+use super::{Cell, EngineKind, EngineSpec, Matrix};
+use crate::diagnostic::{Ctx, toml_key};
+
+/// Where the socket is mounted in the service's container (and where every engine we
+/// start or know listens inside its own filesystem).
+pub const PATH: &str = "/var/run/docker.sock";
+
+/// A `docker-socket` service and a tcp:// endpoint engine in one matrix is an error at the
+/// service's `docker-socket` line.
+pub(super) fn validate(cx: &mut Ctx<'_>, raw: &RawMatrix, engines: &IndexMap<String, EngineSpec>) {
+    let tcp: Vec<&str> = engines
+        .values()
+        .filter(|e| {
+            e.kind == EngineKind::Endpoint
+                && e.url.as_deref().is_some_and(|u| u.starts_with("tcp://"))
+        })
+        .map(|e| e.name.as_str())
+        .collect();
+    if tcp.is_empty() {
+        return;
+    }
+    for (name, s) in &raw.services {
+        let Some(d) = s.get_ref().docker_socket.as_ref().filter(|d| *d.get_ref()) else {
+            continue;
+        };
+        cx.err(
+            d.span(),
+            format!("services.{}.docker-socket", toml_key(name.get_ref())),
+            format!(
+                "service `{}` asks for the engine's socket, but engine{} {} {} reached over tcp://: there is no socket of it to mount",
+                name.get_ref(),
+                if tcp.len() == 1 { "" } else { "s" },
+                tcp.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", "),
+                if tcp.len() == 1 { "is" } else { "are" },
+            ),
+            "run that service on dind or host engines only (a separate matrix), or give the endpoint as unix://",
+        );
+    }
+}
+
+/// Warnings for the cells of this run: a socket-mounting service on the host engine gets
+/// the host's own socket.
+pub fn warnings(matrix: &Matrix, cells: &[Cell]) -> Vec<String> {
+    let services: Vec<&str> = matrix
+        .services
+        .values()
+        .filter(|s| s.docker_socket)
+        .map(|s| s.name.as_str())
+        .collect();
+    if services.is_empty() {
+        return Vec::new();
+    }
+    let on_host = cells.iter().any(|c| {
+        matrix
+            .engine_for(c)
+            .is_none_or(|e| e.kind == EngineKind::Host)
+    });
+    if !on_host {
+        return Vec::new();
+    }
+    vec![format!(
+        "service{} {} mount{} the host engine's own socket in cells on the host engine: {} can see and change every container on this machine",
+        if services.len() == 1 { "" } else { "s" },
+        services
+            .iter()
+            .map(|s| format!("`{s}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if services.len() == 1 { "s" } else { "" },
+        if services.len() == 1 { "it" } else { "they" },
+    )]
+}

@@ -1,0 +1,154 @@
+//! Docker API clients against real dind engines: the engine facts `min_api_version` and
+//! `image_store` against what the engine answers on its own API, `[engines] env`
+//! (`DOCKER_MIN_API_VERSION`) recorded masked, the containerd image store, the two
+//! refusals of Docker 29 and of old engines seen verbatim, and a client in the stack that
+//! reaches its cell's engine through the mounted socket.
+
+use crate::common::*;
+
+#[test]
+fn run_api_floor_containerd_store_and_socket_client_on_two_engines() {
+    let images = ["dockmatrix/engine:20.10.24", "dockmatrix/engine:28.5.2"];
+    if !docker_available("run_api_floor") || !images_available("run_api_floor", &images) {
+        return;
+    }
+    let scenario = root().join("tests/clients/api.toml");
+    let matrix = format!(
+        r#"
+name = "clients"
+scenarios = ["{scenario}"]
+
+[axes]
+engine = ["20.10.24", "29.0-defaults"]
+
+[[include]]
+engine = "29.0-defaults"
+image-store = "containerd"
+storage-driver = "overlayfs"
+
+[[known]]
+filter = "engine=29.0-defaults"
+check = "api: a client pinned at 1.41 on the raised floor"
+reason = "Docker 29.0 raised the minimum API version to 1.44"
+
+[[known]]
+filter = "engine=20.10.24"
+check = "api: a client pinned at 1.51 on 20.10"
+reason = "20.10 speaks API 1.41 at most"
+
+[engines."20.10.24"]
+kind = "dind"
+image = "dockmatrix/engine:20.10.24"
+
+[engines."29.0-defaults"]
+kind = "dind"
+image = "dockmatrix/engine:28.5.2"
+env = {{ DOCKER_MIN_API_VERSION = "1.44", SOME_API_TOKEN = "hunter2-engine-token" }}
+
+[services.client]
+kind = "generic"
+image = "dockmatrix/engine:28.5.2"
+env = {{ DOCKMATRIX_SKIP_CGROUP_SETUP = "1" }}
+command = ["sleep", "infinity"]
+docker-socket = true
+"#,
+        scenario = scenario.display()
+    );
+    let (_mdir, path) = matrix_file(&matrix);
+    let out = tempfile::tempdir().expect("tempdir");
+    let out_path = out.path().join("run");
+    let o = dockmatrix(&[
+        "run",
+        path.to_str().expect("utf-8"),
+        "--out",
+        out_path.to_str().expect("utf-8"),
+        "-j",
+        "2",
+    ]);
+    let run = run_json(&out_path);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}\n{run:#}", stderr(&o));
+    let check = |c: &serde_json::Value, name: &str| -> serde_json::Value {
+        c["checks"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|x| x["name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("no check {name} in {c}"))
+    };
+
+    // 28.5.2 with DOCKER_MIN_API_VERSION=1.44 and the containerd image store.
+    let new = cell(&run, &[("engine", "29.0-defaults")]);
+    assert_eq!(new["status"], "pass", "{new:#}");
+    let e = &new["engine"];
+    assert!(
+        e["server_version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("28.5.2")),
+        "{e}"
+    );
+    assert_eq!(e["min_api_version"], "1.44", "{e}");
+    assert_eq!(e["image_store"], "containerd", "{e}");
+    assert_eq!(e["storage_driver"], "overlayfs", "{e}");
+    assert_eq!(e["env"]["DOCKER_MIN_API_VERSION"], "1.44", "{e}");
+    assert_eq!(e["env"]["SOME_API_TOKEN"], "***", "{e}");
+    let refused = check(new, "api: a client pinned at 1.41 on the raised floor");
+    assert_eq!(refused["status"], "known-fail", "{refused}");
+    let msg = refused["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("\"client version 1.41 is too old. Minimum supported API version is 1.44, please upgrade your client to a newer version\""),
+        "{msg}"
+    );
+    for name in [
+        "api: /version says MinAPIVersion 1.44",
+        "api: /info says the containerd snapshotter",
+    ] {
+        assert_eq!(check(new, name)["status"], "pass", "{new:#}");
+    }
+    // The socket client saw its own cell's engine (28.5.2), not the host's.
+    let socket = check(
+        new,
+        "socket: the client in the stack sees its cell's engine",
+    );
+    assert_eq!(socket["status"], "pass", "{socket}");
+    let host = std::process::Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .expect("docker runs");
+    assert!(
+        !String::from_utf8_lossy(&host.stdout).starts_with("28.5.2"),
+        "the host engine must differ for this test to mean something"
+    );
+
+    // 20.10.24 as it is: the graph driver, API 1.12–1.41.
+    let old = cell(&run, &[("engine", "20.10.24")]);
+    assert_eq!(old["status"], "pass", "{old:#}");
+    let e = &old["engine"];
+    assert_eq!(e["min_api_version"], "1.12", "{e}");
+    assert_eq!(e["image_store"], "graphdriver", "{e}");
+    assert!(e.get("env").is_none(), "{e}");
+    let refused = check(old, "api: a client pinned at 1.51 on 20.10");
+    assert_eq!(refused["status"], "known-fail", "{refused}");
+    let msg = refused["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("\"client version 1.51 is too new. Maximum supported API version is 1.41\""),
+        "{msg}"
+    );
+    assert_eq!(
+        check(old, "api: /version says MinAPIVersion 1.12")["status"],
+        "pass"
+    );
+
+    // The engine's secret env value never reaches any output.
+    let all = std::fs::read_dir(&out_path)
+        .expect("run folder")
+        .flatten()
+        .filter(|f| f.path().is_file())
+        .map(|f| std::fs::read_to_string(f.path()).unwrap_or_default())
+        .collect::<String>();
+    assert!(!all.contains("hunter2-engine-token"));
+    let report = std::fs::read_to_string(out_path.join("report.md")).expect("report.md");
+    assert!(
+        report.contains("overlayfs/containerd API 1.44–1.51"),
+        "{report}"
+    );
+    assert!(labelled_objects(run["run_id"].as_str().unwrap_or_default()).is_empty());
+}
