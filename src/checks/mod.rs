@@ -3,12 +3,14 @@
 //! the stack describes in a [`Target`].
 //!
 //! Entry points: [`run_suite`] (one scenario, one phase) and [`run_suites`]; the
-//! statistics of perf checks are in [`perf`] ([`perf::stats`], [`perf::compare_to_baseline`]).
+//! statistics of perf checks are in [`perf`] ([`perf::stats`], [`perf::compare_to_baseline`]), how precise a p95 is in
+//! [`precision`].
 
 pub(crate) mod conn;
 pub(crate) mod exec;
 mod http;
 pub mod perf;
+pub mod precision;
 mod reach;
 mod redis;
 mod sql;

@@ -8,7 +8,7 @@ use tabled::builder::Builder;
 use tabled::settings::Style;
 
 use super::text::{clean, markdown_inline as md, one_line, truncate};
-use super::{fmt_ms, fmt_pct};
+use super::{fmt_p95, fmt_pct};
 use crate::results::compare::{Change, Comparison};
 
 const NOTE_WIDTH: usize = 80;
@@ -150,7 +150,11 @@ fn sections(c: &Comparison) -> Sections {
             },
             values(&p.values),
             format!("{} › {}", clean(&p.suite), clean(&p.name)),
-            format!("{} → {}", fmt_ms(p.base_p95_ms), fmt_ms(p.new_p95_ms)),
+            format!(
+                "{} → {}",
+                fmt_p95(p.base_p95_ms, p.base_p95_precision_pct),
+                fmt_p95(p.new_p95_ms, p.new_p95_precision_pct)
+            ),
             fmt_pct(p.p95_delta_pct),
             format!("{:.0} → {:.0}", p.base_ops_per_sec, p.new_ops_per_sec),
             fmt_pct(p.ops_delta_pct),

@@ -46,6 +46,8 @@ pub const CSV_COLUMNS_AFTER_AXES: &[&str] = &[
     "data_kept",
     "containers_back",
     "rollback",
+    // Added with precise perf checks: the p95's 95 % confidence half-width, in percent.
+    "p95_precision_pct",
 ];
 
 pub fn render_csv(record: &RunRecord, _opts: &Options) -> String {
@@ -148,6 +150,13 @@ fn fill(
             });
         }
     }
+    row.push(
+        check
+            .and_then(|c| c.perf.as_ref())
+            .and_then(|p| p.p95_precision_pct)
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+    );
 }
 
 /// The check and perf columns (empty for a row without a check).

@@ -276,6 +276,7 @@ pub(crate) fn perf_headline(cell: &CellRecord) -> Option<PerfHeadline> {
     Some(PerfHeadline {
         check: pick.0.name.clone(),
         p95_ms: pick.1.p95_ms,
+        p95_precision_pct: pick.1.p95_precision_pct,
         delta_pct: pick.1.baseline.as_ref().map(|d| d.p95_delta_pct),
         regressed: pick.1.baseline.as_ref().is_some_and(|d| d.regressed),
     })
@@ -285,14 +286,21 @@ pub(crate) fn perf_headline(cell: &CellRecord) -> Option<PerfHeadline> {
 pub(crate) struct PerfHeadline {
     pub check: String,
     pub p95_ms: f64,
+    pub p95_precision_pct: Option<f64>,
     pub delta_pct: Option<f64>,
     pub regressed: bool,
 }
 
 impl PerfHeadline {
-    /// `12.3 ms`, `12.3 ms +4.1%`, `15.0 ms +21.9% ⚠` (beyond tolerance): a p95.
+    /// `12.3 ms ±1.8%`, `12.3 ms ±1.8% +4.1%`, `15.0 ms ±0.9% +21.9% ⚠` (beyond
+    /// tolerance): a p95 with its precision (the 95 % confidence half-width; none shown
+    /// for runs made before it was measured).
     pub fn label(&self) -> String {
         let mut s = fmt_ms(self.p95_ms);
+        if let Some(p) = crate::results::fmt_precision(self.p95_precision_pct) {
+            s.push(' ');
+            s.push_str(&p);
+        }
         if let Some(d) = self.delta_pct {
             s.push_str(&format!(" {}", fmt_pct(d)));
         }
@@ -300,6 +308,14 @@ impl PerfHeadline {
             s.push_str(" ⚠");
         }
         s
+    }
+}
+
+/// A p95 with its precision when measured: `1.23 ms ±1.8%`, else `1.23 ms`.
+pub(crate) fn fmt_p95(ms: f64, precision_pct: Option<f64>) -> String {
+    match crate::results::fmt_precision(precision_pct) {
+        Some(p) => format!("{} {p}", fmt_ms(ms)),
+        None => fmt_ms(ms),
     }
 }
 
