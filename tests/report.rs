@@ -510,7 +510,7 @@ fn csv_rows_and_columns() {
     assert_eq!(header, expected);
     // Columns added later come last, so older consumers keep theirs where they were.
     assert_eq!(
-        header[header.len() - 8..],
+        header[header.len() - 9..],
         [
             "phase",
             "upgrade_from",
@@ -519,7 +519,8 @@ fn csv_rows_and_columns() {
             "data_kept",
             "containers_back",
             "rollback",
-            "p95_precision_pct"
+            "p95_precision_pct",
+            "engine_cache"
         ]
     );
     let rows: Vec<csv::StringRecord> = rd.records().map(|x| x.expect("row")).collect();

@@ -83,6 +83,7 @@ async fn run_async(
         .unwrap_or(Duration::from_secs(600));
     let pull = args.pull.or(matrix.run.pull).unwrap_or(PullPolicy::Never);
     let keep = args.keep.unwrap_or(Keep::None);
+    let matrix_engine_cache = matrix.run.engine_cache;
 
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut record = RunRecord {
@@ -161,6 +162,7 @@ async fn run_async(
         fail_fast: args.fail_fast,
         keep,
         suites,
+        engine_cache: args.engine_cache.or(matrix_engine_cache).unwrap_or(true),
     };
     let cells = runner::run(cfg, host.clone(), emit, cancel.clone()).await;
     // The safety net under explicit teardown: nothing labelled with this run survives but

@@ -3,6 +3,7 @@
 //! is) and `endpoint` (an existing daemon at a unix:// or tcp:// URL). Every engine is
 //! measured — version, API, driver, containerd, runc, kernel, cgroups — never trusted.
 
+pub mod cache;
 pub mod clean;
 pub mod daemon_lint;
 pub mod images;
@@ -449,6 +450,7 @@ pub async fn measure(docker: &Docker, name: &str, kind: &str) -> Result<EngineFa
         cgroup_version: cgroup,
         os: info.operating_system.clone().unwrap_or_default(),
         arch: version.arch.clone().unwrap_or_default(),
+        cache: String::new(),
     })
 }
 

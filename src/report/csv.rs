@@ -48,6 +48,8 @@ pub const CSV_COLUMNS_AFTER_AXES: &[&str] = &[
     "rollback",
     // Added with precise perf checks: the p95's 95 % confidence half-width, in percent.
     "p95_precision_pct",
+    // Added with the engine cache: `fresh` or `cached` (dind engines), else empty.
+    "engine_cache",
 ];
 
 pub fn render_csv(record: &RunRecord, _opts: &Options) -> String {
@@ -155,6 +157,12 @@ fn fill(
             .and_then(|c| c.perf.as_ref())
             .and_then(|p| p.p95_precision_pct)
             .map(|p| p.to_string())
+            .unwrap_or_default(),
+    );
+    row.push(
+        cell.engine
+            .as_ref()
+            .map(|e| e.cache.clone())
             .unwrap_or_default(),
     );
 }

@@ -244,11 +244,12 @@ pub(crate) fn check_totals(record: &RunRecord) -> (usize, usize) {
     (passed, run)
 }
 
-/// `28.5.2 overlay2`: what the engine reported, never what the matrix asked.
+/// `28.5.2 overlay2`: what the engine reported, never what the matrix asked; a dind
+/// engine's data is said too (`28.5.2 overlay2 cached`, `… fresh`).
 pub(crate) fn measured_engine(cell: &CellRecord) -> String {
     match &cell.engine {
         Some(e) if !e.server_version.is_empty() || !e.storage_driver.is_empty() => {
-            format!("{} {}", e.server_version, e.storage_driver)
+            format!("{} {} {}", e.server_version, e.storage_driver, e.cache)
                 .trim()
                 .to_string()
         }

@@ -396,6 +396,10 @@ pub struct EngineFacts {
     pub os: String,
     #[serde(default)]
     pub arch: String,
+    /// dind engines: `fresh` (an empty data volume) or `cached` (an earlier run's, kept
+    /// by the engine cache); empty for host and endpoint engines and older records.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cache: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
