@@ -3,10 +3,10 @@
 //!
 //! `matrix`, `scenario`, `results` and `report` are plain data and functions (no Docker,
 //! no tokio); `engine`, `stack` and `checks` talk to Docker; `runner` drives them and
-//! emits events; the CLI (`cli`) renders.
+//! emits events. The command line lives in the binary (src/main.rs, src/cli/), so the
+//! library builds without clap.
 
 pub mod checks;
-pub mod cli;
 pub mod diagnostic;
 pub mod engine;
 pub mod matrix;

@@ -1,5 +1,8 @@
-//! The `dockmatrix` binary: everything lives in the library.
+//! The `dockmatrix` binary: parses the command line and renders; everything else lives in
+//! the library (`dockmatrix::`).
+
+mod cli;
 
 fn main() -> std::process::ExitCode {
-    dockmatrix::cli::main()
+    cli::main()
 }

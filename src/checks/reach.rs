@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use super::conn::{self, Tunnel};
 use super::sql::SqlConn;
-use super::{Outcome, ServiceTarget, Target, exec, show};
+use super::{Outcome, ServiceTarget, Target, show};
 use crate::matrix::{Matrix, ServiceKind};
 use crate::scenario::ReachAction;
+use crate::stack::exec::run_in;
 
 const TCP_TIMEOUT_SECS: u64 = 5;
 
@@ -36,7 +37,7 @@ pub(crate) async fn run(a: &ReachAction, target: &Target, matrix: &Matrix) -> Ou
             let route = format!("`{from_name}` → {}:{port}", a.to);
             // Name resolution, with the container's own resolver.
             let cmd = ["getent".to_string(), "hosts".to_string(), a.to.clone()];
-            match exec::run_in(&target.docker, &from.container_id, &cmd, None).await {
+            match run_in(&target.docker, &from.container_id, &cmd, None).await {
                 Err(e) => return Outcome::Error(format!("{route}: {e}")),
                 Ok(o) if o.exit_code != 0 => {
                     return Outcome::Fail(format!(
@@ -65,7 +66,7 @@ pub(crate) async fn run(a: &ReachAction, target: &Target, matrix: &Matrix) -> Ou
                 a.to.clone(),
                 port.to_string(),
             ];
-            match exec::run_in(&target.docker, &from.container_id, &cmd, None).await {
+            match run_in(&target.docker, &from.container_id, &cmd, None).await {
                 Err(e) => return Outcome::Error(format!("{route}: {e}")),
                 Ok(o) if o.exit_code == 124 => {
                     return Outcome::Fail(format!(

@@ -2,7 +2,7 @@
 //! run, or all of them.
 
 use super::{CleanArgs, Outcome};
-use crate::engine::clean::{Scope, clean};
+use dockmatrix::engine::clean::{Scope, clean};
 
 pub fn run(args: &CleanArgs) -> Outcome {
     let scope = match (&args.run, args.all) {
@@ -15,7 +15,7 @@ pub fn run(args: &CleanArgs) -> Outcome {
         Err(o) => return o,
     };
     rt.block_on(async {
-        let host = match crate::engine::connect_host().await {
+        let host = match dockmatrix::engine::connect_host().await {
             Ok(h) => h,
             Err(e) => return Outcome::NoDocker(super::chain(&e)),
         };

@@ -6,11 +6,11 @@ use tabled::builder::Builder;
 use tabled::settings::Style;
 
 use super::{EnginesArgs, Outcome};
-use crate::engine::labels::RunLabels;
-use crate::engine::{EngineError, EngineHandle, preflight};
-use crate::matrix::{EngineKind, Matrix};
-use crate::results::{Finding, FindingLevel};
-use crate::runner::pool::{EngineKey, error_chain};
+use dockmatrix::engine::labels::RunLabels;
+use dockmatrix::engine::{EngineError, EngineHandle, preflight};
+use dockmatrix::matrix::{EngineKind, Matrix};
+use dockmatrix::results::{Finding, FindingLevel};
+use dockmatrix::runner::pool::{EngineKey, error_chain};
 
 /// What became of one (engine, driver).
 enum Started {
@@ -51,11 +51,11 @@ pub fn run(args: &EnginesArgs) -> Outcome {
         Err(o) => return o,
     };
     rt.block_on(async {
-        let host = match crate::engine::connect_host().await {
+        let host = match dockmatrix::engine::connect_host().await {
             Ok(h) => h,
             Err(e) => return Outcome::NoDocker(super::chain(&e)),
         };
-        let run_id = format!("engines-{}", crate::runner::new_run_id());
+        let run_id = format!("engines-{}", dockmatrix::runner::new_run_id());
         let labels = RunLabels::new(&run_id);
         let starts = keys.iter().map(|(k, images, daemon)| {
             let (host, labels, matrix) = (host.clone(), labels.clone(), &matrix);
@@ -63,13 +63,13 @@ pub fn run(args: &EnginesArgs) -> Outcome {
                 let (started, findings) =
                     start_checked(&host, matrix, k, images, daemon.as_ref(), &labels).await;
                 if let Started::Up(h) = &started {
-                    crate::engine::release(&host, h).await;
+                    dockmatrix::engine::release(&host, h).await;
                 }
                 (k, started, findings)
             }
         });
         let results = futures_util::future::join_all(starts).await;
-        crate::engine::clean::remove_run(&host, &run_id).await;
+        dockmatrix::engine::clean::remove_run(&host, &run_id).await;
         println!("{}", facts_table(&results));
         println!("{}", findings_table(&results));
         if results
@@ -105,12 +105,12 @@ async fn start_checked(
         }
     }
     eprintln!("starting {}/{}…", k.engine, k.driver_label());
-    let config = crate::engine::Config {
+    let config = dockmatrix::engine::Config {
         driver: k.driver.as_deref(),
         daemon,
         daemon_config: k.daemon_config.as_deref(),
     };
-    match crate::engine::start(host, spec, config, labels).await {
+    match dockmatrix::engine::start(host, spec, config, labels).await {
         Ok(h) => {
             if dind.is_none() {
                 let platforms = preflight::image_platforms(&h.docker, images).await;
@@ -167,7 +167,7 @@ fn facts_table(results: &[(&EngineKey, Started, Vec<Finding>)]) -> String {
                     "💥 error"
                 };
                 row.push(status.to_string());
-                row.push(crate::secrets::mask_urls(&error_chain(e)).replace('\n', " | "));
+                row.push(dockmatrix::secrets::mask_urls(&error_chain(e)).replace('\n', " | "));
             }
             Started::Blocked => {
                 row.push("⛔ unsupported".to_string());
@@ -195,7 +195,7 @@ fn findings_table(results: &[(&EngineKey, Started, Vec<Finding>)]) -> String {
                 k.driver_label().to_string(),
                 f.check.clone(),
                 f.level.to_string(),
-                crate::secrets::mask_urls(&f.reason),
+                dockmatrix::secrets::mask_urls(&f.reason),
             ]);
         }
     }

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::matrix::{Filter, Partition};
+use dockmatrix::matrix::{Filter, Partition};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -89,13 +89,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
     pub cell_timeout: Option<std::time::Duration>,
     #[arg(long, value_parser = parse_pull)]
-    pub pull: Option<crate::matrix::PullPolicy>,
+    pub pull: Option<dockmatrix::matrix::PullPolicy>,
     /// Stop at the first failing cell: the rest are `cancelled`.
     #[arg(long)]
     pub fail_fast: bool,
     /// Leave stacks running: `failed` cells' or `all`.
     #[arg(long, value_parser = parse_keep)]
-    pub keep: Option<crate::runner::Keep>,
+    pub keep: Option<dockmatrix::runner::Keep>,
     /// The run folder (default: reports/<run-id>).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -145,18 +145,18 @@ pub struct CleanArgs {
 }
 
 fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
-    crate::matrix::units::parse_duration(s)
+    dockmatrix::matrix::units::parse_duration(s)
 }
 
-fn parse_pull(s: &str) -> Result<crate::matrix::PullPolicy, String> {
+fn parse_pull(s: &str) -> Result<dockmatrix::matrix::PullPolicy, String> {
     s.parse()
 }
 
-fn parse_keep(s: &str) -> Result<crate::runner::Keep, String> {
+fn parse_keep(s: &str) -> Result<dockmatrix::runner::Keep, String> {
     match s {
-        "none" => Ok(crate::runner::Keep::None),
-        "failed" => Ok(crate::runner::Keep::Failed),
-        "all" => Ok(crate::runner::Keep::All),
+        "none" => Ok(dockmatrix::runner::Keep::None),
+        "failed" => Ok(dockmatrix::runner::Keep::Failed),
+        "all" => Ok(dockmatrix::runner::Keep::All),
         other => Err(format!("`{other}`: expected failed, all or none")),
     }
 }
@@ -171,7 +171,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Outcome> {
 
 /// An error and its causes, once each.
 pub fn chain(e: &dyn std::error::Error) -> String {
-    crate::runner::pool::error_chain(e)
+    dockmatrix::runner::pool::error_chain(e)
 }
 
 #[derive(Debug, clap::Args)]

@@ -5,7 +5,7 @@ use tabled::builder::Builder;
 use tabled::settings::Style;
 
 use super::{ImagesArgs, Outcome, PlanArgs, PlanFormat, Selection, parse_filters};
-use crate::matrix::{Cell, Matrix, PlanError};
+use dockmatrix::matrix::{Cell, Matrix, PlanError};
 
 /// Loads the matrix and applies the selection; every failure is exit 2 with its message.
 pub fn select(matrix: &std::path::Path, sel: &Selection) -> Result<(Matrix, Vec<Cell>), Outcome> {
@@ -36,7 +36,7 @@ pub fn plan(args: &PlanArgs) -> Outcome {
         Err(o) => return o,
     };
     // The scenarios are part of the plan: a bad one is reported here, not mid-run.
-    if let Err(d) = crate::scenario::load_all(&m) {
+    if let Err(d) = dockmatrix::scenario::load_all(&m) {
         return Outcome::BadInput(d.to_string());
     }
     match args.format {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::runner::Event;
+use dockmatrix::runner::Event;
 
 pub struct Progress {
     bar: Option<ProgressBar>,

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use clap::ValueEnum;
 
 use super::Outcome;
-use crate::report::{self, Format, Options, Pivot};
-use crate::results::compare::{DEFAULT_TOLERANCE_PCT, compare as compare_runs};
-use crate::results::merge::merge as merge_runs;
-use crate::results::{RunRecord, write_atomically};
+use dockmatrix::report::{self, Format, Options, Pivot};
+use dockmatrix::results::compare::{DEFAULT_TOLERANCE_PCT, compare as compare_runs};
+use dockmatrix::results::merge::merge as merge_runs;
+use dockmatrix::results::{RunRecord, write_atomically};
 
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {

@@ -10,9 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::progress::Progress;
 use super::{Outcome, RunArgs};
-use crate::matrix::{Matrix, PullPolicy};
-use crate::results::{CellRecord, HostFacts, MatrixInfo, RunOptions, RunRecord, SCHEMA};
-use crate::runner::{self, Event, Keep, RunConfig};
+use dockmatrix::matrix::{Matrix, PullPolicy};
+use dockmatrix::results::{CellRecord, HostFacts, MatrixInfo, RunOptions, RunRecord, SCHEMA};
+use dockmatrix::runner::{self, Event, Keep, RunConfig};
 
 pub fn run(args: &RunArgs) -> Outcome {
     let (matrix, mut cells) = match super::plan::select(&args.matrix, &args.selection) {
@@ -57,10 +57,10 @@ pub fn run(args: &RunArgs) -> Outcome {
 async fn run_async(
     args: &RunArgs,
     matrix: Matrix,
-    cells: Vec<crate::matrix::Cell>,
+    cells: Vec<dockmatrix::matrix::Cell>,
     suites: Option<runner::SuiteFn>,
 ) -> Outcome {
-    let host = match crate::engine::connect_host().await {
+    let host = match dockmatrix::engine::connect_host().await {
         Ok(h) => h,
         Err(e) => return Outcome::NoDocker(super::chain(&e)),
     };
@@ -169,7 +169,7 @@ async fn run_async(
     // what --keep asked for.
     let kept: Vec<&CellRecord> = cells.iter().filter(|c| c.kept.is_some()).collect();
     if kept.is_empty() {
-        for problem in crate::engine::clean::remove_run(&host, &run_id)
+        for problem in dockmatrix::engine::clean::remove_run(&host, &run_id)
             .await
             .problems
         {
@@ -189,12 +189,12 @@ async fn run_async(
         Ok(p) => p,
         Err(e) => return Outcome::BadInput(format!("error: {}", super::chain(&e))),
     };
-    if let Err(e) = crate::report::write_all(&record, &out_dir) {
+    if let Err(e) = dockmatrix::report::write_all(&record, &out_dir) {
         eprintln!("warning: failed to write the reports: {}", super::chain(&e));
     }
-    let table = crate::report::render_table(
+    let table = dockmatrix::report::render_table(
         &record,
-        &crate::report::Options {
+        &dockmatrix::report::Options {
             color: super::report::stdout_wants_colour(),
             ..Default::default()
         },
@@ -294,7 +294,7 @@ fn host_facts() -> HostFacts {
         .and_then(|s| s.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024);
     HostFacts {
-        hostname: crate::engine::labels::hostname(),
+        hostname: dockmatrix::engine::labels::hostname(),
         os,
         kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),

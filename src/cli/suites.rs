@@ -6,11 +6,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::Outcome;
-use crate::checks::{Baseline, SuiteContext, Target, run_suites};
-use crate::matrix::Matrix;
-use crate::results::RunRecord;
-use crate::runner::{Gate, SuiteFn};
-use crate::scenario::{self, Phase};
+use dockmatrix::checks::{Baseline, SuiteContext, Target, run_suites};
+use dockmatrix::matrix::Matrix;
+use dockmatrix::results::RunRecord;
+use dockmatrix::runner::{Gate, SuiteFn};
+use dockmatrix::scenario::{self, Phase};
 
 /// `None` when the matrix names no scenario.
 pub fn load(matrix: &Matrix, baseline: Option<&Path>) -> Result<Option<SuiteFn>, Outcome> {

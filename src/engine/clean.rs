@@ -9,8 +9,8 @@ use bollard::query_parameters::{
     RemoveVolumeOptions,
 };
 
+use super::is_not_found;
 use super::labels::{self, owner_alive};
-use crate::stack::is_not_found;
 
 /// Which objects to remove.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use serde_json::Value;
 
 use super::labels::{self, RunLabels};
-use super::preflight::package_version;
+use super::version::package_version;
 use crate::results::{Finding, FindingLevel};
 
 /// Where in daemon.json a key lives.

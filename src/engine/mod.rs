@@ -6,9 +6,13 @@
 pub mod cache;
 pub mod clean;
 pub mod daemon_lint;
+mod docker_api;
 pub mod images;
 pub mod labels;
 pub mod preflight;
+pub mod version;
+
+pub use docker_api::is_not_found;
 
 use std::collections::HashMap;
 use std::net::IpAddr;

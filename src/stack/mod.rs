@@ -2,10 +2,13 @@
 //! name, named after the cell), started in `depends-on` order, each waited for by a real
 //! protocol handshake; resource figures collected while it runs; explicit teardown.
 
+pub mod credentials;
 pub mod env;
+pub mod exec;
 pub mod figures;
 pub mod inventory;
 pub mod ready;
+pub mod target;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -19,11 +22,11 @@ use bollard::models::{
 use bollard::query_parameters::{CreateContainerOptions, RemoveContainerOptions};
 use indexmap::IndexMap;
 
-use crate::checks::{ServiceTarget, Target};
 use crate::engine::labels::{self, RunLabels};
-use crate::engine::{EngineHandle, container_log_tail};
+use crate::engine::{EngineHandle, container_log_tail, is_not_found};
 use crate::matrix::{Cell, Matrix, Restart, ServiceSpec};
 use crate::results::ServiceRecord;
+pub use target::{ServiceTarget, Target};
 
 /// Lines of a service's log kept in run.json when its cell did not pass.
 pub const LOG_TAIL_LINES: usize = 40;
@@ -510,15 +513,4 @@ pub fn published_ports(
         }
     }
     out
-}
-
-/// 404 on removal means "already done".
-pub fn is_not_found(e: &bollard::errors::Error) -> bool {
-    matches!(
-        e,
-        bollard::errors::Error::DockerResponseServerError {
-            status_code: 404,
-            ..
-        }
-    )
 }

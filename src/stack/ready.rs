@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use bollard::Docker;
 use indexmap::IndexMap;
 
+use super::credentials::{self, Credentials};
 use super::{RunningService, StackError};
-use crate::checks::conn::Credentials;
 use crate::matrix::{Ready, ServiceKind, ServiceSpec};
 
 /// How long one probe may take before it counts as "not yet".
@@ -35,7 +35,7 @@ pub fn ports_to_publish(spec: &ServiceSpec) -> Vec<u16> {
 
 /// Login details from a service's env, read exactly as the checks read them.
 fn credentials(kind: ServiceKind, env: &IndexMap<String, String>) -> Credentials {
-    crate::checks::conn::credentials(kind, env, None, None, None)
+    credentials::credentials(kind, env, None, None, None)
 }
 
 /// Waits until `svc` answers its probe, or fails with its last log lines' cause. The
@@ -52,7 +52,7 @@ pub async fn wait_running(docker: &Docker, container: &str) -> Result<(), String
     loop {
         let state = match docker.inspect_container(container, None).await {
             Ok(i) => i.state.unwrap_or_default(),
-            Err(e) if super::is_not_found(&e) => {
+            Err(e) if crate::engine::is_not_found(&e) => {
                 return Err("its container does not exist on this engine".into());
             }
             Err(e) => return Err(format!("inspecting its container failed: {e}")),
@@ -172,7 +172,7 @@ async fn probe(docker: &Docker, svc: &RunningService) -> Result<(), String> {
             }
         }
         Ready::Exec { command } => {
-            let out = crate::checks::exec::run_in(docker, &svc.container_id, command, None).await?;
+            let out = super::exec::run_in(docker, &svc.container_id, command, None).await?;
             let code = out.exit_code;
             if code == 0 {
                 Ok(())
