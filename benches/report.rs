@@ -178,6 +178,7 @@ fn cell(i: usize, values: IndexMap<String, String>) -> CellRecord {
             cgroup_version: "1".into(),
             os: "Debian GNU/Linux forky/sid".into(),
             arch: "x86_64".into(),
+            cache: "fresh".into(),
         }),
         images: vec![ImageRecord {
             service: "postgres".into(),

@@ -4,6 +4,7 @@
 mod checks;
 mod common;
 mod endpoint;
+mod engine_cache;
 mod matrix_errors;
 mod preflight;
 mod real_run;

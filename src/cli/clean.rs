@@ -20,7 +20,7 @@ pub fn run(args: &CleanArgs) -> Outcome {
             Err(e) => return Outcome::NoDocker(super::chain(&e)),
         };
         if args.cache {
-            let (removed, busy) = crate::engine::cache::remove_all(&host).await;
+            let (removed, busy) = dockmatrix::engine::cache::remove_all(&host).await;
             for v in &removed {
                 println!("removed engine cache {v}");
             }

@@ -215,7 +215,14 @@ pub async fn start(
     let mut labels = run.engine(&spec.name, driver);
     labels.insert(labels::CACHE.to_string(), lease.key.clone());
     let place = DindPlace {
-        container: labels::object_name(&["dm", &run.run_id, "engine", &spec.name, driver, &lease.key]),
+        container: labels::object_name(&[
+            "dm",
+            &run.run_id,
+            "engine",
+            &spec.name,
+            driver,
+            &lease.key,
+        ]),
         volume: volume_name(&lease.key),
         // The volume was made by `take_lease`; it outlives the engine.
         reuse_volume: true,
@@ -635,19 +642,34 @@ mod tests {
         let d1_reordered = serde_json::json!({"debug": true, "log-driver": "json-file"});
         let d2 = serde_json::json!({"log-driver": "local"});
         let base = key("sha256:aa", Some("overlay2"), Some(&d1), &s);
-        assert_eq!(base, key("sha256:aa", Some("overlay2"), Some(&d1_reordered), &s));
+        assert_eq!(
+            base,
+            key("sha256:aa", Some("overlay2"), Some(&d1_reordered), &s)
+        );
         assert_eq!(base.len(), 16);
         let others = [
             key("sha256:bb", Some("overlay2"), Some(&d1), &s),
             key("sha256:aa", Some("vfs"), Some(&d1), &s),
             key("sha256:aa", Some("overlay2"), Some(&d2), &s),
             key("sha256:aa", Some("overlay2"), None, &s),
-            key("sha256:aa", Some("overlay2"), Some(&d1), &spec(&["--debug"], None)),
-            key("sha256:aa", Some("overlay2"), Some(&d1), &spec(&[], Some(true))),
             key(
                 "sha256:aa",
                 Some("overlay2"),
-                Some(&serde_json::json!({"log-driver": "json-file", "debug": true, "features": {"containerd-snapshotter": true}})),
+                Some(&d1),
+                &spec(&["--debug"], None),
+            ),
+            key(
+                "sha256:aa",
+                Some("overlay2"),
+                Some(&d1),
+                &spec(&[], Some(true)),
+            ),
+            key(
+                "sha256:aa",
+                Some("overlay2"),
+                Some(
+                    &serde_json::json!({"log-driver": "json-file", "debug": true, "features": {"containerd-snapshotter": true}}),
+                ),
                 &s,
             ),
         ];
@@ -655,7 +677,10 @@ mod tests {
             assert_ne!(&base, k, "variant {i} must not share the cache");
         }
         assert_eq!(
-            image_store(None, &["--feature".into(), "containerd-snapshotter=true".into()]),
+            image_store(
+                None,
+                &["--feature".into(), "containerd-snapshotter=true".into()]
+            ),
             "containerd"
         );
     }
