@@ -476,9 +476,45 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// An error and its causes on one line, `a: b: c`: the one renderer of error chains (the
+/// runner's reasons, the checks' messages, the CLI's errors). Our errors carry their cause
+/// in `#[source]` only; a third-party error that also prints its cause (tokio-postgres:
+/// `db error: ERROR: …`) ends with that text already, and the cause is not written twice.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let msg = c.to_string();
+        if !out.ends_with(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        cause = c.source();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("failed to start")]
+    struct Outer(#[source] Inner);
+    #[derive(Debug, thiserror::Error)]
+    #[error("db error: {0}")]
+    struct Inner(#[source] Leaf);
+    #[derive(Debug, thiserror::Error)]
+    #[error("ERROR: no such table")]
+    struct Leaf;
+
+    #[test]
+    fn error_chains_print_each_cause_once() {
+        assert_eq!(
+            error_chain(&Outer(Inner(Leaf))),
+            "failed to start: db error: ERROR: no such table"
+        );
+    }
 
     #[test]
     fn locates_line_and_column_in_characters() {

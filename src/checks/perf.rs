@@ -84,51 +84,25 @@ pub fn stats(samples_ms: &mut [f64], elapsed: Duration) -> PerfStats {
     }
 }
 
-/// The most a tolerance is widened to by a noisy measurement.
-pub const MAX_WIDENED_TOLERANCE_PCT: f64 = 50.0;
-
-/// The tolerance actually applied: `tolerance_pct`, widened to three times the larger
-/// measured CV (in percent) when that is larger, but then to at most 50% (a configured
-/// tolerance above 50% is kept as it is); then widened by the two measurements'
-/// p95 precisions ([`PerfStats::precision_widening`]): a difference smaller than the
-/// measurements' own uncertainty is no evidence of a regression.
-pub fn effective_tolerance(current: &PerfStats, baseline: &PerfStats, tolerance_pct: f64) -> f64 {
-    let noise = 300.0 * current.cv.max(baseline.cv);
-    let by_noise = if noise > tolerance_pct {
-        noise.min(MAX_WIDENED_TOLERANCE_PCT.max(tolerance_pct))
-    } else {
-        tolerance_pct
-    };
-    by_noise + current.precision_widening(baseline)
-}
+pub use crate::results::perf_rule::{MAX_WIDENED_TOLERANCE_PCT, effective_tolerance};
 
 /// Compares a measurement with the same check's figures in `baseline_run_id`: a
-/// regression is a p95 higher, or a throughput lower, than the baseline's by more than
-/// the [`effective_tolerance`].
+/// regression is [`crate::results::perf_rule::judge`]'s, the rule `compare` applies too.
 pub fn compare_to_baseline(
     current: &PerfStats,
     baseline: &PerfStats,
     baseline_run_id: &str,
     tolerance_pct: f64,
 ) -> PerfDelta {
-    let pct = |now: f64, then: f64| {
-        if then > 0.0 {
-            (now - then) / then * 100.0
-        } else {
-            0.0
-        }
-    };
-    let tolerance = effective_tolerance(current, baseline, tolerance_pct);
-    let p95_delta_pct = pct(current.p95_ms, baseline.p95_ms);
-    let ops_delta_pct = pct(current.ops_per_sec, baseline.ops_per_sec);
+    let v = crate::results::perf_rule::judge(baseline, current, tolerance_pct);
     PerfDelta {
         run_id: baseline_run_id.to_string(),
         p95_ms: baseline.p95_ms,
         ops_per_sec: baseline.ops_per_sec,
-        p95_delta_pct,
-        ops_delta_pct,
-        tolerance_pct: tolerance,
-        regressed: p95_delta_pct > tolerance || ops_delta_pct < -tolerance,
+        p95_delta_pct: v.p95_delta_pct.unwrap_or(0.0),
+        ops_delta_pct: v.ops_delta_pct.unwrap_or(0.0),
+        tolerance_pct: v.tolerance_pct,
+        regressed: v.regressed,
     }
 }
 
@@ -731,6 +705,31 @@ mod tests {
         assert_eq!(
             stats(&mut [1.0, 2.0], Duration::from_secs(1)).p95_precision_pct,
             None
+        );
+    }
+
+    #[test]
+    fn run_baseline_and_compare_give_the_same_verdict() {
+        let base = fig(1.0, 1000.0, 0.02);
+        for (p95, ops, cv) in [
+            (1.1, 1000.0, 0.01),
+            (1.2, 1000.0, 0.01),
+            (1.2, 1000.0, 0.1),
+            (1.4, 1000.0, 0.1),
+            (1.0, 800.0, 0.01),
+            (1.0, 800.0, 0.2),
+            (1.0, 400.0, 0.9),
+            (0.5, 3000.0, 0.01),
+        ] {
+            let new = fig(p95, ops, cv);
+            let run = compare_to_baseline(&new, &base, "r1", 15.0).regressed;
+            let cmp = crate::results::compare::perf_change(&base, &new, 15.0)
+                .is_some_and(|p| p.regressed);
+            assert_eq!(run, cmp, "p95 {p95}, ops {ops}, cv {cv}");
+        }
+        // The noise widening applies in compare too: +20% at CV 0.1 is within 30%.
+        assert!(
+            crate::results::compare::perf_change(&base, &fig(1.2, 1000.0, 0.1), 15.0).is_none()
         );
     }
 }

@@ -77,20 +77,7 @@ fn my_error(e: &mysql_async::Error) -> SqlError {
     }
 }
 
-/// An error and its sources on one line.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let t = c.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        cur = c.source();
-    }
-    s
-}
+pub(crate) use crate::diagnostic::error_chain;
 
 impl SqlConn {
     pub async fn connect(

@@ -87,7 +87,7 @@ pub fn run(args: &EnginesArgs) -> Outcome {
 /// started unless a finding blocks it. Host and endpoint engines run already: they are
 /// measured first and judged on what they measured.
 async fn start_checked(
-    host: &bollard::Docker,
+    host: &dockmatrix::engine::Host,
     matrix: &Matrix,
     k: &EngineKey,
     images: &[String],

@@ -171,7 +171,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Outcome> {
 
 /// An error and its causes, once each.
 pub fn chain(e: &dyn std::error::Error) -> String {
-    dockmatrix::runner::pool::error_chain(e)
+    dockmatrix::diagnostic::error_chain(e)
 }
 
 #[derive(Debug, clap::Args)]

@@ -152,8 +152,9 @@ pub enum EngineError {
         #[source]
         source: bollard::errors::Error,
     },
-    #[error("{0}")]
-    Unsupported(String),
+    /// A bug of dockmatrix (an invariant broke), not a fault of the engine.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// Preflight found the combination cannot work: not tried, `unsupported`.
     #[error("not started: preflight: {reason}")]
     Blocked { reason: String },
@@ -172,7 +173,26 @@ impl EngineError {
 }
 
 /// Connects to the host engine (DOCKER_HOST or the local socket), negotiating the API.
-pub async fn connect_host() -> Result<Docker, EngineError> {
+/// The engine this process talks to directly (`DOCKER_HOST` or the local socket): it runs
+/// the dind engines and the host cells. The runner and the CLI hold it without naming
+/// bollard; the rooms that talk to Docker see the client through `Deref`.
+#[derive(Clone)]
+pub struct Host(Docker);
+
+impl std::ops::Deref for Host {
+    type Target = Docker;
+    fn deref(&self) -> &Docker {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host").finish_non_exhaustive()
+    }
+}
+
+pub async fn connect_host() -> Result<Host, EngineError> {
     let url = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
     let docker = Docker::connect_with_local_defaults().map_err(|source| EngineError::Connect {
         url: url.clone(),
@@ -182,6 +202,7 @@ pub async fn connect_host() -> Result<Docker, EngineError> {
     docker
         .negotiate_version()
         .await
+        .map(Host)
         .map_err(|source| EngineError::Connect { url, source })
 }
 
@@ -284,7 +305,7 @@ pub async fn start(
         }
         EngineKind::Dind => {
             let spec =
-                spec.ok_or_else(|| EngineError::Unsupported("dind engine without spec".into()))?;
+                spec.ok_or_else(|| EngineError::Internal("dind engine without spec".into()))?;
             let place = DindPlace::shared(labels, &spec.name, driver, config.daemon_config);
             start_dind(host, spec, driver, config.daemon, &place).await?
         }

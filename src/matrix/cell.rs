@@ -27,6 +27,26 @@ impl Cell {
         self.values.get(axis).map(String::as_str)
     }
 
+    /// The `[engines.*]` entry the cell names (`None`: the host engine, or an upgrade cell).
+    pub fn engine(&self) -> Option<&str> {
+        self.get(super::axes::ENGINE)
+    }
+
+    /// The storage driver asked (`None`: the engine's default).
+    pub fn storage_driver(&self) -> Option<&str> {
+        self.get(super::axes::STORAGE_DRIVER)
+    }
+
+    /// The `[daemon-configs.*]` file the cell's engine starts with.
+    pub fn daemon_config(&self) -> Option<&str> {
+        self.get(super::axes::DAEMON_CONFIG)
+    }
+
+    /// The `[upgrades.*]` path of an upgrade cell.
+    pub fn upgrade(&self) -> Option<&str> {
+        self.get(super::axes::UPGRADE)
+    }
+
     /// `engine=28.5 storage-driver=vfs`: for messages.
     pub fn describe(&self) -> String {
         self.values

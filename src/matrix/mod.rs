@@ -1,6 +1,7 @@
 //! The matrix file: parsed into raw structs ([`raw`]), validated into the checked types of
 //! this module, and expanded into [`Cell`]s. Plain data and functions: no Docker, no tokio.
 
+pub mod axes;
 pub mod cell;
 pub mod expand;
 pub mod filter;
@@ -400,14 +401,14 @@ impl Matrix {
 
     /// The upgrade path of an upgrade cell.
     pub fn upgrade_for(&self, cell: &Cell) -> Option<&UpgradePath> {
-        cell.get("upgrade").and_then(|u| self.upgrades.get(u))
+        cell.upgrade().and_then(|u| self.upgrades.get(u))
     }
 
     /// The daemon.json an engine starts with in `cell`: the engine's `daemon`, then the
     /// keys of the cell's `daemon-config` file over it. `None` when neither says anything.
     pub fn daemon_for(&self, engine: &EngineSpec, cell: &Cell) -> Option<serde_json::Value> {
         let file = cell
-            .get("daemon-config")
+            .daemon_config()
             .and_then(|f| self.daemon_configs.get(f));
         merge_daemon(engine.daemon.as_ref(), file)
     }
@@ -415,7 +416,7 @@ impl Matrix {
     /// The engine a cell runs on (`None`: the host engine).
     pub fn engine_for(&self, cell: &Cell) -> Option<&EngineSpec> {
         // An upgrade cell starts on its path's `from` engine.
-        cell.get("engine")
+        cell.engine()
             .or_else(|| self.upgrade_for(cell).map(|u| u.from.as_str()))
             .and_then(|e| self.engines.get(e))
     }
@@ -556,7 +557,7 @@ pub fn placeholders(template: &str) -> Vec<&str> {
 pub enum PlanError {
     #[error("{0}")]
     Matrix(Diagnostics),
-    #[error("invalid filter: {0}")]
+    #[error("invalid filter")]
     Filter(#[source] FilterError),
     #[error("the filter `{0}` matches no cell")]
     NoMatch(String),

@@ -7,6 +7,7 @@ use std::path::Path;
 use indexmap::IndexMap;
 use toml::Spanned;
 
+use super::axes::{self, SPECIAL as SPECIAL_AXES};
 use super::raw::{RawAxis, RawEngine, RawMatrix, RawReady, RawService, RawUpgrade, SpannedMap};
 use super::units::{parse_bytes, parse_duration};
 use super::*;
@@ -14,8 +15,6 @@ use crate::diagnostic::{Ctx, toml_key};
 
 /// The most combinations the axes of one matrix may make (before excludes).
 pub const MAX_CELLS: usize = 1_000_000;
-
-const SPECIAL_AXES: [&str; 4] = ["engine", "storage-driver", "daemon-config", "upgrade"];
 
 pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Matrix, Diagnostics> {
     let mut cx = Ctx::new(path, &source);
@@ -146,7 +145,7 @@ pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Ma
     };
     // An engine whose table is invalid has its own error: it still counts as defined.
     let defined = |s: &String| raw.engines.keys().any(|k| k.get_ref() == s);
-    if let Some((_, vals)) = raw_axes.iter().find(|(k, _)| k.get_ref() == "engine") {
+    if let Some((_, vals)) = raw_axes.iter().find(|(k, _)| k.get_ref() == axes::ENGINE) {
         for (i, v) in vals.get_ref().iter().enumerate() {
             let s = value_string(v.get_ref());
             if let Some(s) = s.filter(|s| !defined(s)) {
@@ -162,7 +161,7 @@ pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Ma
     }
     for (i, inc) in raw.include.iter().enumerate() {
         for (k, v) in inc.get_ref() {
-            if k.get_ref() == "engine"
+            if k.get_ref() == axes::ENGINE
                 && let Some(s) = value_string(v.get_ref()).filter(|s| !defined(s))
             {
                 let help = engine_hint();
@@ -336,7 +335,7 @@ fn upgrades(
             },
         );
     }
-    let axis = raw_axes.iter().find(|(k, _)| k.get_ref() == "upgrade");
+    let axis = raw_axes.iter().find(|(k, _)| k.get_ref() == axes::UPGRADE);
     let mut values: Vec<(String, Range<usize>, String)> = axis
         .map(|(_, vals)| {
             vals.get_ref()
@@ -350,7 +349,7 @@ fn upgrades(
         .unwrap_or_default();
     for (i, inc) in raw.include.iter().enumerate() {
         for (k, v) in inc.get_ref() {
-            if k.get_ref() == "upgrade"
+            if k.get_ref() == axes::UPGRADE
                 && let Some(s) = value_string(v.get_ref())
             {
                 values.push((s, v.span(), format!("include[{i}].upgrade")));
@@ -402,7 +401,7 @@ fn upgrades(
         axes.insert(
             0,
             Axis {
-                name: "upgrade".into(),
+                name: axes::UPGRADE.into(),
                 values: out.keys().cloned().collect(),
             },
         );
@@ -417,7 +416,7 @@ fn upgrades(
                     .iter()
                     .flat_map(|inc| inc.get_ref().iter().map(|(k, v)| (k, v.span()))),
             )
-            .filter(|(k, _)| k.get_ref() == "engine");
+            .filter(|(k, _)| k.get_ref() == axes::ENGINE);
         for (k, _) in engine_keys {
             cx.err(
                 k.span(),
@@ -439,7 +438,7 @@ fn daemon_configs(
     let mut out = IndexMap::new();
     let Some((_, vals)) = raw_axes
         .iter()
-        .find(|(k, _)| k.get_ref() == "daemon-config")
+        .find(|(k, _)| k.get_ref() == axes::DAEMON_CONFIG)
     else {
         return out;
     };

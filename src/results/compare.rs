@@ -141,10 +141,6 @@ pub fn check_change(base: CheckStatus, new: CheckStatus) -> Change {
     }
 }
 
-fn pct(base: f64, new: f64) -> Option<f64> {
-    (base.is_finite() && new.is_finite() && base > 0.0).then(|| (new - base) / base * 100.0)
-}
-
 /// Compares `new` against `base`. `tolerance_pct` bounds the perf deltas reported.
 pub fn compare(base: &RunRecord, new: &RunRecord, tolerance_pct: f64) -> Comparison {
     let mut cells = Vec::new();
@@ -244,18 +240,15 @@ fn compare_checks(
     }
 }
 
-/// The change when p95 or throughput moved beyond the tolerance, either way; the
-/// tolerance is widened by the two runs' p95 precisions, as in a `--baseline` run.
-fn perf_change(b: &PerfStats, n: &PerfStats, tolerance_pct: f64) -> Option<PerfChange> {
-    let tolerance_pct = tolerance_pct + b.precision_widening(n);
-    let p95 = pct(b.p95_ms, n.p95_ms);
-    let ops = pct(b.ops_per_sec, n.ops_per_sec);
-    let beyond = |d: Option<f64>| d.is_some_and(|d| d.abs() > tolerance_pct);
+/// The change when p95 or throughput moved beyond the tolerance, either way.
+/// Regressed or not is [`super::perf_rule::judge`]'s verdict, as for `run --baseline`.
+pub(crate) fn perf_change(b: &PerfStats, n: &PerfStats, tolerance_pct: f64) -> Option<PerfChange> {
+    let v = super::perf_rule::judge(b, n, tolerance_pct);
+    let (p95, ops, regressed) = (v.p95_delta_pct, v.ops_delta_pct, v.regressed);
+    let beyond = |d: Option<f64>| d.is_some_and(|d| d.abs() > v.tolerance_pct);
     if !beyond(p95) && !beyond(ops) {
         return None;
     }
-    let regressed =
-        p95.is_some_and(|d| d > tolerance_pct) || ops.is_some_and(|d| d < -tolerance_pct);
     Some(PerfChange {
         regressed,
         values: IndexMap::new(),

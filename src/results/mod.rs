@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod compare;
 pub mod merge;
+pub mod perf_rule;
 mod strings;
 
 /// The schema version of run.json.

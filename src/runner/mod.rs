@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use bollard::Docker;
 use futures_util::future::BoxFuture;
 use tokio::sync::{RwLock, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -19,8 +18,8 @@ pub use events::{Event, Step};
 use pool::{EngineKey, Pool};
 
 use crate::checks::Target;
-use crate::engine::EngineHandle;
 use crate::engine::labels::RunLabels;
+use crate::engine::{EngineHandle, Host};
 use crate::matrix::{Cell, Matrix, PullPolicy};
 use crate::results::{
     AttemptRecord, CellRecord, CellStatus, CheckRecord, EngineFacts, Finding, ImageRecord,
@@ -78,7 +77,7 @@ pub fn default_jobs() -> usize {
 /// `--fail-fast`) stops new work, tears down what runs, and marks the rest `cancelled`.
 pub async fn run(
     cfg: RunConfig,
-    host: Docker,
+    host: Host,
     emit: Emit,
     cancel: CancellationToken,
 ) -> Vec<CellRecord> {

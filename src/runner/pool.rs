@@ -7,13 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use bollard::Docker;
 use tokio::sync::{Mutex, OnceCell};
 
 use super::events::Event;
 use crate::engine::images::{self, Loaded};
 use crate::engine::labels::RunLabels;
-use crate::engine::{self, EngineHandle};
+use crate::engine::{self, EngineHandle, Host};
 use crate::matrix::{Cell, EngineKind, EngineSpec, Matrix, PullPolicy, UpgradePath};
 use crate::results::{Finding, FindingLevel};
 
@@ -29,9 +28,9 @@ pub struct EngineKey {
 impl EngineKey {
     pub fn of(cell: &Cell) -> EngineKey {
         EngineKey {
-            engine: cell.get("engine").unwrap_or("host").to_string(),
-            driver: cell.get("storage-driver").map(str::to_string),
-            daemon_config: cell.get("daemon-config").map(str::to_string),
+            engine: cell.engine().unwrap_or("host").to_string(),
+            driver: cell.storage_driver().map(str::to_string),
+            daemon_config: cell.daemon_config().map(str::to_string),
         }
     }
 
@@ -56,8 +55,8 @@ impl EngineKey {
         cell: &Cell,
         path: &UpgradePath,
     ) -> [(EngineKey, Option<serde_json::Value>); 2] {
-        let driver = cell.get("storage-driver").map(str::to_string);
-        let config = cell.get("daemon-config").map(str::to_string);
+        let driver = cell.storage_driver().map(str::to_string);
+        let config = cell.daemon_config().map(str::to_string);
         let daemon_of = |name: &str| {
             matrix
                 .engines
@@ -114,7 +113,7 @@ struct Entry {
 }
 
 pub struct Pool {
-    host: Docker,
+    host: Host,
     labels: RunLabels,
     pull: PullPolicy,
     entries: HashMap<EngineKey, Arc<Entry>>,
@@ -126,7 +125,7 @@ pub struct Pool {
 impl Pool {
     /// Plans the engines of `cells`: which images each must hold, how many cells use it.
     pub fn new(
-        host: Docker,
+        host: Host,
         labels: RunLabels,
         matrix: &Matrix,
         cells: &[Cell],
@@ -186,7 +185,7 @@ impl Pool {
         self
     }
 
-    pub fn host(&self) -> &Docker {
+    pub fn host(&self) -> &Host {
         &self.host
     }
 
@@ -251,7 +250,7 @@ impl Pool {
                 });
                 self.starts.lock().await.push(task);
                 let r = rx.await.unwrap_or_else(|_| {
-                    Err(engine::EngineError::Unsupported(
+                    Err(engine::EngineError::Internal(
                         "the engine start task ended".into(),
                     ))
                 });
@@ -400,7 +399,7 @@ fn leftovers(entry: &Entry, key: &EngineKey, removed: &[String]) {
 /// Preflight of a dind engine before it starts; its findings are kept in the entry. A
 /// blocking finding is a refusal: the cells are `unsupported` without trying.
 async fn checked(
-    host: &Docker,
+    host: &Host,
     entry: &Entry,
     config: engine::Config<'_>,
     labels: &RunLabels,
@@ -428,17 +427,4 @@ async fn checked(
     Ok(())
 }
 
-/// An error and its causes, once each: `a: b: c`.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let msg = s.to_string();
-        if !out.contains(&msg) {
-            out.push_str(": ");
-            out.push_str(&msg);
-        }
-        src = s.source();
-    }
-    out
-}
+pub use crate::diagnostic::error_chain;

@@ -17,7 +17,7 @@ use std::time::Instant;
 use super::{Attempt, Interrupt, Runner, pool};
 use crate::checks::Target;
 use crate::engine::labels::{self, RunLabels};
-use crate::engine::{self, DindPlace, EngineHandle, images};
+use crate::engine::{self, DindPlace, EngineHandle, Host, images};
 use crate::matrix::{Cell, EngineSpec, Restart, UpgradePath};
 use crate::results::{CellStatus, CheckRecord, CheckStatus, Counted, PhaseRecord, UpgradeRecord};
 use crate::runner::{Event, Step};
@@ -436,7 +436,7 @@ impl Runner<'_> {
     /// Stops the current engine (SIGTERM, up to 30 s) and starts `next` on its volume.
     async fn switch(
         &self,
-        host: &bollard::Docker,
+        host: &Host,
         current: &mut Option<EngineHandle>,
         next: &EnginePlan<'_>,
         place: &DindPlace,
@@ -553,7 +553,7 @@ impl Runner<'_> {
 }
 
 async fn start(
-    host: &bollard::Docker,
+    host: &Host,
     plan: &EnginePlan<'_>,
     place: &DindPlace,
 ) -> Result<EngineHandle, engine::EngineError> {

@@ -54,7 +54,7 @@ pub enum StackError {
         #[source]
         source: bollard::errors::Error,
     },
-    #[error("service `{service}`: {source}")]
+    #[error("failed to prepare the environment of service `{service}`")]
     Env {
         service: String,
         #[source]
@@ -102,7 +102,10 @@ pub struct RunningService {
     pub container_name: String,
     pub ports: BTreeMap<u16, SocketAddr>,
     pub env: IndexMap<String, String>,
+    /// Milliseconds from this service's own container start to its first good probe.
     pub ready_ms: Option<u64>,
+    /// When its container was started (what `ready_ms` counts from).
+    started: Instant,
     figures: figures::Collector,
 }
 
@@ -206,13 +209,12 @@ impl Stack {
                 })?;
                 self.start_service(engine, cell, spec, &image).await?;
             }
-            let started = Instant::now();
             let docker = self.docker.clone();
             let waits = self.services[first..].iter_mut().map(|svc| {
                 let docker = docker.clone();
                 async move {
                     ready::wait(&docker, svc, engine.publish_ip).await?;
-                    svc.ready_ms = Some(started.elapsed().as_millis() as u64);
+                    svc.ready_ms = Some(svc.started.elapsed().as_millis() as u64);
                     Ok::<(), StackError>(())
                 }
             });
@@ -333,6 +335,7 @@ impl Stack {
                 source,
             })?;
         self.pending.push(created.id.clone());
+        let started = Instant::now();
         self.docker
             .start_container(&created.id, None)
             .await
@@ -357,6 +360,7 @@ impl Stack {
             ports: published,
             env,
             ready_ms: None,
+            started,
             figures,
         });
         Ok(())
