@@ -162,7 +162,11 @@ async fn run_async(
         fail_fast: args.fail_fast,
         keep,
         suites,
-        engine_cache: args.engine_cache.or(matrix_engine_cache).unwrap_or(true),
+        engine_cache: args
+            .engine_cache
+            .or_else(engine_cache_from_env)
+            .or(matrix_engine_cache)
+            .unwrap_or(true),
     };
     let cells = runner::run(cfg, host.clone(), emit, cancel.clone()).await;
     // The safety net under explicit teardown: nothing labelled with this run survives but
@@ -299,5 +303,15 @@ fn host_facts() -> HostFacts {
         kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         memory_bytes,
+    }
+}
+
+/// `DOCKMATRIX_ENGINE_CACHE=on|off`: between `--engine-cache` and `[run] engine-cache`, for
+/// CI jobs and test suites that must never leave caches on a shared host.
+fn engine_cache_from_env() -> Option<bool> {
+    match std::env::var("DOCKMATRIX_ENGINE_CACHE").ok()?.as_str() {
+        "on" => Some(true),
+        "off" => Some(false),
+        _ => None,
     }
 }
