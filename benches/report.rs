@@ -268,6 +268,7 @@ fn bench(c: &mut Criterion) {
     let pivot = Options {
         color: true,
         pivot: Some(Pivot::new("engine", "storage-driver")),
+        width: None,
     };
     g.bench_function("sanitise_only", |b| {
         b.iter(|| report::text::sanitised(black_box(&record)))

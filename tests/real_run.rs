@@ -303,6 +303,7 @@ fn real_run_snapshot_table_pivot() {
     let opts = Options {
         color: false,
         pivot: Some(Pivot::new("engine", "redis")),
+        width: None,
     };
     insta::assert_snapshot!(
         "table_pivot",

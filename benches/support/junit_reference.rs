@@ -111,6 +111,18 @@ fn suite(cell: &CellRecord) -> TestSuite {
             "dockmatrix.engine.storage_driver",
             e.storage_driver.as_str(),
         ));
+        for (name, value) in [
+            ("dockmatrix.engine.containerd", &e.containerd),
+            ("dockmatrix.engine.runc", &e.runc),
+            ("dockmatrix.engine.kernel", &e.kernel),
+            ("dockmatrix.engine.cgroup_version", &e.cgroup_version),
+            ("dockmatrix.engine.os", &e.os),
+            ("dockmatrix.engine.arch", &e.arch),
+        ] {
+            if !value.is_empty() {
+                s.add_property(Property::new(name, value.as_str()));
+            }
+        }
     }
     if let Some(r) = &cell.reason {
         s.add_property(Property::new("dockmatrix.reason", one_line(r)));
@@ -135,34 +147,89 @@ fn suite(cell: &CellRecord) -> TestSuite {
             ));
         }
     }
-    if let Some(case) = cell_case(cell) {
-        s.add_test_case(case);
-    }
+    let values = describe_values(cell);
+    let mut cases: Vec<TestCase> = Vec::new();
+    cases.extend(cell_case(cell, &values));
     if let Some(u) = &cell.upgrade {
-        s.add_test_cases(u.phases.iter().map(phase_case));
+        cases.extend(u.phases.iter().map(|p| phase_case(p, &values)));
     }
-    s.add_test_cases(cell.checks.iter().map(check_case));
-    let logs: Vec<String> = cell
-        .services
-        .iter()
-        .filter(|svc| !svc.log_tail.is_empty())
-        .map(|svc| {
-            format!(
-                "==> {} ({}) <==\n{}\n",
-                svc.name,
-                svc.image,
-                svc.log_tail.join("\n")
-            )
-        })
-        .collect();
-    if !logs.is_empty() {
-        s.set_system_out(logs.join("\n"));
+    cases.extend(cell.checks.iter().map(|ch| check_case(ch, &values)));
+    let failed = |c: &TestCase| match &c.status {
+        TestCaseStatus::Success { flaky_runs } => !flaky_runs.is_empty(),
+        TestCaseStatus::NonSuccess { .. } => true,
+        TestCaseStatus::Skipped { .. } => false,
+    };
+    if cases.iter().any(failed) {
+        let context = cell_context(cell, &values);
+        let logs = log_tails(cell);
+        for c in cases.iter_mut().filter(|c| failed(c)) {
+            let out = match &c.system_out {
+                Some(own) => format!("{context}\n{}", own.as_str()),
+                None => context.clone(),
+            };
+            c.set_system_out(out);
+            if let Some(l) = &logs {
+                c.set_system_err(l.as_str());
+            }
+        }
+    }
+    s.add_test_cases(cases);
+    s
+}
+
+fn classname(values: &str, suite: &str) -> String {
+    format!("{values}.{}", suite.replace('.', "_"))
+}
+
+fn cell_context(cell: &CellRecord, values: &str) -> String {
+    let mut s = format!("cell {} ({values})\nstatus {}", cell.id, cell.status);
+    if cell.attempts > 1 {
+        s.push_str(&format!(" after {} attempts", cell.attempts));
+    }
+    if let Some(e) = &cell.engine {
+        s.push_str(&format!(
+            "\nengine {} {}: Docker {} (API {}), {}",
+            e.name, e.kind, e.server_version, e.api_version, e.storage_driver
+        ));
+        for (what, v) in [
+            ("containerd", &e.containerd),
+            ("runc", &e.runc),
+            ("kernel", &e.kernel),
+        ] {
+            if !v.is_empty() {
+                s.push_str(&format!(", {what} {v}"));
+            }
+        }
+        if !e.cgroup_version.is_empty() {
+            s.push_str(&format!(", cgroup v{}", e.cgroup_version));
+        }
+    }
+    for (i, a) in cell.previous_attempts.iter().enumerate() {
+        s.push_str(&format!("\nattempt {}: {}", i + 1, a.status));
+        if let Some(r) = &a.reason {
+            s.push_str(&format!(": {}", one_line(r)));
+        }
     }
     s
 }
 
+fn log_tails(cell: &CellRecord) -> Option<String> {
+    let mut s = String::new();
+    for svc in cell.services.iter().filter(|svc| !svc.log_tail.is_empty()) {
+        if !s.is_empty() {
+            s.push('\n');
+        }
+        s.push_str(&format!("==> {} ({}) <==\n", svc.name, svc.image));
+        for line in &svc.log_tail {
+            s.push_str(line);
+            s.push('\n');
+        }
+    }
+    (!s.is_empty()).then_some(s)
+}
+
 /// The testcase standing for the cell, when its checks do not say everything.
-fn cell_case(cell: &CellRecord) -> Option<TestCase> {
+fn cell_case(cell: &CellRecord, values: &str) -> Option<TestCase> {
     let reason = cell
         .reason
         .clone()
@@ -219,7 +286,7 @@ fn cell_case(cell: &CellRecord) -> Option<TestCase> {
         }
     };
     let mut case = TestCase::new(CELL_CASE, status);
-    case.set_classname("dockmatrix.cell");
+    case.set_classname(classname(values, "cell"));
     case.set_time(Duration::from_millis(cell.durations_ms.total));
     case.add_property(Property::new("dockmatrix.status", cell.status.as_str()));
     Some(case)
@@ -227,7 +294,7 @@ fn cell_case(cell: &CellRecord) -> Option<TestCase> {
 
 /// A testcase per upgrade phase (`[phase] seed`, …): failing, an error or skipped
 /// (unsupported, cancelled) as its status says, with its reason and findings.
-fn phase_case(p: &PhaseRecord) -> TestCase {
+fn phase_case(p: &PhaseRecord, values: &str) -> TestCase {
     let mut text = p.reason.clone().unwrap_or_else(|| p.status.to_string());
     for f in &p.findings {
         text.push_str("\n- ");
@@ -259,7 +326,7 @@ fn phase_case(p: &PhaseRecord) -> TestCase {
         }
     };
     let mut case = TestCase::new(format!("{PHASE_CASE_PREFIX}{}", p.name), status);
-    case.set_classname("dockmatrix.upgrade");
+    case.set_classname(classname(values, "upgrade"));
     case.set_time(Duration::from_millis(p.duration_ms));
     case.add_property(Property::new("dockmatrix.status", p.status.as_str()));
     case
@@ -277,7 +344,7 @@ fn case_name(ch: &CheckRecord) -> String {
     }
 }
 
-fn check_case(ch: &CheckRecord) -> TestCase {
+fn check_case(ch: &CheckRecord, values: &str) -> TestCase {
     let first_line = truncate(&one_line(&ch.message), MESSAGE_WIDTH).into_owned();
     let status = match ch.status {
         CheckStatus::Pass | CheckStatus::Fixed => TestCaseStatus::success(),
@@ -304,7 +371,7 @@ fn check_case(ch: &CheckRecord) -> TestCase {
         }
     };
     let mut case = TestCase::new(case_name(ch), status);
-    case.set_classname(ch.suite.as_str());
+    case.set_classname(classname(values, &ch.suite));
     case.set_time(Duration::from_millis(ch.duration_ms));
     if ch.status != CheckStatus::Pass {
         case.add_property(Property::new("dockmatrix.status", ch.status.as_str()));

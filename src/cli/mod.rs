@@ -8,6 +8,7 @@ mod progress;
 mod report;
 mod run;
 mod suites;
+mod terminal;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,6 +24,9 @@ use dockmatrix::matrix::{Filter, Partition};
     about = "Tells whether your stack survives a Docker upgrade: every engine version × storage driver × dependency version, tested and reported"
 )]
 pub struct Cli {
+    /// Colour: auto (a terminal, unless NO_COLOR is set and not empty), always, never.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = terminal::ColorChoice::Auto)]
+    pub color: terminal::ColorChoice,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -218,6 +222,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    terminal::set_color(cli.color);
     let outcome = match cli.command {
         Command::Plan(args) => plan::plan(&args),
         Command::Images(args) => plan::images(&args),

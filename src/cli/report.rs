@@ -2,7 +2,7 @@
 //! and shards joined. The CLI decides colour (a TTY without NO_COLOR) and exit codes;
 //! `report` and `results` do the work.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
@@ -69,6 +69,8 @@ pub enum CompareFormat {
     Table,
     Markdown,
     Json,
+    /// One self-contained page, the perf deltas as bars.
+    Html,
 }
 
 #[derive(Debug, clap::Args)]
@@ -90,18 +92,10 @@ fn load(path: &Path) -> Result<RunRecord, Outcome> {
     RunRecord::load(path).map_err(|e| Outcome::BadInput(render_error(&e)))
 }
 
-/// Colour on stdout, for `report` and `run` alike: a terminal that wants it.
+/// Colour on stdout, for `report` and `run` alike: `--color`, else a terminal that
+/// wants it ([`super::terminal`]).
 pub(super) fn stdout_wants_colour() -> bool {
-    colour_wanted(
-        std::io::stdout().is_terminal(),
-        std::env::var_os("NO_COLOR").as_deref(),
-    )
-}
-
-/// https://no-color.org: colour is off when `NO_COLOR` is present *and not empty*; an
-/// empty `NO_COLOR` is as if it were unset.
-fn colour_wanted(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
-    terminal && no_color.is_none_or(|v| v.is_empty())
+    super::terminal::stdout_colour()
 }
 
 fn emit(text: &str, output: Option<&Path>) -> Outcome {
@@ -141,9 +135,15 @@ pub fn report(args: &ReportArgs) -> Outcome {
             Err(e) => return Outcome::BadInput(format!("error: invalid --pivot: {e}")),
         },
     };
+    let to_stdout = format == Format::Table && args.output.is_none();
     let opts = Options {
-        color: format == Format::Table && args.output.is_none() && stdout_wants_colour(),
+        color: to_stdout && stdout_wants_colour(),
         pivot,
+        width: if to_stdout {
+            super::terminal::stdout_width()
+        } else {
+            None
+        },
     };
     emit(
         &report::render(format, &record, &opts),
@@ -178,6 +178,7 @@ pub fn compare(args: &CompareArgs) -> Outcome {
         CompareFormat::Table => report::compare::render_table(&cmp),
         CompareFormat::Markdown => report::compare::render_markdown(&cmp),
         CompareFormat::Json => report::compare::render_json(&cmp),
+        CompareFormat::Html => report::compare::render_html(&cmp),
     };
     emit(&text, None);
     if cmp.regressed {
@@ -228,7 +229,11 @@ pub fn merge(args: &MergeArgs) -> Outcome {
 mod tests {
     use std::ffi::OsStr;
 
-    use super::colour_wanted;
+    use crate::cli::terminal::{ColorChoice, colour_wanted as wanted};
+
+    fn colour_wanted(terminal: bool, no_color: Option<&OsStr>) -> bool {
+        wanted(ColorChoice::Auto, terminal, no_color)
+    }
 
     #[test]
     fn no_color_means_present_and_not_empty() {

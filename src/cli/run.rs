@@ -200,6 +200,7 @@ async fn run_async(
         &record,
         &dockmatrix::report::Options {
             color: super::report::stdout_wants_colour(),
+            width: super::terminal::stdout_width(),
             ..Default::default()
         },
     );

@@ -1,5 +1,6 @@
-//! A comparison of two runs rendered: a terminal table, Markdown, or JSON. Cells are shown
-//! by their values (runs are matched by values, never by id).
+//! A comparison of two runs rendered: a terminal table, Markdown, JSON, or an HTML page
+//! with the perf deltas as bars. Cells are shown by their values (runs are matched by
+//! values, never by id).
 
 use std::fmt::Write as _;
 
@@ -7,7 +8,8 @@ use indexmap::IndexMap;
 use tabled::builder::Builder;
 use tabled::settings::Style;
 
-use super::text::{clean, markdown_inline as md, one_line, truncate};
+use super::svg::{DeltaRow, delta_chart, glyph_defs, with_glyphs};
+use super::text::{clean, html as esc, markdown_inline as md, one_line, truncate};
 use super::{fmt_p95, fmt_pct};
 use crate::results::compare::{Change, Comparison};
 
@@ -262,3 +264,106 @@ pub fn render_json(c: &Comparison) -> String {
     s.push('\n');
     s
 }
+
+/// The comparison as one self-contained page (inline CSS and SVG, no script): the
+/// headline, the perf deltas as bars around zero with the tolerance band, and the tables
+/// of status changes.
+pub fn render_html(c: &Comparison) -> String {
+    let s = sections(c);
+    let mut out = String::with_capacity(8192);
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>dockmatrix compare · {} → {}</title>\n<style>{COMPARE_CSS}</style>\n</head>\n<body>\n{}",
+        esc(&c.base_run),
+        esc(&c.new_run),
+        glyph_defs()
+    );
+    let _ = writeln!(
+        out,
+        "<h1>dockmatrix compare</h1>\n<p class=\"headline {}\">{}</p>",
+        if c.regressed { "regressed" } else { "ok" },
+        esc(&headline(c))
+    );
+    if !c.perf.is_empty() {
+        let rows: Vec<DeltaRow> = c
+            .perf
+            .iter()
+            .map(|p| DeltaRow {
+                // The check first: a long label is cut at its end.
+                label: format!(
+                    "{} › {} · {}",
+                    clean(&p.suite),
+                    clean(&p.name),
+                    values(&p.values)
+                ),
+                p95_delta_pct: p.p95_delta_pct,
+                ops_loss_pct: -p.ops_delta_pct,
+                regressed: p.regressed,
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "<section id=\"perf\">\n<h2>Performance beyond ±{}%</h2>",
+            c.tolerance_pct
+        );
+        out.push_str(&delta_chart(&rows, c.tolerance_pct));
+        html_table(&mut out, &s.perf);
+        out.push_str("</section>\n");
+    }
+    for (id, title, rows) in [
+        ("cells", "Cells whose status changed", &s.cells),
+        ("checks", "Checks whose status changed", &s.checks),
+    ] {
+        if rows.len() > 1 {
+            let _ = writeln!(out, "<section id=\"{id}\">\n<h2>{title}</h2>");
+            html_table(&mut out, rows);
+            out.push_str("</section>\n");
+        }
+    }
+    for (label, list) in [
+        ("Only in the base run", &c.only_in_base),
+        ("Only in the new run", &c.only_in_new),
+    ] {
+        if list.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "<h2>{label}</h2>\n<ul>");
+        for v in list {
+            let _ = writeln!(out, "<li>{}</li>", esc(&values(v)));
+        }
+        out.push_str("</ul>\n");
+    }
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+fn html_table(out: &mut String, rows: &[Vec<String>]) {
+    out.push_str("<div class=\"scroll\"><table>\n");
+    for (i, r) in rows.iter().enumerate() {
+        out.push_str("<tr>");
+        let tag = if i == 0 { "th" } else { "td" };
+        for col in r {
+            let _ = write!(out, "<{tag}>{}</{tag}>", with_glyphs(col));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table></div>\n");
+}
+
+const COMPARE_CSS: &str = r#"
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", "Noto Sans", Helvetica, Arial, sans-serif; color: #1f2328; margin: 0 auto; padding: 24px 24px 48px; max-width: 1600px; overflow-wrap: anywhere; }
+h1 { font-size: 24px; margin: 0 0 4px; }
+h2 { font-size: 18px; margin: 28px 0 10px; padding-bottom: 4px; border-bottom: 1px solid #d1d9e0; }
+.headline { font-weight: 600; padding: 8px 12px; border-radius: 6px; }
+.headline.regressed { background: #ffebe9; color: #a40e26; }
+.headline.ok { background: #dafbe1; color: #116329; }
+svg.g { width: 1.15em; height: 1.15em; vertical-align: -0.22em; }
+.scroll { max-width: 100%; overflow-x: auto; }
+figure.chart { margin: 8px 0 20px; max-width: 1000px; }
+figure.chart svg { display: block; height: auto; }
+table { border-collapse: collapse; margin: 8px 0 16px; font-size: 13px; }
+th, td { border: 1px solid #d1d9e0; padding: 4px 6px; text-align: left; vertical-align: top; overflow-wrap: normal; }
+th { background: #f6f8fa; }
+"#;

@@ -1,13 +1,18 @@
-//! One self-contained HTML page (inline CSS, no script, no external asset): the summary,
-//! the pivot grids, the cell table, performance figures, and for every cell that did not
-//! pass its reason, failing checks and service log tails. Every string is escaped (and
-//! was sanitised before), so nothing a container printed can become markup.
+//! One self-contained HTML page (inline CSS and SVG, no script, no external asset, no
+//! font needed): the summary, the pivot grids, the cell table, a chart per perf check and
+//! the figures, and for every cell that did not pass its reason, failing checks and
+//! service log tails. Status symbols are drawn ([`svg::glyph`]), the emoji kept as their
+//! accessible text, since a viewer without an emoji font shows empty boxes. The layout
+//! fits a 1280 px window: wide tables scroll inside their own box, long words wrap.
+//! Every string is escaped (and was sanitised before), so nothing a container printed
+//! can become markup.
 
 use std::fmt::Write as _;
 
 use rayon::prelude::*;
 
 use super::pivot::{Grid, all_axes};
+use super::svg::{self, glyph_defs, with_glyphs};
 use super::text::{html as esc, sanitised};
 use super::upgrade;
 use super::{
@@ -19,7 +24,13 @@ use crate::results::{CellRecord, CellStatus, CheckStatus, RunRecord};
 const CSS: &str = r#"
 :root { color-scheme: light; --fg: #1f2328; --muted: #59636e; --line: #d1d9e0; --head: #f6f8fa; }
 * { box-sizing: border-box; }
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", "Noto Sans", Helvetica, Arial, sans-serif, "Noto Color Emoji"; color: var(--fg); margin: 0; padding: 24px 32px 48px; background: #fff; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", "Noto Sans", Helvetica, Arial, sans-serif; color: var(--fg); margin: 0 auto; padding: 24px 24px 48px; background: #fff; max-width: 1600px; overflow-wrap: anywhere; }
+svg.g { width: 1.15em; height: 1.15em; vertical-align: -0.22em; flex: none; }
+.scroll { max-width: 100%; overflow-x: auto; }
+figure.chart { margin: 8px 0 20px; max-width: 1000px; }
+figure.chart svg { display: block; height: auto; }
+figure.chart figcaption { font-weight: 600; font-size: 15px; margin: 0 0 4px; }
+figure.chart text { fill: var(--fg); }
 h1 { font-size: 24px; margin: 0 0 4px; }
 h2 { font-size: 18px; margin: 32px 0 10px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
 h3 { font-size: 15px; margin: 0 0 6px; }
@@ -29,14 +40,16 @@ ul.counts { list-style: none; display: flex; flex-wrap: wrap; gap: 8px; padding:
 ul.counts li { border-radius: 6px; padding: 6px 12px; font-weight: 600; }
 ul.counts .n { font-size: 18px; margin-right: 4px; }
 table { border-collapse: collapse; margin: 8px 0 16px; }
-th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
+th, td { border: 1px solid var(--line); padding: 4px 6px; text-align: left; vertical-align: top; overflow-wrap: normal; }
 thead th { background: var(--head); font-weight: 600; }
 caption { text-align: left; font-weight: 600; padding: 4px 0; }
 table.pivot td.sq { text-align: center; font-size: 18px; min-width: 88px; padding: 8px 12px; white-space: nowrap; }
 table.pivot th.corner { color: var(--muted); font-weight: 500; }
 table.pivot tbody th { background: var(--head); }
 table.cells td.status, table.cells td.tally { white-space: nowrap; text-align: center; }
-table.cells td.note { max-width: 40em; }
+table.cells { font-size: 13px; width: 100%; }
+table.cells th, table.cells td { padding: 3px 5px; }
+table.cells td.note { min-width: 14em; overflow-wrap: anywhere; }
 table.perf td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .st-pass { background: #dafbe1; color: #116329; }
 .st-flaky { background: #fff8c5; color: #7d4e00; }
@@ -72,8 +85,9 @@ pub fn render_html(record: &RunRecord, opts: &Options) -> String {
         o,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n",
-        esc(&title)
+         <title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{}",
+        esc(&title),
+        glyph_defs()
     );
     header(&mut o, &r);
     summary(&mut o, &r);
@@ -134,16 +148,18 @@ fn summary(o: &mut String, r: &RunRecord) {
             let _ = writeln!(
                 o,
                 "<li class=\"st-{st}\" data-status=\"{st}\"><span class=\"n\">{n}</span> {} {st}</li>",
-                st.symbol()
+                with_glyphs(st.symbol())
             );
         }
     }
     let (passed, run) = check_totals(r);
     let _ = writeln!(
         o,
-        "</ul>\n<p class=\"summary-line\">{}</p>\n<p class=\"muted\">{passed} of {run} checks passed (skipped ones not counted). \
-         ✅ pass · ❌ fail · 🔁 flaky · ⛔ unsupported · 💥 error · ⏹ cancelled · – skipped · 📝 known-fail · ✨ fixed · ◐ p/t: p cells pass or flaky of t cells (unsupported not counted)</p>\n</section>",
-        esc(&summary_line(r))
+        "</ul>\n<p class=\"summary-line\">{}</p>\n<p class=\"muted\">{passed} of {run} checks passed (skipped ones not counted). {}</p>\n</section>",
+        with_glyphs(&summary_line(r)),
+        with_glyphs(
+            "✅ pass · ❌ fail · 🔁 flaky · ⛔ unsupported · 💥 error · ⏹ cancelled · – skipped · 📝 known-fail · ✨ fixed · ◐ p/t: p cells pass or flaky of t cells (unsupported not counted)"
+        )
     );
 }
 
@@ -153,7 +169,7 @@ fn pivot(o: &mut String, g: &Grid) {
     }
     let _ = writeln!(
         o,
-        "<section class=\"grid\">\n<h2>{} × {}</h2>\n<table class=\"pivot\" data-rows=\"{}\" data-cols=\"{}\">\n<thead><tr><th class=\"corner\">{}</th>",
+        "<section class=\"grid\">\n<h2>{} × {}</h2>\n<div class=\"scroll\"><table class=\"pivot\" data-rows=\"{}\" data-cols=\"{}\">\n<thead><tr><th class=\"corner\">{}</th>",
         esc(&g.pivot.rows),
         esc(&g.pivot.cols),
         esc(&g.pivot.rows),
@@ -177,13 +193,13 @@ fn pivot(o: &mut String, g: &Grid) {
                 } else {
                     sq.describe()
                 }),
-                esc(&sq.label()),
+                with_glyphs(&sq.label()),
                 cls = sq.class(),
             );
         }
         o.push_str("</tr>\n");
     }
-    o.push_str("</tbody>\n</table>\n");
+    o.push_str("</tbody>\n</table></div>\n");
     if g.left_out > 0 {
         let _ = writeln!(
             o,
@@ -199,7 +215,9 @@ fn pivot(o: &mut String, g: &Grid) {
 fn cells(o: &mut String, r: &RunRecord) {
     let axes = all_axes(r);
     let suites = suites(r);
-    o.push_str("<section id=\"cells\">\n<h2>Cells</h2>\n<table class=\"cells\">\n<thead><tr>");
+    o.push_str(
+        "<section id=\"cells\">\n<h2>Cells</h2>\n<div class=\"scroll\"><table class=\"cells\">\n<thead><tr>",
+    );
     for a in &axes {
         let _ = write!(o, "<th>{}</th>", esc(a));
     }
@@ -229,7 +247,7 @@ fn cells(o: &mut String, r: &RunRecord) {
             let _ = write!(
                 o,
                 "<td class=\"status st-{st}\">{} {st}</td>",
-                c.status.symbol()
+                with_glyphs(c.status.symbol())
             );
             for t in tallies(c, &suites) {
                 match t {
@@ -238,7 +256,7 @@ fn cells(o: &mut String, r: &RunRecord) {
                             o,
                             "<td class=\"tally st-{}\">{}</td>",
                             t.class(),
-                            esc(&t.label())
+                            with_glyphs(&t.label())
                         );
                     }
                     None => o.push_str("<td class=\"tally\"></td>"),
@@ -251,7 +269,7 @@ fn cells(o: &mut String, r: &RunRecord) {
                         o,
                         "<td class=\"regressed\" title=\"{}\">{}</td>",
                         esc(&p.check),
-                        esc(&p.label())
+                        with_glyphs(&p.label())
                     );
                 }
                 Some(p) => {
@@ -288,7 +306,7 @@ fn cells(o: &mut String, r: &RunRecord) {
     for row in rows {
         o.push_str(&row);
     }
-    o.push_str("</tbody>\n</table>\n</section>\n");
+    o.push_str("</tbody>\n</table></div>\n</section>\n");
 }
 
 fn needs_detail(c: &CellRecord) -> bool {
@@ -303,7 +321,7 @@ fn upgrades(o: &mut String, r: &RunRecord) {
         return;
     }
     let with_stack = upgrade::has_stack(&rows);
-    o.push_str("<section id=\"upgrades\">\n<h2>Tested upgrade paths</h2>\n<table class=\"upgrades\">\n<thead><tr>");
+    o.push_str("<section id=\"upgrades\">\n<h2>Tested upgrade paths</h2>\n<div class=\"scroll\"><table class=\"upgrades\">\n<thead><tr>");
     for c in upgrade::columns(with_stack) {
         let _ = write!(o, "<th>{}</th>", esc(c));
     }
@@ -319,14 +337,14 @@ fn upgrades(o: &mut String, r: &RunRecord) {
         let last = cols.len() - 1;
         for (i, c) in cols.iter().enumerate() {
             if i == last {
-                let _ = write!(o, "<td class=\"status st-{st}\">{}</td>", esc(c));
+                let _ = write!(o, "<td class=\"status st-{st}\">{}</td>", with_glyphs(c));
             } else {
-                let _ = write!(o, "<td>{}</td>", esc(c));
+                let _ = write!(o, "<td>{}</td>", with_glyphs(c));
             }
         }
         o.push_str("</tr>\n");
     }
-    o.push_str("</tbody>\n</table>\n");
+    o.push_str("</tbody>\n</table></div>\n");
     for row in &rows {
         let _ = writeln!(
             o,
@@ -342,7 +360,7 @@ fn upgrades(o: &mut String, r: &RunRecord) {
                 o,
                 "<li class=\"phase st-{st}\" data-phase=\"{}\" data-status=\"{st}\">{} <b>{}</b> {st} ({})",
                 esc(&p.name),
-                p.status.symbol(),
+                with_glyphs(p.status.symbol()),
                 esc(&p.name),
                 fmt_duration(p.duration_ms)
             );
@@ -375,7 +393,7 @@ fn preflight(o: &mut String, c: &CellRecord) {
             o,
             "<li data-level=\"{}\">{} <b>{}</b> of engine {}: {}</li>",
             f.level,
-            upgrade::level_label(f.level),
+            with_glyphs(upgrade::level_label(f.level)),
             esc(&f.check),
             esc(&f.engine),
             esc(&f.reason)
@@ -401,8 +419,15 @@ fn perf(o: &mut String, r: &RunRecord) {
     if rows.is_empty() {
         return;
     }
+    o.push_str("<section id=\"perf\">\n<h2>Performance</h2>\n");
+    o.push_str(&svg::perf_charts(r));
+    let _ = writeln!(
+        o,
+        "<details class=\"figures\"><summary>All {} figures</summary>",
+        rows.len()
+    );
     o.push_str(
-        "<section id=\"perf\">\n<h2>Performance</h2>\n<table class=\"perf\">\n<thead><tr><th>cell</th><th>check</th>\
+        "<div class=\"scroll\"><table class=\"perf\">\n<thead><tr><th>cell</th><th>check</th>\
          <th>ops/s</th><th>p50</th><th>p95</th><th>p99</th><th>cv</th><th>samples</th><th>baseline p95</th><th>Δ p95</th><th>Δ ops/s</th></tr></thead>\n<tbody>\n",
     );
     for (c, ch, p) in rows {
@@ -433,7 +458,7 @@ fn perf(o: &mut String, r: &RunRecord) {
         }
         o.push_str("</tr>\n");
     }
-    o.push_str("</tbody>\n</table>\n</section>\n");
+    o.push_str("</tbody>\n</table></div>\n</details>\n</section>\n");
 }
 
 fn failures(o: &mut String, r: &RunRecord) {
@@ -452,7 +477,7 @@ fn failures(o: &mut String, r: &RunRecord) {
                     o,
                     "<article class=\"detail st-{st}\" id=\"detail-{}\" data-status=\"{st}\">\n<h3>{} {st} · {}</h3>",
                     esc(&c.id),
-                    c.status.symbol(),
+                    with_glyphs(c.status.symbol()),
                     esc(&describe_values(c))
                 );
                 let mut facts = vec![format!("cell <code>{}</code>", esc(&c.id))];
@@ -498,7 +523,7 @@ fn failures(o: &mut String, r: &RunRecord) {
                             o,
                             "<li>attempt {}: {} {}{}</li>",
                             i + 1,
-                            a.status.symbol(),
+                            with_glyphs(a.status.symbol()),
                             a.status,
                             a.reason
                                 .as_deref()
@@ -510,7 +535,7 @@ fn failures(o: &mut String, r: &RunRecord) {
                         o,
                         "<li>attempt {}: {} {}</li>\n</ul>",
                         c.attempts,
-                        c.status.symbol(),
+                        with_glyphs(c.status.symbol()),
                         c.status
                     );
                 }
@@ -527,7 +552,7 @@ fn failures(o: &mut String, r: &RunRecord) {
                             o,
                             "<li class=\"check\" data-status=\"{}\">{} <b>{} › {}</b> ({}, {})",
                             ch.status,
-                            ch.status.symbol(),
+                            with_glyphs(ch.status.symbol()),
                             esc(&ch.suite),
                             esc(&upgrade::phased_name(ch.phase.as_deref(), &ch.name)),
                             ch.status,
@@ -581,7 +606,7 @@ fn notes(o: &mut String, r: &RunRecord) {
             items.push(format!(
                 "<li data-level=\"{}\">{} preflight <b>{}</b> of engine {} on {}: {}</li>",
                 f.level,
-                upgrade::level_label(f.level),
+                with_glyphs(upgrade::level_label(f.level)),
                 esc(&f.check),
                 esc(&f.engine),
                 esc(&describe_values(c)),
@@ -592,13 +617,18 @@ fn notes(o: &mut String, r: &RunRecord) {
     for c in &r.cells {
         for ch in c.checks.iter().filter(|ch| ch.status == CheckStatus::Fixed) {
             items.push(format!(
-                "<li class=\"st-fixed\">✨ <b>{}</b> now passes on {}: its <code>[[known]]</code> entry can go</li>",
+                "<li class=\"st-fixed\">{} <b>{}</b> now passes on {}: its <code>[[known]]</code> entry can go</li>",
+                with_glyphs("✨"),
                 esc(&ch.name),
                 esc(&describe_values(c))
             ));
         }
     }
-    items.extend(r.warnings.iter().map(|w| format!("<li>⚠ {}</li>", esc(w))));
+    items.extend(
+        r.warnings
+            .iter()
+            .map(|w| format!("<li>{} {}</li>", with_glyphs("⚠"), esc(w))),
+    );
     if items.is_empty() {
         return;
     }

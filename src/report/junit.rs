@@ -4,8 +4,19 @@
 //! a property saying so. A cell that ran no check (`unsupported`: skipped with the
 //! engine's reason; `error`, `fail`: with its reason; `cancelled`: skipped), a cell that
 //! failed though none of its checks did, and a `flaky` cell (its earlier attempts as
-//! `<flakyFailure>`, the Surefire/nextest convention CI systems read) get one more
-//! testcase named [`CELL_CASE`]. Every suite carries the cell's status as a property.
+//! `<flakyFailure>`, the Surefire/nextest convention) get one more testcase named
+//! [`CELL_CASE`]. Every suite carries the cell's status and measured engine as properties.
+//!
+//! What CI systems show decides the layout (docs/reports.md says what each shows):
+//! - `classname` is [`classname`]: the cell's values, a dot, the check's suite. GitLab
+//!   shows a test case's `classname` as its "Suite" and keys cases by classname and name
+//!   (dropping repeats), and Jenkins splits it at its last dot into package and class, so
+//!   the cell must be in it (a classname shared by all cells made them one) and its dots
+//!   must not be the last one: Jenkins then shows package = cell, class = suite.
+//! - A failing test case carries `<system-out>` (the cell, its measured engine, earlier
+//!   attempts) and `<system-err>` (the services' log tails): GitLab reads both only from
+//!   a `<testcase>`, and Jenkins shows them on the case's page.
+//!
 //! An upgrade cell's suite has a testcase per phase (`[phase] seed`, `[phase] upgrade`, …,
 //! failing or skipped as the phase's status says) and its checks' names carry their phase
 //! (`[verify] redis: PING answers PONG`); a phase that did not pass explains the cell, so
@@ -142,11 +153,22 @@ const ERROR: &str = "error";
 /// A testcase before it is written.
 struct Case<'a> {
     name: Cow<'a, str>,
-    classname: &'a str,
+    classname: String,
     time_ms: u64,
     properties: Vec<(&'static str, Cow<'a, str>)>,
     outcome: Outcome<'a>,
     system_out: Option<String>,
+}
+
+impl Case<'_> {
+    /// Whether CI shows it as not passing (its output is worth carrying).
+    fn failed(&self) -> bool {
+        match &self.outcome {
+            Outcome::Failed { .. } => true,
+            Outcome::Success { flaky } => !flaky.is_empty(),
+            Outcome::Skipped { .. } => false,
+        }
+    }
 }
 
 enum Outcome<'a> {
@@ -175,19 +197,25 @@ struct Rerun<'a> {
 
 /// Writes the cell's `<testsuite>`; returns its counts.
 fn write_suite(out: &mut String, cell: &CellRecord) -> Totals {
+    let values = describe_values(cell);
     let mut cases: Vec<Case<'_>> = Vec::with_capacity(cell.checks.len() + 5);
-    cases.extend(cell_case(cell));
+    cases.extend(cell_case(cell, &values));
     if let Some(u) = &cell.upgrade {
-        cases.extend(u.phases.iter().map(phase_case));
+        cases.extend(u.phases.iter().map(|p| phase_case(p, &values)));
     }
-    cases.extend(cell.checks.iter().map(check_case));
+    cases.extend(cell.checks.iter().map(|ch| check_case(ch, &values)));
     let mut totals = Totals::default();
     for c in &cases {
         totals.count(c);
     }
+    // What a failing case carries: the cell's context and its services' log tails.
+    let extra = cases
+        .iter()
+        .any(Case::failed)
+        .then(|| (cell_context(cell, &values), log_tails(cell)));
 
     out.push_str("    <testsuite");
-    attr(out, "name", &describe_values(cell));
+    attr(out, "name", &values);
     totals.write_attrs(out, true);
     time_attr(out, cell.durations_ms.total);
     out.push_str(">\n        <properties>\n");
@@ -204,6 +232,18 @@ fn write_suite(out: &mut String, cell: &CellRecord) -> Totals {
         property(out, "dockmatrix.engine.server_version", &e.server_version);
         property(out, "dockmatrix.engine.api_version", &e.api_version);
         property(out, "dockmatrix.engine.storage_driver", &e.storage_driver);
+        for (name, value) in [
+            ("dockmatrix.engine.containerd", &e.containerd),
+            ("dockmatrix.engine.runc", &e.runc),
+            ("dockmatrix.engine.kernel", &e.kernel),
+            ("dockmatrix.engine.cgroup_version", &e.cgroup_version),
+            ("dockmatrix.engine.os", &e.os),
+            ("dockmatrix.engine.arch", &e.arch),
+        ] {
+            if !value.is_empty() {
+                property(out, name, value);
+            }
+        }
     }
     if let Some(r) = &cell.reason {
         property(out, "dockmatrix.reason", &one_line(r));
@@ -222,34 +262,26 @@ fn write_suite(out: &mut String, cell: &CellRecord) -> Totals {
     }
     out.push_str("        </properties>\n");
     for c in &cases {
-        write_case(out, c);
-    }
-    let mut logs = cell.services.iter().filter(|svc| !svc.log_tail.is_empty());
-    if let Some(first) = logs.next() {
-        out.push_str("        <system-out>");
-        for (i, svc) in std::iter::once(first).chain(logs).enumerate() {
-            if i > 0 {
-                out.push('\n');
-            }
-            text(out, &format!("==> {} ({}) <==\n", svc.name, svc.image));
-            for line in &svc.log_tail {
-                text(out, line);
-                out.push('\n');
-            }
-        }
-        out.push_str("</system-out>\n");
+        let extra = extra
+            .as_ref()
+            .filter(|_| c.failed())
+            .map(|(context, logs)| (context.as_str(), logs.as_deref()));
+        write_case(out, c, extra);
     }
     out.push_str("    </testsuite>\n");
     totals
 }
 
-fn write_case(out: &mut String, c: &Case<'_>) {
+/// Writes a testcase; `extra` (a failing case's): the cell's context for `<system-out>`
+/// and the services' log tails for `<system-err>`.
+fn write_case(out: &mut String, c: &Case<'_>, extra: Option<(&str, Option<&str>)>) {
     out.push_str("        <testcase");
     attr(out, "name", &c.name);
-    attr(out, "classname", c.classname);
+    attr(out, "classname", &c.classname);
     time_attr(out, c.time_ms);
     let has_children = !c.properties.is_empty()
         || c.system_out.is_some()
+        || extra.is_some()
         || !matches!(&c.outcome, Outcome::Success { flaky } if flaky.is_empty());
     if !has_children {
         out.push_str("/>\n");
@@ -309,16 +341,28 @@ fn write_case(out: &mut String, c: &Case<'_>) {
             }
         }
     }
-    if let Some(s) = &c.system_out {
+    let context = extra.map(|(context, _)| context);
+    if context.is_some() || c.system_out.is_some() {
         out.push_str("            <system-out>");
-        text(out, s);
+        let parts = [context, c.system_out.as_deref()];
+        for (i, part) in parts.into_iter().flatten().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            text(out, part);
+        }
         out.push_str("</system-out>\n");
+    }
+    if let Some((_, Some(logs))) = extra {
+        out.push_str("            <system-err>");
+        text(out, logs);
+        out.push_str("</system-err>\n");
     }
     out.push_str("        </testcase>\n");
 }
 
 /// The testcase standing for the cell, when its checks do not say everything.
-fn cell_case(cell: &CellRecord) -> Option<Case<'_>> {
+fn cell_case<'a>(cell: &'a CellRecord, values: &str) -> Option<Case<'a>> {
     let reason: Cow<'_, str> = match &cell.reason {
         Some(r) => Cow::Borrowed(r),
         None => Cow::Borrowed(cell.status.as_str()),
@@ -379,7 +423,7 @@ fn cell_case(cell: &CellRecord) -> Option<Case<'_>> {
     };
     Some(Case {
         name: Cow::Borrowed(CELL_CASE),
-        classname: "dockmatrix.cell",
+        classname: classname(values, "cell"),
         time_ms: cell.durations_ms.total,
         properties: vec![("dockmatrix.status", Cow::Borrowed(cell.status.as_str()))],
         outcome,
@@ -389,7 +433,7 @@ fn cell_case(cell: &CellRecord) -> Option<Case<'_>> {
 
 /// A testcase per upgrade phase (`[phase] seed`, …): failing, an error or skipped
 /// (unsupported, cancelled) as its status says, with its reason and findings.
-fn phase_case(p: &PhaseRecord) -> Case<'_> {
+fn phase_case<'a>(p: &'a PhaseRecord, values: &str) -> Case<'a> {
     let mut text = p.reason.clone().unwrap_or_else(|| p.status.to_string());
     for f in &p.findings {
         text.push_str("\n- ");
@@ -417,7 +461,7 @@ fn phase_case(p: &PhaseRecord) -> Case<'_> {
     };
     Case {
         name: Cow::Owned(format!("{PHASE_CASE_PREFIX}{}", p.name)),
-        classname: "dockmatrix.upgrade",
+        classname: classname(values, "upgrade"),
         time_ms: p.duration_ms,
         properties: vec![("dockmatrix.status", Cow::Borrowed(p.status.as_str()))],
         outcome,
@@ -434,7 +478,7 @@ fn case_name(ch: &CheckRecord) -> Cow<'_, str> {
     }
 }
 
-fn check_case(ch: &CheckRecord) -> Case<'_> {
+fn check_case<'a>(ch: &'a CheckRecord, values: &str) -> Case<'a> {
     let first_line = || truncate(&one_line(&ch.message), MESSAGE_WIDTH).into_owned();
     let outcome = match ch.status {
         CheckStatus::Pass | CheckStatus::Fixed => Outcome::Success { flaky: Vec::new() },
@@ -487,7 +531,7 @@ fn check_case(ch: &CheckRecord) -> Case<'_> {
     }
     Case {
         name: case_name(ch),
-        classname: &ch.suite,
+        classname: classname(values, &ch.suite),
         time_ms: ch.duration_ms,
         properties,
         outcome,
@@ -498,6 +542,67 @@ fn check_case(ch: &CheckRecord) -> Case<'_> {
             )
         }),
     }
+}
+
+/// A test case's `classname`: the cell's values, a dot, then the suite (`cell` for the
+/// cell's own case, `upgrade` for a phase's), its dots made `_` so that the last dot is
+/// the one Jenkins splits at: package `engine=28.5.2, storage-driver=vfs`, class
+/// `connectivity`.
+pub fn classname(values: &str, suite: &str) -> String {
+    format!("{values}.{}", suite.replace('.', "_"))
+}
+
+/// A failing case's `<system-out>`: which cell, on what engine as measured, and what
+/// its earlier attempts said (CI pages show a case's output, rarely its suite's
+/// properties).
+fn cell_context(cell: &CellRecord, values: &str) -> String {
+    let mut s = format!("cell {} ({values})\nstatus {}", cell.id, cell.status);
+    if cell.attempts > 1 {
+        let _ = write!(s, " after {} attempts", cell.attempts);
+    }
+    if let Some(e) = &cell.engine {
+        let _ = write!(
+            s,
+            "\nengine {} {}: Docker {} (API {}), {}",
+            e.name, e.kind, e.server_version, e.api_version, e.storage_driver
+        );
+        for (what, v) in [
+            ("containerd", &e.containerd),
+            ("runc", &e.runc),
+            ("kernel", &e.kernel),
+        ] {
+            if !v.is_empty() {
+                let _ = write!(s, ", {what} {v}");
+            }
+        }
+        if !e.cgroup_version.is_empty() {
+            let _ = write!(s, ", cgroup v{}", e.cgroup_version);
+        }
+    }
+    for (i, a) in cell.previous_attempts.iter().enumerate() {
+        let _ = write!(s, "\nattempt {}: {}", i + 1, a.status);
+        if let Some(r) = &a.reason {
+            let _ = write!(s, ": {}", one_line(r));
+        }
+    }
+    s
+}
+
+/// The services' log tails, each under a `==> name (image) <==` line; `None` when no
+/// service's was kept (they are kept for cells that did not pass).
+fn log_tails(cell: &CellRecord) -> Option<String> {
+    let mut s = String::new();
+    for svc in cell.services.iter().filter(|svc| !svc.log_tail.is_empty()) {
+        if !s.is_empty() {
+            s.push('\n');
+        }
+        let _ = writeln!(s, "==> {} ({}) <==", svc.name, svc.image);
+        for line in &svc.log_tail {
+            s.push_str(line);
+            s.push('\n');
+        }
+    }
+    (!s.is_empty()).then_some(s)
 }
 
 // ---- writing XML ----

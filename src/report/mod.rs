@@ -1,5 +1,6 @@
 //! Reports: a run record rendered as a terminal table, Markdown, CSV, JSON, JUnit XML or a
-//! self-contained HTML page, with pivot grids; and comparisons of two runs rendered.
+//! self-contained HTML page (with inline SVG charts), with pivot grids; and comparisons of
+//! two runs rendered.
 //! Plain functions over [`crate::results`]: no Docker, no tokio, no terminal detection
 //! (the caller decides colour). Every format renders from a [`text::sanitised`] copy of
 //! the record, so escapes, control characters and secrets never reach an output.
@@ -11,6 +12,7 @@ mod json;
 mod junit;
 mod markdown;
 pub mod pivot;
+mod svg;
 mod table;
 pub mod text;
 mod upgrade;
@@ -36,6 +38,9 @@ pub struct Options {
     /// The pivot grid asked for. `None`: the table shows cells, Markdown and HTML show
     /// [`pivot::default_pivots`].
     pub pivot: Option<Pivot>,
+    /// The terminal table fits this many columns (the CLI passes the terminal's width, or
+    /// `COLUMNS`); `None`: the full table, whatever its width.
+    pub width: Option<usize>,
 }
 
 /// The formats of DESIGN.md.
@@ -218,6 +223,11 @@ pub(crate) fn counted_checks(cell: &CellRecord) -> Vec<&CheckRecord> {
         }
     }
     worst.into_values().collect()
+}
+
+/// A cell's checks of all suites as one tally (`None`: it ran none).
+pub(crate) fn check_totals_of(cell: &CellRecord) -> Option<Tally> {
+    Tally::of(cell, counted_checks(cell).into_iter())
 }
 
 /// A cell's tally per suite of `suites` (`None` where it ran none of that suite).
