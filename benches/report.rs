@@ -191,6 +191,7 @@ fn cell(i: usize, values: IndexMap<String, String>) -> CellRecord {
         kept: None,
         preflight: Vec::new(),
         upgrade: None,
+        compose: None,
     }
 }
 

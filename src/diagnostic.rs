@@ -146,12 +146,65 @@ fn mask_snippet(text: &str) -> String {
         }
         from = end.max(start);
     }
+    mask_yaml_pairs(&chars, &mut mask);
     for (c, m) in chars.iter_mut().zip(&mask) {
         if *m {
             *c = '*';
         }
     }
     chars.into_iter().collect()
+}
+
+/// The YAML and env-file forms of a secret: `POSTGRES_PASSWORD: value` and
+/// `POSTGRES_PASSWORD=value` (also as a list item `- KEY=value`): the value to the end of
+/// the line (or its closing quote) is masked.
+fn mask_yaml_pairs(chars: &[char], mask: &mut [bool]) {
+    let is_key_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    let mut i = 0;
+    while i < chars.len() {
+        if !is_key_char(chars[i]) || (i > 0 && is_key_char(chars[i - 1])) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && is_key_char(chars[i]) {
+            i += 1;
+        }
+        let key: String = chars[start..i].iter().collect();
+        let sep = match chars.get(i) {
+            Some('=') => Some(i + 1),
+            Some(':') if matches!(chars.get(i + 1), Some(' ') | None) => Some(i + 1),
+            _ => None,
+        };
+        let Some(from) = sep else { continue };
+        if !crate::secrets::is_secret_key(&key) {
+            continue;
+        }
+        let mut j = from;
+        while j < chars.len() && chars[j] == ' ' {
+            j += 1;
+        }
+        let end = match chars.get(j) {
+            Some(q @ ('"' | '\'')) => {
+                j += 1;
+                (j..chars.len())
+                    .find(|&k| chars[k] == *q)
+                    .unwrap_or(chars.len())
+            }
+            _ => (j..chars.len())
+                .find(|&k| {
+                    chars[k] == '"'
+                        || chars[k] == '\''
+                        || (chars[k] == '#' && k > 0 && chars[k - 1] == ' ')
+                })
+                .unwrap_or(chars.len()),
+        };
+        let end = end.min(chars.len());
+        if j < end {
+            mask[j..end].iter_mut().for_each(|m| *m = true);
+        }
+        i = end.max(i);
+    }
 }
 
 fn find_chars(hay: &[char], needle: &[char], from: usize) -> Option<usize> {
@@ -547,6 +600,19 @@ mod tests {
             shown.lines().nth(3).and_then(|l| l.find('[')),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn yaml_snippets_mask_secrets() {
+        for src in [
+            "      POSTGRES_PASSWORD: hunter2\n",
+            "      - POSTGRES_PASSWORD=hunter2\n",
+            "      - \"API_TOKEN=hunter2\"\n",
+            "DB_SECRET='hunter2'\n",
+        ] {
+            let d = Diagnostic::at(Path::new("c.yaml"), src, 0..1, "k", "bad");
+            assert!(!d.to_string().contains("hunter2"), "{d}");
+        }
     }
 
     #[test]

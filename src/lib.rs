@@ -7,6 +7,7 @@
 //! library builds without clap.
 
 pub mod checks;
+pub mod compose;
 pub mod diagnostic;
 pub mod engine;
 pub mod matrix;

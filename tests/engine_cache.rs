@@ -86,6 +86,7 @@ async fn start(
         driver: Some("overlay2"),
         daemon: Some(daemon),
         daemon_config: None,
+        ro_folders: &[],
     };
     cache::start(host, Some(spec), config, labels, true)
         .await

@@ -3,6 +3,7 @@
 
 mod checks;
 mod common;
+mod compose;
 mod endpoint;
 mod engine_cache;
 mod matrix_errors;

@@ -109,6 +109,7 @@ async fn start_checked(
         driver: k.driver.as_deref(),
         daemon,
         daemon_config: k.daemon_config.as_deref(),
+        ro_folders: &[],
     };
     match dockmatrix::engine::start(host, spec, config, labels).await {
         Ok(h) => {

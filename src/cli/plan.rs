@@ -22,6 +22,11 @@ pub fn select(matrix: &std::path::Path, sel: &Selection) -> Result<(Matrix, Vec<
             ),
         })
     })?;
+    if let Some(first) = cells.first() {
+        for w in m.compose_warnings(first) {
+            eprintln!("warning: {w}");
+        }
+    }
     if cells.is_empty() {
         if let Some(p) = sel.partition {
             eprintln!("shard {p} of {} is empty: nothing to do", matrix.display());

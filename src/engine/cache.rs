@@ -227,6 +227,7 @@ pub async fn start(
         // The volume was made by `take_lease`; it outlives the engine.
         reuse_volume: true,
         labels,
+        ro_folders: config.ro_folders.to_vec(),
     };
     let started = super::start_dind(host, spec, config.driver, config.daemon, &place).await;
     let mut handle = match started {

@@ -231,6 +231,9 @@ pub struct DindPlace {
     /// engine stops (an upgrade starts the next engine on it).
     pub reuse_volume: bool,
     pub labels: HashMap<String, String>,
+    /// Host folders mounted read-only into the engine container at the same path (the
+    /// compose project's folder, so that its binds resolve inside the engine).
+    pub ro_folders: Vec<std::path::PathBuf>,
 }
 
 impl DindPlace {
@@ -251,6 +254,7 @@ impl DindPlace {
             container,
             reuse_volume: false,
             labels: labels.engine(engine, driver),
+            ro_folders: Vec::new(),
         }
     }
 }
@@ -262,6 +266,8 @@ pub struct Config<'a> {
     pub driver: Option<&'a str>,
     pub daemon: Option<&'a serde_json::Value>,
     pub daemon_config: Option<&'a str>,
+    /// See [`DindPlace::ro_folders`].
+    pub ro_folders: &'a [std::path::PathBuf],
 }
 
 /// Starts (dind) or connects to (host, endpoint) the engine of `spec` with `config`
@@ -306,7 +312,8 @@ pub async fn start(
         EngineKind::Dind => {
             let spec =
                 spec.ok_or_else(|| EngineError::Internal("dind engine without spec".into()))?;
-            let place = DindPlace::shared(labels, &spec.name, driver, config.daemon_config);
+            let mut place = DindPlace::shared(labels, &spec.name, driver, config.daemon_config);
+            place.ro_folders = config.ro_folders.to_vec();
             start_dind(host, spec, driver, config.daemon, &place).await?
         }
     };
@@ -517,10 +524,14 @@ pub async fn start_dind(
     cmd.extend(spec.args.iter().cloned());
 
     let privileged = spec.privileged.unwrap_or(false);
+    let mut binds = vec![format!("{volume}:/var/lib/docker")];
+    for f in &place.ro_folders {
+        binds.push(format!("{0}:{0}:ro", f.display()));
+    }
     let host_config = if privileged {
         HostConfig {
             privileged: Some(true),
-            binds: Some(vec![format!("{volume}:/var/lib/docker")]),
+            binds: Some(binds),
             ..Default::default()
         }
     } else {
@@ -543,7 +554,7 @@ pub async fn start_dind(
                     cgroup_permissions: Some("rwm".into()),
                 }]
             }),
-            binds: Some(vec![format!("{volume}:/var/lib/docker")]),
+            binds: Some(binds),
             ..Default::default()
         }
     };

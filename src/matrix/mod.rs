@@ -3,6 +3,7 @@
 
 pub mod axes;
 pub mod cell;
+mod compose;
 pub mod expand;
 pub mod filter;
 mod raw;
@@ -18,6 +19,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 pub use cell::{Cell, Partition, PartitionKind};
+pub use compose::kind_of_image;
 pub use filter::{Filter, FilterError, Requirement, Version};
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
@@ -44,6 +46,9 @@ pub struct Matrix {
     pub upgrades: IndexMap<String, UpgradePath>,
     /// The files the `daemon-config` axis names, by value, read as JSON objects.
     pub daemon_configs: IndexMap<String, serde_json::Value>,
+    /// The compose project of `[compose]` (its files and digests are part of the hash).
+    #[serde(serialize_with = "serialize_arc")]
+    pub compose: Option<std::sync::Arc<crate::compose::Project>>,
 }
 
 /// An upgrade rehearsal: engine `from` is seeded and tested, stopped as a package upgrade
@@ -108,6 +113,13 @@ pub struct Known {
     #[serde(skip)]
     pub check_span: Range<usize>,
     pub reason: String,
+}
+
+fn serialize_arc<T: Serialize, S: serde::Serializer>(
+    v: &Option<std::sync::Arc<T>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    v.as_deref().serialize(s)
 }
 
 fn serialize_display<T: std::fmt::Display, S: serde::Serializer>(
@@ -188,6 +200,12 @@ pub struct ServiceSpec {
     pub restart: Option<Restart>,
     /// Named volumes (name, path in the container), created per cell.
     pub volumes: Vec<(String, String)>,
+    /// A service of the `[compose]` files: its image is interpolated per cell.
+    pub from_compose: bool,
+    /// In a cell's services ([`Matrix::cell_services`]): the compose service as that cell
+    /// resolved it.
+    #[serde(skip)]
+    pub compose: Option<std::sync::Arc<crate::compose::ComposeService>>,
 }
 
 /// A service container's restart policy (Docker's names).
@@ -341,7 +359,7 @@ impl Matrix {
                 seen.insert(keys.clone());
             }
             let cell = Cell::new(exp.values(i));
-            for svc in self.services.values() {
+            for svc in self.services.values().filter(|s| !s.from_compose) {
                 if let Err(msg) = self.image_for(svc, &cell) {
                     problems.push(
                         Diagnostic::at(
@@ -362,6 +380,7 @@ impl Matrix {
                 }
             }
         }
+        problems.extend(self.compose_problems(&exp, 20));
         if problems.is_empty() {
             Ok(exp)
         } else {
@@ -377,6 +396,14 @@ impl Matrix {
 
     /// The image reference of `svc` in `cell`, placeholders filled.
     pub fn image_for(&self, svc: &ServiceSpec, cell: &Cell) -> Result<String, String> {
+        if let Some(c) = &svc.compose {
+            return Ok(c.image.clone());
+        }
+        if svc.from_compose
+            && let Some(project) = &self.compose
+        {
+            return project.image(&svc.name, cell);
+        }
         fill_template(&svc.image, |name| {
             if name == "version" {
                 self.service_version(svc, cell).map(str::to_string)

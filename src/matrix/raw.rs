@@ -35,6 +35,21 @@ pub struct RawMatrix {
     pub services: SpannedMap<Spanned<RawService>>,
     #[serde(default)]
     pub upgrade: Vec<Spanned<RawUpgrade>>,
+    pub compose: Option<Spanned<RawCompose>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a [compose] table such as { files = [\"compose.yaml\"] }"
+)]
+pub struct RawCompose {
+    /// Relative to the matrix; merged in order, as `docker compose -f a -f b`.
+    pub files: Spanned<Vec<Str>>,
+    #[serde(default)]
+    pub profiles: Vec<Str>,
+    pub env_file: Option<Str>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -184,7 +184,16 @@ pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Ma
         }
     }
 
-    let services = services(&mut cx, &raw.services, &all_keys);
+    let project = compose::project(&mut cx, base, raw.compose.as_ref());
+    let compose_names: Vec<String> = project
+        .as_ref()
+        .map(|p| p.service_names().map(str::to_string).collect())
+        .unwrap_or_default();
+    let services = services(&mut cx, &raw.services, &all_keys, &compose_names);
+    let services = match &project {
+        Some(p) => compose::services(&mut cx, p, &raw.services, services),
+        None => services,
+    };
 
     let mut known = Vec::new();
     for (i, k) in raw.known.iter().enumerate() {
@@ -245,6 +254,7 @@ pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Ma
         services,
         upgrades,
         daemon_configs,
+        compose: project.map(std::sync::Arc::new),
     })
 }
 
@@ -780,8 +790,10 @@ fn services(
     cx: &mut Ctx<'_>,
     raw: &SpannedMap<Spanned<RawService>>,
     keys: &[String],
+    compose_names: &[String],
 ) -> IndexMap<String, ServiceSpec> {
-    let names: Vec<&str> = raw.keys().map(|k| k.get_ref().as_str()).collect();
+    let mut names: Vec<&str> = raw.keys().map(|k| k.get_ref().as_str()).collect();
+    names.extend(compose_names.iter().map(String::as_str));
     let mut out = IndexMap::new();
     for (name, s) in raw {
         let n = name.get_ref().clone();
@@ -832,6 +844,8 @@ fn services(
                 );
                 (String::new(), i.span())
             }
+            // A compose service's image is the compose file's.
+            None if compose_names.contains(&n) => (String::new(), name.span()),
             None => {
                 cx.err(name.span(), format!("{key}.image"), format!("service `{n}` has no image"), "add image = \"NAME:{version}\" ({version} is the cell's value of the axis named after the service)");
                 (String::new(), name.span())
@@ -995,6 +1009,8 @@ fn services(
                 cpus,
                 restart,
                 volumes,
+                from_compose: false,
+                compose: None,
             },
         );
     }

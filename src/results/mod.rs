@@ -246,6 +246,26 @@ pub struct CellRecord {
     /// The upgrade rehearsal of an upgrade cell: both engines and each phase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upgrade: Option<UpgradeRecord>,
+    /// For a compose stack: the compose files with their SHA-256 and each compose
+    /// service's image as the cell interpolated it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compose: Option<ComposeRecord>,
+}
+
+/// The compose files a cell's stack came from, and what the cell made of them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ComposeRecord {
+    pub files: Vec<ComposeFileRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_file: Option<ComposeFileRecord>,
+    /// Service → image, after interpolation.
+    pub images: IndexMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ComposeFileRecord {
+    pub path: String,
+    pub sha256: String,
 }
 
 /// A preflight or daemon.json lint finding.
@@ -660,6 +680,7 @@ mod tests {
             kept: None,
             preflight: vec![],
             upgrade: None,
+            compose: None,
         }
     }
 

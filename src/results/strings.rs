@@ -138,6 +138,13 @@ impl CellRecord {
                             && p.findings.iter().all(|x| ok(x))
                     })
             })
+            && self.compose.as_ref().is_none_or(|c| {
+                c.files
+                    .iter()
+                    .chain(c.env_file.iter())
+                    .all(|f| ok(&f.path) && ok(&f.sha256))
+                    && c.images.iter().all(|(k, v)| ok(k) && ok(v))
+            })
     }
 
     /// Applies `f` to every string of the cell, map keys included.
@@ -205,6 +212,13 @@ impl CellRecord {
                 p.reason.iter_mut().for_each(&mut *f);
                 p.findings.iter_mut().for_each(&mut *f);
             }
+        }
+        if let Some(c) = &mut self.compose {
+            for file in c.files.iter_mut().chain(c.env_file.iter_mut()) {
+                f(&mut file.path);
+                f(&mut file.sha256);
+            }
+            edit_map(&mut c.images, f);
         }
     }
 
@@ -359,6 +373,14 @@ mod tests {
                 data_kept: Some(false),
                 containers_back: None,
                 rollback_containers_back: None,
+            }),
+            compose: Some(crate::results::ComposeRecord {
+                files: vec![crate::results::ComposeFileRecord {
+                    path: "p".into(),
+                    sha256: "s".into(),
+                }],
+                env_file: Some(crate::results::ComposeFileRecord::default()),
+                images: [("db".to_string(), "i".to_string())].into_iter().collect(),
             }),
         }
     }

@@ -276,6 +276,7 @@ impl Runner<'_> {
                 kept: a.kept,
                 preflight: a.preflight,
                 upgrade: a.upgrade,
+                compose: compose_record(&self.cfg.matrix, cell),
             };
         }
     }
@@ -547,6 +548,29 @@ fn stack_failure(e: &crate::stack::StackError) -> (CellStatus, String) {
     (status, crate::secrets::mask_urls(&pool::error_chain(e)))
 }
 
+/// The compose files of a compose stack and the images the cell gave its services.
+fn compose_record(
+    matrix: &crate::matrix::Matrix,
+    cell: &Cell,
+) -> Option<crate::results::ComposeRecord> {
+    use crate::results::{ComposeFileRecord, ComposeRecord};
+    let project = matrix.compose.as_ref()?;
+    let file = |f: &crate::compose::SourceFile| ComposeFileRecord {
+        path: f.path.display().to_string(),
+        sha256: f.sha256.clone(),
+    };
+    Some(ComposeRecord {
+        files: project.files.iter().map(file).collect(),
+        env_file: project.env_file.as_ref().map(file),
+        images: matrix
+            .services
+            .values()
+            .filter(|s| s.from_compose)
+            .filter_map(|s| Some((s.name.clone(), matrix.image_for(s, cell).ok()?)))
+            .collect(),
+    })
+}
+
 /// The record of a cell that never ran.
 pub fn cancelled_record(cell: &Cell, reason: &str) -> CellRecord {
     CellRecord {
@@ -565,6 +589,7 @@ pub fn cancelled_record(cell: &Cell, reason: &str) -> CellRecord {
         kept: None,
         preflight: Vec::new(),
         upgrade: None,
+        compose: None,
     }
 }
 

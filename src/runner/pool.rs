@@ -117,6 +117,8 @@ pub struct Pool {
     labels: RunLabels,
     pull: PullPolicy,
     entries: HashMap<EngineKey, Arc<Entry>>,
+    /// Folders every dind engine mounts read-only (the compose project's).
+    ro_folders: Arc<Vec<std::path::PathBuf>>,
     starts: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// dind engines start on their cache (`engine::cache`).
     engine_cache: bool,
@@ -174,6 +176,7 @@ impl Pool {
             labels,
             pull,
             entries,
+            ro_folders: Arc::new(matrix.compose.iter().map(|p| p.folder.clone()).collect()),
             starts: Mutex::new(Vec::new()),
             engine_cache: false,
         }
@@ -211,12 +214,13 @@ impl Pool {
                 let t = Instant::now();
                 // The start runs in its own task: a cancelled cell must not leave a
                 // half-started engine that nobody releases.
-                let (host, labels, task_entry, task_key, cache) = (
+                let (host, labels, task_entry, task_key, cache, folders) = (
                     self.host.clone(),
                     self.labels.clone(),
                     entry.clone(),
                     key.clone(),
                     self.engine_cache,
+                    self.ro_folders.clone(),
                 );
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 let task = tokio::spawn(async move {
@@ -224,6 +228,7 @@ impl Pool {
                         driver: task_key.driver.as_deref(),
                         daemon: task_entry.daemon.as_ref(),
                         daemon_config: task_key.daemon_config.as_deref(),
+                        ro_folders: &folders,
                     };
                     let r = match checked(&host, &task_entry, config, &labels).await {
                         Err(blocked) => Err(blocked),

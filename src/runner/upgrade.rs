@@ -84,6 +84,7 @@ impl Runner<'_> {
             volume: volume.clone(),
             reuse_volume: role != "from",
             labels: engine_labels(self.labels, &cell.id, &spec.name, driver.as_deref()),
+            ro_folders: matrix.compose.iter().map(|p| p.folder.clone()).collect(),
         };
         let deadline = tokio::time::Instant::now() + self.cfg.cell_timeout;
         let host = self.pool.host().clone();

@@ -2,6 +2,7 @@
 //! name, named after the cell), started in `depends-on` order, each waited for by a real
 //! protocol handshake; resource figures collected while it runs; explicit teardown.
 
+pub mod compose;
 pub mod credentials;
 pub mod env;
 pub mod exec;
@@ -72,6 +73,39 @@ pub enum StackError {
     OomKilled { service: String, limit: String },
     #[error("service `{service}` has no published port {port}")]
     NoPort { service: String, port: u16 },
+    #[error("the cell's compose stack is invalid:\n{0}")]
+    Compose(String),
+    #[error("failed to connect service `{service}` to network `{network}`")]
+    ConnectNetwork {
+        service: String,
+        network: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("failed to copy `{path}` for service `{service}`: {why}")]
+    Copy {
+        service: String,
+        path: String,
+        why: String,
+    },
+    #[error("failed to copy files into the container of service `{service}`")]
+    Upload {
+        service: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("one-shot service `{service}` exited with code {code}; its log ends:\n{tail}")]
+    JobFailed {
+        service: String,
+        code: i64,
+        tail: String,
+    },
+    #[error("service `{service}` is unhealthy (its healthcheck said: {last})")]
+    Unhealthy { service: String, last: String },
+    #[error(
+        "service `{service}` has no healthcheck, but a service waits for it with `service_healthy`"
+    )]
+    NoHealthcheck { service: String },
     #[error("failed to create volume `{name}` of service `{service}`")]
     CreateVolume {
         service: String,
@@ -87,7 +121,12 @@ impl StackError {
     pub fn is_stack_failure(&self) -> bool {
         matches!(
             self,
-            StackError::NotReady { .. } | StackError::Exited { .. } | StackError::OomKilled { .. }
+            StackError::NotReady { .. }
+                | StackError::Exited { .. }
+                | StackError::OomKilled { .. }
+                | StackError::JobFailed { .. }
+                | StackError::Unhealthy { .. }
+                | StackError::NoHealthcheck { .. }
         )
     }
 }
@@ -122,6 +161,8 @@ pub struct Stack {
     pending: Vec<String>,
     /// Named volumes of the services, for teardown.
     pub volumes: Vec<String>,
+    /// Networks of the compose file besides the cell's own (ids), for teardown.
+    extra_networks: Vec<String>,
     labels: HashMap<String, String>,
     /// The restart policy of services that name none (an upgrade cell's stack must come
     /// back by itself when the engine restarts).
@@ -138,6 +179,7 @@ impl Stack {
             services: Vec::new(),
             pending: Vec::new(),
             volumes: Vec::new(),
+            extra_networks: Vec::new(),
             labels: run.cell(&cell.id, ""),
             default_restart: None,
         }
@@ -187,10 +229,14 @@ impl Stack {
                 source,
             })?;
         self.network_id = Some(created.id);
+        let specs = matrix
+            .cell_services(cell)
+            .map_err(|d| StackError::Compose(d.to_string()))?;
+        self.compose_objects(&cell.id, &specs).await?;
         // In waves: every service whose dependencies are ready starts now, and the wave's
         // services are waited for together (independent stores need not queue).
         let mut ready: Vec<&str> = Vec::new();
-        let order = matrix.services_in_start_order();
+        let order: Vec<&ServiceSpec> = specs.iter().collect();
         while ready.len() < order.len() {
             let wave: Vec<&ServiceSpec> = order
                 .iter()
@@ -212,8 +258,9 @@ impl Stack {
             let docker = self.docker.clone();
             let waits = self.services[first..].iter_mut().map(|svc| {
                 let docker = docker.clone();
+                let wait = compose::wait_kind(&specs, &svc.name);
                 async move {
-                    ready::wait(&docker, svc, engine.publish_ip).await?;
+                    wait_service(&docker, svc, wait, engine.publish_ip).await?;
                     svc.ready_ms = Some(svc.started.elapsed().as_millis() as u64);
                     Ok::<(), StackError>(())
                 }
@@ -233,12 +280,16 @@ impl Stack {
         spec: &ServiceSpec,
         image: &str,
     ) -> Result<(), StackError> {
-        let env = env::resolve(&spec.env, &|k| std::env::var(k).ok()).map_err(|source| {
-            StackError::Env {
-                service: spec.name.clone(),
-                source,
-            }
-        })?;
+        // A compose service's values are interpolated already (`$$` gave a literal `$`).
+        let env = match &spec.compose {
+            Some(_) => spec.env.clone(),
+            None => env::resolve(&spec.env, &|k| std::env::var(k).ok()).map_err(|source| {
+                StackError::Env {
+                    service: spec.name.clone(),
+                    source,
+                }
+            })?,
+        };
         let container_name = labels::object_name(&["dm", self.run_id(), &cell.id, &spec.name]);
         let mut svc_labels = self.labels.clone();
         svc_labels.insert(labels::SERVICE.into(), spec.name.clone());
@@ -279,7 +330,7 @@ impl Stack {
                 )
             })
             .collect();
-        let body = ContainerCreateBody {
+        let mut body = ContainerCreateBody {
             image: Some(image.to_string()),
             env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             cmd: spec.command.clone(),
@@ -319,6 +370,13 @@ impl Stack {
             }),
             ..Default::default()
         };
+        let after = match &spec.compose {
+            Some(c) => Some(
+                self.compose_body(&cell.id, c, &engine.facts.kind, &mut body)
+                    .await?,
+            ),
+            None => None,
+        };
         let created = self
             .docker
             .create_container(
@@ -335,6 +393,10 @@ impl Stack {
                 source,
             })?;
         self.pending.push(created.id.clone());
+        if let Some(after) = after {
+            self.compose_after(&spec.name, image, &created.id, after)
+                .await?;
+        }
         let started = Instant::now();
         self.docker
             .start_container(&created.id, None)
@@ -479,6 +541,13 @@ impl Stack {
                 problems.push(format!("teardown of volume {v}: {e}"));
             }
         }
+        for id in std::mem::take(&mut self.extra_networks) {
+            if let Err(e) = self.docker.remove_network(&id).await
+                && !is_not_found(&e)
+            {
+                problems.push(format!("teardown of network {id}: {e}"));
+            }
+        }
         if let Some(id) = &self.network_id {
             match self.docker.remove_network(id).await {
                 Ok(()) => self.network_id = None,
@@ -488,6 +557,33 @@ impl Stack {
         }
         problems
     }
+}
+
+/// Waits for a started service as its dependents need it: a one-shot job to exit 0, a
+/// service another needs `service_healthy` to be healthy by the engine's healthcheck;
+/// and then (not for one-shot jobs) its readiness probe: the kind's protocol handshake,
+/// or its `ready`.
+async fn wait_service(
+    docker: &Docker,
+    svc: &mut RunningService,
+    wait: crate::compose::Condition,
+    publish_ip: std::net::IpAddr,
+) -> Result<(), StackError> {
+    use crate::compose::Condition;
+    let one_shot = svc.spec.compose.as_ref().is_some_and(|c| c.one_shot);
+    if one_shot || wait == Condition::ServiceCompletedSuccessfully {
+        return compose::wait_completed(
+            docker,
+            &svc.name,
+            &svc.container_id,
+            svc.spec.ready_timeout,
+        )
+        .await;
+    }
+    if wait == Condition::ServiceHealthy {
+        compose::wait_healthy(docker, &svc.name, &svc.container_id, svc.spec.ready_timeout).await?;
+    }
+    ready::wait(docker, svc, publish_ip).await
 }
 
 /// Container port → where this process reaches it, from a container's inspect.

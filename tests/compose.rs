@@ -1,0 +1,429 @@
+//! Compose stacks: the corpus of bad compose files (each exit 2 with its line and
+//! message, never a secret), matrix-level compose errors, and runs on a real dind engine
+//! of every `depends_on` condition, healthchecks, one-shot jobs, binds, profiles,
+//! interpolation from axis, environment and env file, and files merged in order.
+
+use std::path::{Path, PathBuf};
+
+use crate::common::*;
+
+fn corpus() -> PathBuf {
+    root().join("tests/compose/bad")
+}
+
+/// A matrix in a fresh folder naming `compose` files (absolute paths).
+fn compose_matrix(extra: &str, files: &[&Path]) -> (tempfile::TempDir, PathBuf) {
+    let list: Vec<String> = files
+        .iter()
+        .map(|f| format!("{:?}", f.to_str().expect("utf-8")))
+        .collect();
+    matrix_file(&format!(
+        "name = \"compose-bad\"\n[axes]\npostgres = [\"15\", \"17\"]\n[compose]\nfiles = [{}]\n{extra}",
+        list.join(", ")
+    ))
+}
+
+#[test]
+fn compose_bad_corpus_each_exit_2_with_line_and_message() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(corpus())
+        .expect("corpus")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 30, "{} bad compose files", files.len());
+    let mut failures = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).expect("read");
+        let header = text.lines().next().unwrap_or_default();
+        let rest = header.strip_prefix("# expect line ").expect("a header");
+        let (line, message) = rest.split_once(": ").unwrap_or((rest, ""));
+        let (_d, m) = compose_matrix("", &[f]);
+        let o = dockmatrix(&["plan", m.to_str().expect("utf-8")]);
+        let err = stderr(&o);
+        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let place = format!("{name}:{line}:");
+        if o.status.code() != Some(2) || !err.contains(&place) || !err.contains(message) {
+            failures.push(format!(
+                "{name}: exit {:?}, wanted `{place}` and `{message}` in:\n{err}",
+                o.status.code()
+            ));
+        }
+        if err.contains("hunter2") {
+            failures.push(format!("{name}: the secret was echoed:\n{err}"));
+        }
+        if err.contains("panicked") {
+            failures.push(format!("{name}: panicked:\n{err}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn compose_errors_name_the_key_path() {
+    let f = corpus().join("unknown-port-key.yaml");
+    let (_d, m) = compose_matrix("", &[&f]);
+    let o = dockmatrix(&["plan", m.to_str().expect("utf-8")]);
+    assert!(
+        stderr(&o).contains("key: services.db.ports.publishd"),
+        "{}",
+        stderr(&o)
+    );
+    let f = corpus().join("required-variable.yaml");
+    let (_d, m) = compose_matrix("", &[&f]);
+    let o = dockmatrix(&["plan", m.to_str().expect("utf-8")]);
+    let err = stderr(&o);
+    assert!(
+        err.contains("key: services.db.environment.DB_HOST"),
+        "{err}"
+    );
+    // Cells that give the files the same values are reported once.
+    assert_eq!(err.matches("required variable DB_HOST").count(), 1, "{err}");
+}
+
+#[test]
+fn compose_files_empty_and_missing_are_matrix_errors() {
+    let (_d, m) = matrix_file("name = \"x\"\n[axes]\na = [\"1\"]\n[compose]\nfiles = []\n");
+    let o = dockmatrix(&["plan", m.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("`files` is empty"), "{}", stderr(&o));
+    assert!(stderr(&o).contains(":5:9"), "{}", stderr(&o));
+    let (_d, m) =
+        matrix_file("name = \"x\"\n[axes]\na = [\"1\"]\n[compose]\nfiles = [\"nope.yaml\"]\n");
+    let o = dockmatrix(&["plan", m.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("compose file `nope.yaml` does not exist"));
+}
+
+#[test]
+fn compose_override_of_a_compose_key_and_an_imageless_new_service_are_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "services:\n  db:\n    image: postgres:16\n",
+    )
+    .expect("write");
+    let m = dir.path().join("m.toml");
+    std::fs::write(
+        &m,
+        "name = \"x\"\n[axes]\na = [\"1\"]\n[compose]\nfiles = [\"compose.yaml\"]\n[services.db]\nimage = \"other\"\n[services.extra]\nkind = \"redis\"\n",
+    )
+    .expect("write");
+    let o = dockmatrix(&["plan", m.to_str().expect("utf-8")]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("`db` is a compose service: its `image` comes from the compose file"),
+        "{err}"
+    );
+    assert!(err.contains("service `extra` has no image"), "{err}");
+}
+
+#[test]
+fn compose_disabled_profile_dependency_is_an_error_unless_not_required() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let compose = dir.path().join("compose.yaml");
+    std::fs::write(
+        &compose,
+        "services:\n  app:\n    image: app:1\n    depends_on:\n      debug: { condition: service_started }\n  debug:\n    image: dbg:1\n    profiles: [debug]\n",
+    )
+    .expect("write");
+    let (_d, m) = compose_matrix("", &[&compose]);
+    let o = dockmatrix(&["plan", m.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("which is disabled by its profiles"),
+        "{}",
+        stderr(&o)
+    );
+    let (_d, m) = compose_matrix("profiles = [\"debug\"]\n", &[&compose]);
+    let o = dockmatrix(&["images", m.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("dbg:1"), "{}", stdout(&o));
+}
+
+#[test]
+fn compose_images_follow_axis_environment_and_env_file_in_that_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "services:\n  db:\n    image: pg:${POSTGRES:-16}-${FLAVOUR}-${FROM_FILE}\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join(".env"),
+        "FLAVOUR=file\nFROM_FILE=f\nPOSTGRES=99\n",
+    )
+    .expect("write");
+    let m = dir.path().join("m.toml");
+    std::fs::write(
+        &m,
+        "name = \"x\"\n[axes]\npostgres = [\"15\", \"17\"]\n[compose]\nfiles = [\"compose.yaml\"]\n",
+    )
+    .expect("write");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_dockmatrix"))
+        .args(["images", m.to_str().expect("utf-8")])
+        .env("FLAVOUR", "env")
+        .output()
+        .expect("runs");
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["pg:15-env-f", "pg:17-env-f"],
+        "{out}"
+    );
+}
+
+/// A compose project in a fresh folder: `files` (name, text) and an `init/` folder with
+/// a file, next to a matrix with `matrix` as its body.
+fn project(files: &[(&str, &str)], matrix: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).expect("write");
+    }
+    std::fs::create_dir(dir.path().join("init")).expect("mkdir");
+    std::fs::write(dir.path().join("init/hello.txt"), "hello from the folder\n").expect("write");
+    let m = dir.path().join("m.toml");
+    std::fs::write(&m, matrix).expect("write");
+    (dir, m)
+}
+
+fn run_compose(
+    m: &Path,
+    env: &[(&str, &str)],
+) -> (std::process::Output, tempfile::TempDir, serde_json::Value) {
+    let out = tempfile::tempdir().expect("tempdir");
+    let out_path = out.path().join("run");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_dockmatrix"))
+        .args([
+            "run",
+            m.to_str().expect("utf-8"),
+            "--out",
+            out_path.to_str().expect("utf-8"),
+        ])
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
+        .output()
+        .expect("runs");
+    let json = run_json(&out_path);
+    (o, out, json)
+}
+
+const ENGINE: &str =
+    "[engines.\"28.5.2\"]\nkind = \"dind\"\nimage = \"dockmatrix/engine:28.5.2\"\n";
+
+/// Every depends_on condition, a healthcheck timed by the engine, binds on dind (ro bind,
+/// rw copy that leaves the folder alone, a single file), interpolation from the axis, the
+/// environment and the env file, a second compose file merged over the first, and a
+/// profile that is off — one cell on one dind engine. The one-shot job checks what it
+/// sees and exits non-zero otherwise, so a wrong value fails the cell.
+#[test]
+fn run_compose_on_dind_follows_depends_on_binds_interpolation_and_merge() {
+    let images = ["dockmatrix/engine:28.5.2", "dockmatrix/redis:7.0"];
+    if !docker_available("compose_run_on_dind") || !images_available("compose_run_on_dind", &images)
+    {
+        return;
+    }
+    let base = r#"
+x-redis: &redis
+  image: dockmatrix/redis:${REDIS}
+services:
+  cache:
+    <<: *redis
+    healthcheck:
+      test: [CMD-SHELL, "test -f /tmp/up && redis-cli ping"]
+      interval: 500ms
+      retries: 40
+    x-dockmatrix: { ready: { timeout: 40s } }
+    command: sh -c "sleep 2; touch /tmp/up; exec docker-entrypoint.sh"
+  job:
+    <<: *redis
+    x-dockmatrix: { kind: generic, ready: { timeout: 40s } }
+    environment:
+      FROM_AXIS: ${REDIS}
+      FROM_ENV: ${CALLER_VALUE:-unset}
+      FROM_FILE: ${FILE_VALUE:-unset}
+      MERGED: base
+      ESCAPED: $$HOME
+    volumes:
+      - ./init:/ro:ro
+      - ./init:/rw
+      - ./init/hello.txt:/one/hello.txt
+    command:
+      - sh
+      - -c
+      - >-
+        test "$$FROM_AXIS" = 7.0 && test "$$FROM_ENV" = from-env &&
+        test "$$FROM_FILE" = from-file && test "$$MERGED" = override &&
+        test "$$ESCAPED" = '$$HOME' &&
+        grep -q hello /ro/hello.txt && grep -q hello /one/hello.txt &&
+        echo scribbled > /rw/hello.txt && ! touch /ro/x &&
+        redis-cli -h cache ping
+    depends_on:
+      cache: { condition: service_healthy }
+  app:
+    <<: *redis
+    x-dockmatrix: { kind: redis }
+    depends_on:
+      job: { condition: service_completed_successfully }
+      cache: { condition: service_started }
+  debug:
+    image: dockmatrix/no-such-image:1
+    profiles: [debug]
+"#;
+    let over = "services:\n  job:\n    environment:\n      MERGED: override\n";
+    let matrix = format!(
+        "name = \"compose-dind\"\n[axes]\nengine = [\"28.5.2\"]\nredis = [\"7.0\"]\n{ENGINE}[compose]\nfiles = [\"compose.yaml\", \"compose.ci.yaml\"]\n"
+    );
+    let (dir, m) = project(
+        &[
+            ("compose.yaml", base),
+            ("compose.ci.yaml", over),
+            (".env", "FILE_VALUE=from-file\nCALLER_VALUE=from-file-too\n"),
+        ],
+        &matrix,
+    );
+    let (o, _out, run) = run_compose(&m, &[("CALLER_VALUE", "from-env")]);
+    let c = &run["cells"][0];
+    assert_eq!(o.status.code(), Some(0), "{}\n{c}", stderr(&o));
+    assert_eq!(c["status"], "pass", "{c}");
+    let names: Vec<&str> = c["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["cache", "job", "app"],
+        "the profile-disabled service does not start"
+    );
+    // service_healthy waited for the engine's verdict: the healthcheck passes only after
+    // the 2 s sleep.
+    let cache_ready = c["services"][0]["ready_ms"].as_u64().expect("ready_ms");
+    assert!(cache_ready >= 2000, "cache ready after {cache_ready} ms");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("init/hello.txt")).expect("read"),
+        "hello from the folder\n",
+        "a read-write bind writes into a copy, not the user's folder"
+    );
+    assert_eq!(c["compose"]["images"]["job"], "dockmatrix/redis:7.0");
+    assert_eq!(c["compose"]["files"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        c["compose"]["files"][0]["sha256"].as_str().map(str::len),
+        Some(64)
+    );
+    assert_eq!(
+        labelled_objects(run["run_id"].as_str().expect("id")),
+        Vec::<String>::new()
+    );
+}
+
+/// A one-shot job that fails in one cell fails that cell at step `services` (its exit
+/// code and log tail named) and does not take the other cell down; a profile that is on
+/// starts its service.
+#[test]
+fn run_compose_failing_one_shot_job_fails_only_its_cell() {
+    let images = ["dockmatrix/engine:28.5.2", "dockmatrix/redis:7.0"];
+    if !docker_available("compose_failing_job") || !images_available("compose_failing_job", &images)
+    {
+        return;
+    }
+    let compose = r#"
+services:
+  migrate:
+    image: dockmatrix/redis:7.0
+    command: sh -c "echo migrating step ${CODE}; exit ${CODE}"
+  extra:
+    image: dockmatrix/redis:7.0
+    profiles: [debug]
+    depends_on:
+      migrate: { condition: service_completed_successfully }
+"#;
+    let matrix = format!(
+        "name = \"compose-job\"\n[axes]\nengine = [\"28.5.2\"]\ncode = [\"0\", \"3\"]\n{ENGINE}[run]\nretries = 0\n[compose]\nfiles = [\"compose.yaml\"]\nprofiles = [\"debug\"]\n"
+    );
+    let (_dir, m) = project(&[("compose.yaml", compose)], &matrix);
+    let (o, _out, run) = run_compose(&m, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let ok = cell(&run, &[("code", "0")]);
+    let bad = cell(&run, &[("code", "3")]);
+    assert_eq!(ok["status"], "pass", "{ok}");
+    assert_eq!(
+        ok["services"].as_array().map(Vec::len),
+        Some(2),
+        "the debug profile is on: {ok}"
+    );
+    assert_eq!(bad["status"], "fail", "{bad}");
+    assert_eq!(bad["failed_step"], "services");
+    let reason = bad["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("one-shot service `migrate` exited with code 3"),
+        "{reason}"
+    );
+    assert!(reason.contains("migrating step 3"), "{reason}");
+    assert_eq!(
+        labelled_objects(run["run_id"].as_str().expect("id")),
+        Vec::<String>::new()
+    );
+}
+
+/// `matrices/compose-demo` (the demo stack as a compose file) and `matrices/demo.toml`
+/// give the same status and check counts on a representative cell; the full matrices on
+/// demand with `DOCKMATRIX_COMPOSE_DEMO_FILTER=` (empty: every cell).
+#[test]
+fn run_compose_demo_matches_demo_toml_cell_by_cell() {
+    let images = [
+        "dockmatrix/engine:28.5.2",
+        "dockmatrix/postgres:17",
+        "dockmatrix/mariadb:11.8",
+        "dockmatrix/redis:8.0",
+        "dockmatrix/demo-app:1",
+    ];
+    if !docker_available("compose_demo_matches")
+        || !images_available("compose_demo_matches", &images)
+    {
+        return;
+    }
+    let filter = std::env::var("DOCKMATRIX_COMPOSE_DEMO_FILTER")
+        .unwrap_or_else(|_| "engine=28.5.2,storage-driver=overlay2,postgres=17".into());
+    let summary = |matrix: &str| -> Vec<(String, String, usize, usize)> {
+        let out = tempfile::tempdir().expect("tempdir");
+        let path = out.path().join("run");
+        let mut args = vec!["run", matrix, "--out", path.to_str().expect("utf-8")];
+        if !filter.is_empty() {
+            args.extend(["--filter", filter.as_str()]);
+        }
+        let o = dockmatrix(&args);
+        assert!(
+            matches!(o.status.code(), Some(0 | 1)),
+            "{matrix}: {}",
+            stderr(&o)
+        );
+        let run = run_json(&path);
+        let mut cells: Vec<(String, String, usize, usize)> = run["cells"]
+            .as_array()
+            .expect("cells")
+            .iter()
+            .map(|c| {
+                let checks = c["checks"].as_array().cloned().unwrap_or_default();
+                let passed = checks.iter().filter(|k| k["status"] == "pass").count();
+                (
+                    c["values"].to_string(),
+                    c["status"].as_str().unwrap_or_default().to_string(),
+                    passed,
+                    checks.len(),
+                )
+            })
+            .collect();
+        cells.sort();
+        cells
+    };
+    let toml = summary("matrices/demo.toml");
+    let compose = summary("matrices/compose-demo/demo.toml");
+    assert!(!toml.is_empty());
+    assert!(toml.iter().all(|c| c.3 > 0), "checks ran: {toml:?}");
+    assert_eq!(compose, toml);
+}
