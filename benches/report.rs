@@ -101,6 +101,7 @@ fn cell(i: usize, values: IndexMap<String, String>) -> CellRecord {
                 cv: 0.4,
                 samples: 40_000,
                 concurrency: 8,
+                p95_precision_pct: Some(1.9),
                 baseline: i.is_multiple_of(2).then(|| PerfDelta {
                     run_id: "20261126T020014Z-7c1e".into(),
                     p95_ms: 1.7,
@@ -181,6 +182,7 @@ fn cell(i: usize, values: IndexMap<String, String>) -> CellRecord {
             min_api_version: "1.24".into(),
             image_store: "graphdriver".into(),
             env: Default::default(),
+            cache: "fresh".into(),
         }),
         images: vec![ImageRecord {
             service: "postgres".into(),

@@ -970,3 +970,99 @@ reach = "redis"
     }
     panic!("redis never became ready");
 }
+
+#[test]
+fn perf_check_stops_once_its_p95_is_precise_and_holds_the_gate_meanwhile() {
+    if !docker_or_skip(
+        "perf_check_stops_once_its_p95_is_precise_and_holds_the_gate_meanwhile",
+        &["dockmatrix/redis:7.0"],
+    ) {
+        return;
+    }
+    let mut c = Containers::new();
+    c.start(
+        "redis",
+        ServiceKind::Redis,
+        "dockmatrix/redis:7.0",
+        &[],
+        6379,
+    );
+    let source = r#"
+name = "perf-precise"
+[axes]
+redis = ["7.0"]
+[services.redis]
+kind = "redis"
+image = "dockmatrix/redis:{version}"
+ports = [6379]
+"#;
+    let m = Matrix::from_source(Path::new("perf-precise.toml"), source.into())
+        .unwrap_or_else(|e| panic!("{e}"));
+    // 60 s allowed, but a PING's p95 is within 5 % after some thousands of samples.
+    let perf = scenario(
+        "perf-precise.toml",
+        r#"kind = "perf"
+[[check]]
+name = "perf: redis PING"
+service = "redis"
+redis = ["PING"]
+warmup = "300ms"
+duration = "60s"
+min-samples = 2000
+concurrency = 2
+precision = "5%"
+timeout = "120s"
+"#
+        .into(),
+    );
+    let ready = scenario(
+        "ready.toml",
+        "kind = \"connectivity\"\n[[check]]\nname = \"redis\"\nreach = \"redis\"\n".into(),
+    );
+    runtime().block_on(async {
+        let t = target(&m, &c).await;
+        let gate = Arc::new(RwLock::new(()));
+        let quiet = SuiteContext { gate: &gate, baseline: None, on_check: None };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while run_suite(&ready, &t, &m, Phase::Run, &quiet).await[0].status != CheckStatus::Pass {
+            assert!(Instant::now() < deadline, "redis never answered");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let steps = Arc::new(Mutex::new(Vec::<Instant>::new()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let other = {
+            let (gate, steps, stop) = (gate.clone(), steps.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    {
+                        let _step = gate.read().await;
+                        steps.lock().expect("lock").push(Instant::now());
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+        };
+        let started = Instant::now();
+        let r = run_suite(&perf, &t, &m, Phase::Run, &quiet).await.remove(0);
+        let took = started.elapsed();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        other.await.expect("the other cell's task");
+        eprintln!("precise after {took:?}: {}", r.message);
+        assert_eq!(r.status, CheckStatus::Pass, "{}", r.message);
+        let p = r.perf.expect("figures");
+        assert!(p.samples >= 2000, "{} samples", p.samples);
+        let precision = p.p95_precision_pct.expect("a precision");
+        assert!(precision <= 5.0, "stopped at ±{precision}%");
+        assert!(took < Duration::from_secs(30), "ran {took:?}: it should stop once precise, long before its 60 s");
+        assert!(r.message.contains(&format!("±{precision:.1}%")), "{}", r.message);
+        // The exclusive gate still held every other step while it measured.
+        let steps = steps.lock().expect("lock").clone();
+        let longest_wait = steps.windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default();
+        let measuring = Duration::from_secs_f64(p.samples as f64 / p.ops_per_sec);
+        assert!(
+            longest_wait + Duration::from_millis(50) >= Duration::from_millis(300) + measuring,
+            "the gate should have held other steps for the warm-up and the {measuring:?} of measuring; longest gap {longest_wait:?}"
+        );
+    });
+    drop(c);
+}

@@ -521,7 +521,9 @@ fn csv_rows_and_columns() {
             "containers_back",
             "rollback",
             "min_api_version",
-            "image_store"
+            "image_store",
+            "p95_precision_pct",
+            "engine_cache"
         ]
     );
     let rows: Vec<csv::StringRecord> = rd.records().map(|x| x.expect("row")).collect();
@@ -1913,5 +1915,52 @@ fn junit_written_directly_equals_quick_junit_read_back() {
     assert_eq!(
         render(Format::Junit, &mixed()),
         junit_reference::render_junit(&mixed())
+    );
+}
+
+/// A perf figure's precision is shown beside its p95 in every format that shows the p95,
+/// and recorded as a number in the machine-readable ones.
+#[test]
+fn every_format_shows_the_p95_precision() {
+    let mut r = mixed();
+    let mut perf_checks = 0;
+    for c in &mut r.cells {
+        for ch in &mut c.checks {
+            if let Some(p) = ch.perf.as_mut() {
+                p.p95_precision_pct = Some(1.84);
+                perf_checks += 1;
+            }
+        }
+    }
+    assert!(perf_checks > 0, "the fixture has perf figures");
+    for format in [Format::Table, Format::Markdown, Format::Html] {
+        let text = render(format, &r);
+        assert!(
+            text.contains("±1.8%"),
+            "{format:?} lacks the precision:\n{text}"
+        );
+    }
+    assert!(
+        render(Format::Junit, &r).contains("dockmatrix.perf.p95_precision_pct\" value=\"1.84\"")
+    );
+    let csv_text = render(Format::Csv, &r);
+    let mut rd = csv::Reader::from_reader(csv_text.as_bytes());
+    let header = rd.headers().expect("header").clone();
+    let col = header
+        .iter()
+        .position(|h| h == "p95_precision_pct")
+        .expect("column");
+    let filled = rd
+        .records()
+        .filter(|x| x.as_ref().is_ok_and(|x| &x[col] == "1.84"))
+        .count();
+    assert_eq!(filled, perf_checks);
+    let back: RunRecord = serde_json::from_str(&render(Format::Json, &r)).expect("run.json");
+    assert!(
+        back.cells
+            .iter()
+            .flat_map(|c| &c.checks)
+            .filter_map(|c| c.perf.as_ref())
+            .all(|p| p.p95_precision_pct == Some(1.84))
     );
 }

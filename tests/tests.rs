@@ -8,6 +8,7 @@ mod clients;
 mod common;
 mod compose;
 mod endpoint;
+mod engine_cache;
 mod faults;
 mod fresh_machine;
 mod host_engine;

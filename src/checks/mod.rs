@@ -3,7 +3,8 @@
 //! the stack describes in a [`Target`].
 //!
 //! Entry points: [`run_suite`] (one scenario, one phase) and [`run_suites`]; the
-//! statistics of perf checks are in [`perf`] ([`perf::stats`], [`perf::compare_to_baseline`]).
+//! statistics of perf checks are in [`perf`] ([`perf::stats`], [`perf::compare_to_baseline`]), how precise a p95 is in
+//! [`precision`].
 
 mod command;
 pub(crate) mod conn;
@@ -11,6 +12,7 @@ mod docker_api;
 mod exec;
 mod http;
 pub mod perf;
+pub mod precision;
 mod reach;
 mod redis;
 mod sql;

@@ -2,10 +2,12 @@
 //! workers after a warm-up, its latencies summarised ([`stats`]: numpy's default
 //! linear-interpolated percentiles, coefficient of variation = population standard
 //! deviation / mean) and, with `--baseline`, compared with an earlier run
-//! ([`compare_to_baseline`]).
+//! ([`compare_to_baseline`]). Sampling stops early, after the warm-up and `min-samples`,
+//! once the p95's 95 % confidence interval is within the check's `precision`
+//! ([`precision`](super::precision)); else at its `duration`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::RwLock;
@@ -23,7 +25,8 @@ use crate::scenario::{Action, Check, HttpRequest, PerfSpec};
 /// - percentiles: numpy's default (`method="linear"`): at rank h = (n − 1)·q, the value
 ///   x⌊h⌋ + (h − ⌊h⌋)·(x⌊h⌋+1 − x⌊h⌋) of the sorted samples;
 /// - `cv`: the population standard deviation (numpy's `std` with `ddof=0`) over the mean;
-/// - `ops_per_sec`: samples / elapsed.
+/// - `ops_per_sec`: samples / elapsed;
+/// - `p95_precision_pct`: how precise that p95 is ([`precision`](super::precision)).
 pub fn stats(samples_ms: &mut [f64], elapsed: Duration) -> PerfStats {
     let n = samples_ms.len();
     if n == 0 {
@@ -77,6 +80,7 @@ pub fn stats(samples_ms: &mut [f64], elapsed: Duration) -> PerfStats {
         samples: n as u64,
         concurrency: 0,
         baseline: None,
+        p95_precision_pct: super::precision::p95_precision_pct(samples_ms, pct[1]),
     }
 }
 
@@ -106,17 +110,25 @@ pub fn compare_to_baseline(
 /// widened to 42% by CV 0.14`.
 pub fn describe_delta(
     current: &PerfStats,
+    baseline: &PerfStats,
     delta: &PerfDelta,
     configured_tolerance_pct: f64,
 ) -> String {
-    let widened = if (delta.tolerance_pct - configured_tolerance_pct).abs() > 1e-9 {
+    let precision = current.precision_widening(baseline);
+    let by_noise = delta.tolerance_pct - precision;
+    let mut widened = if (by_noise - configured_tolerance_pct).abs() > 1e-9 {
         format!(
-            "; tolerance {configured_tolerance_pct:.0}% widened to {:.0}% (3 × the measured CV, at most {MAX_WIDENED_TOLERANCE_PCT:.0}%)",
-            delta.tolerance_pct
+            "; tolerance {configured_tolerance_pct:.0}% widened to {by_noise:.0}% (3 × the measured CV, at most {MAX_WIDENED_TOLERANCE_PCT:.0}%)",
         )
     } else {
-        format!("; tolerance {:.0}%", delta.tolerance_pct)
+        format!("; tolerance {configured_tolerance_pct:.0}%")
     };
+    if precision > 0.0 {
+        widened.push_str(&format!(
+            " + {precision:.1}% for the two p95s' precision = {:.1}%",
+            delta.tolerance_pct
+        ));
+    }
     format!(
         "p95 {:.3} ms ({:+.1}% vs {:.3} ms in run {}), {:.0} ops/s ({:+.1}% vs {:.0}){widened}",
         current.p95_ms,
@@ -129,11 +141,19 @@ pub fn describe_delta(
     )
 }
 
-/// `4000 ops/s, p50 0.21 ms, p95 0.40 ms, p99 0.90 ms, CV 0.52, 20000 samples ×4`.
+/// `4000 ops/s, p50 0.210 ms, p95 0.400 ms ±1.8%, p99 0.900 ms, CV 0.52, 20000 samples,
+/// concurrency 4` (the ± is the p95's 95 % confidence half-width; `±?` when unknown).
 pub fn describe(s: &PerfStats) -> String {
     format!(
-        "{:.0} ops/s, p50 {:.3} ms, p95 {:.3} ms, p99 {:.3} ms, CV {:.2}, {} samples, concurrency {}",
-        s.ops_per_sec, s.p50_ms, s.p95_ms, s.p99_ms, s.cv, s.samples, s.concurrency
+        "{:.0} ops/s, p50 {:.3} ms, p95 {:.3} ms {}, p99 {:.3} ms, CV {:.2}, {} samples, concurrency {}",
+        s.ops_per_sec,
+        s.p50_ms,
+        s.p95_ms,
+        s.precision_label(),
+        s.p99_ms,
+        s.cv,
+        s.samples,
+        s.concurrency
     )
 }
 
@@ -285,7 +305,17 @@ struct Shared {
     next: AtomicU64,
     samples: AtomicU64,
     failures: AtomicU64,
+    /// Every worker's latencies, in milliseconds (a lock per sample costs ~50 ns against
+    /// operations of ~100 µs and up; it lets the precision watch see them while running).
+    latencies: std::sync::Mutex<Vec<f64>>,
+    /// Set once the p95 is precise enough: the workers finish their operation and stop.
+    precise: AtomicBool,
 }
+
+/// How often a running measurement recomputes its p95's precision, at least. The copy
+/// and two selections take ~1 ms per 100,000 samples, so the period grows with the
+/// cost to stay under ~5 % of a core.
+const PRECISION_EVERY: Duration = Duration::from_millis(200);
 
 /// Connects the workers and runs the setup (under the gate's read side, like any step),
 /// then warms up and measures under the write side when the check is exclusive.
@@ -321,6 +351,8 @@ pub(crate) async fn measure(
         next: AtomicU64::new(0),
         samples: AtomicU64::new(0),
         failures: AtomicU64::new(0),
+        latencies: std::sync::Mutex::new(Vec::with_capacity(1 << 16)),
+        precise: AtomicBool::new(false),
     });
     // Exclusive: running cells finish their step, nothing new starts while this measures.
     let (write_guard, read_guard) = if spec.exclusive {
@@ -339,13 +371,16 @@ pub(crate) async fn measure(
             worker, w as u32, shared, spec, warm_until,
         )));
     }
-    let mut samples: Vec<f64> = Vec::new();
+    let judged = if spec.iterations.is_none() && spec.precision_pct > 0.0 {
+        watch_precision(&shared, &tasks, spec).await
+    } else {
+        None
+    };
     let mut first_error: Option<String> = None;
     let mut window: Option<(Instant, Instant)> = None;
     for t in &mut tasks.0 {
         match t.await {
             Ok(r) => {
-                samples.extend(r.samples);
                 if first_error.is_none() {
                     first_error = r.error;
                 }
@@ -362,6 +397,13 @@ pub(crate) async fn measure(
     drop(read_guard);
 
     let elapsed = window.map_or(Duration::ZERO, |(a, b)| b.saturating_duration_since(a));
+    let mut samples = std::mem::take(&mut *lock(&shared.latencies));
+    // The figures are those of the samples judged precise: the operations in flight when
+    // the workers were told to stop would move the p95 and its interval a little (seen:
+    // ±5.0% judged, ±6.0% with them), and the record must hold what stopped the check.
+    if let Some(n) = judged {
+        samples.truncate(n);
+    }
     let mut s = stats(&mut samples, elapsed);
     s.concurrency = spec.concurrency;
     let failures = shared.failures.load(Ordering::Relaxed);
@@ -396,9 +438,41 @@ impl Drop for Workers {
     }
 }
 
+/// Until the workers are done: every [`PRECISION_EVERY`] (or longer, see there), once
+/// there are `min_samples`, the p95's precision; when it is within `spec.precision_pct`,
+/// tells the workers to stop and returns how many samples (the first ones, in the order
+/// they were recorded) it judged.
+async fn watch_precision(shared: &Shared, tasks: &Workers, spec: &PerfSpec) -> Option<usize> {
+    let mut copy: Vec<f64> = Vec::new();
+    let mut period = PRECISION_EVERY;
+    loop {
+        tokio::time::sleep(period).await;
+        if tasks.0.iter().all(tokio::task::JoinHandle::is_finished) {
+            return None;
+        }
+        if shared.samples.load(Ordering::Relaxed) < spec.min_samples {
+            continue;
+        }
+        let started = Instant::now();
+        copy.clear();
+        copy.extend_from_slice(&lock(&shared.latencies));
+        let precision = super::precision::current_p95_precision_pct(&mut copy);
+        period = PRECISION_EVERY.max(started.elapsed() * 20);
+        if precision.is_some_and(|p| p <= spec.precision_pct) {
+            shared.precise.store(true, Ordering::Relaxed);
+            return Some(copy.len());
+        }
+    }
+}
+
+/// The latencies, even if a worker panicked while holding them (a Vec of f64 stays
+/// consistent).
+fn lock(m: &std::sync::Mutex<Vec<f64>>) -> std::sync::MutexGuard<'_, Vec<f64>> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 struct WorkDone {
     worker: Worker,
-    samples: Vec<f64>,
     error: Option<String>,
     measure_start: Instant,
     end: Instant,
@@ -423,8 +497,10 @@ async fn work(
     }
     let measure_start = Instant::now();
     let deadline = warm_until.max(measure_start) + spec.duration;
-    let mut samples = Vec::with_capacity(4096);
     loop {
+        if shared.precise.load(Ordering::Relaxed) {
+            break;
+        }
         let i = shared.next.fetch_add(1, Ordering::Relaxed);
         match spec.iterations {
             Some(n) if i >= n => break,
@@ -440,7 +516,8 @@ async fn work(
         let t = Instant::now();
         match worker.op(&shared.action, i, w).await {
             Ok(()) => {
-                samples.push(t.elapsed().as_secs_f64() * 1000.0);
+                let ms = t.elapsed().as_secs_f64() * 1000.0;
+                lock(&shared.latencies).push(ms);
                 shared.samples.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => {
@@ -454,7 +531,6 @@ async fn work(
     }
     WorkDone {
         worker,
-        samples,
         error,
         measure_start,
         end: Instant::now(),
@@ -587,10 +663,58 @@ mod tests {
         assert!(!compare_to_baseline(&fig(0.5, 3000.0, 0.01), &base, "r1", 15.0).regressed);
         let text = describe_delta(
             &fig(1.0, 800.0, 0.2),
+            &base,
             &compare_to_baseline(&fig(1.0, 800.0, 0.2), &base, "r1", 15.0),
             15.0,
         );
         assert!(text.contains("tolerance 15% widened to 50%"), "{text}");
+    }
+
+    #[test]
+    fn tolerance_widens_by_both_precisions() {
+        let precise = |p95: f64, prec: f64| PerfStats {
+            p95_precision_pct: Some(prec),
+            ..fig(p95, 1000.0, 0.01)
+        };
+        // +16% is beyond 15% alone, within 15% + 1.5% + 2% = 18.5%.
+        let base = precise(1.0, 1.5);
+        let d = compare_to_baseline(&precise(1.16, 2.0), &base, "r1", 15.0);
+        assert!((d.tolerance_pct - 18.5).abs() < 1e-9, "{}", d.tolerance_pct);
+        assert!(!d.regressed);
+        // +19% is beyond it.
+        assert!(compare_to_baseline(&precise(1.19, 2.0), &base, "r1", 15.0).regressed);
+        // An unknown precision widens nothing.
+        let d = compare_to_baseline(
+            &fig(1.16, 1000.0, 0.01),
+            &fig(1.0, 1000.0, 0.01),
+            "r1",
+            15.0,
+        );
+        assert!(d.regressed && d.tolerance_pct == 15.0);
+        let text = describe_delta(
+            &precise(1.16, 2.0),
+            &base,
+            &compare_to_baseline(&precise(1.16, 2.0), &base, "r1", 15.0),
+            15.0,
+        );
+        assert!(
+            text.contains("tolerance 15% + 3.5% for the two p95s' precision = 18.5%"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn stats_record_the_p95_precision() {
+        let mut x: Vec<f64> = (0..1000u64)
+            .map(|i| ((i * 7919) % 1000 + 1) as f64)
+            .collect();
+        let s = stats(&mut x, Duration::from_secs(1));
+        let want = (965.0 - s.p95_ms) / s.p95_ms * 100.0;
+        assert!((s.p95_precision_pct.expect("precision") - want).abs() < 1e-9);
+        assert_eq!(
+            stats(&mut [1.0, 2.0], Duration::from_secs(1)).p95_precision_pct,
+            None
+        );
     }
 
     #[test]

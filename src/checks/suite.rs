@@ -174,7 +174,7 @@ async fn run_check(
         outcome = match earlier {
             Some(base) => {
                 let delta = perf::compare_to_baseline(s, base, b.run_id, spec.tolerance_pct);
-                let text = perf::describe_delta(s, &delta, spec.tolerance_pct);
+                let text = perf::describe_delta(s, base, &delta, spec.tolerance_pct);
                 let regressed = delta.regressed;
                 s.baseline = Some(delta);
                 if regressed {

@@ -19,6 +19,19 @@ pub fn run(args: &CleanArgs) -> Outcome {
             Ok(h) => h,
             Err(e) => return super::host_unavailable(&e),
         };
+        if args.cache {
+            let (removed, busy) = dockmatrix::engine::cache::remove_all(&host).await;
+            for v in &removed {
+                println!("removed engine cache {v}");
+            }
+            if removed.is_empty() {
+                println!("no engine cache to remove");
+            }
+            for v in &busy {
+                eprintln!("engine cache {v} is in use by a live run: left alone");
+            }
+            return Outcome::Success;
+        }
         let done = clean(&host, &scope).await;
         let mut runs: Vec<&String> = done
             .containers

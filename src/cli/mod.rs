@@ -191,8 +191,20 @@ pub struct RunArgs {
     /// run the rest, write one complete run.json there under the same run id.
     #[arg(long, value_name = "RUN", conflicts_with_all = ["out", "only_failed"])]
     pub resume: Option<PathBuf>,
+    /// Start dind engines on their caches from earlier runs (`off` for release gates:
+    /// every engine fresh). Default: `[run] engine-cache`, else on.
+    #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+    pub engine_cache: Option<bool>,
     #[arg(skip)]
     pub jobs: Option<usize>,
+}
+
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("`{s}` is neither `on` nor `off`")),
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -207,9 +219,12 @@ pub struct CleanArgs {
     /// Remove the objects of this run only (even if its process is alive).
     #[arg(long, value_name = "ID", conflicts_with = "all")]
     pub run: Option<String>,
-    /// Remove every object labelled by dockmatrix.
+    /// Remove every object labelled by dockmatrix (engine caches stay: see --cache).
     #[arg(long)]
     pub all: bool,
+    /// Remove the engine caches (`io.dockmatrix.cache` volumes) no live run holds.
+    #[arg(long, conflicts_with_all = ["run", "all"])]
+    pub cache: bool,
 }
 
 fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {

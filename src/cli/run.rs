@@ -138,6 +138,7 @@ async fn run_async(
         .unwrap_or(Duration::from_secs(600));
     let pull = args.pull.or(matrix.run.pull).unwrap_or(PullPolicy::Never);
     let keep = args.keep.unwrap_or(Keep::None);
+    let matrix_engine_cache = matrix.run.engine_cache;
 
     let started_at = resumed.as_ref().map_or_else(
         || chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -229,6 +230,11 @@ async fn run_async(
         fail_fast: args.fail_fast,
         keep,
         suites,
+        engine_cache: args
+            .engine_cache
+            .or_else(engine_cache_from_env)
+            .or(matrix_engine_cache)
+            .unwrap_or(true),
     };
     let cells = runner::run(cfg, host.clone(), emit, cancel.clone()).await;
     // The safety net under explicit teardown: nothing labelled with this run survives but
@@ -400,5 +406,15 @@ fn host_facts() -> HostFacts {
         kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         memory_bytes,
+    }
+}
+
+/// `DOCKMATRIX_ENGINE_CACHE=on|off`: between `--engine-cache` and `[run] engine-cache`, for
+/// CI jobs and test suites that must never leave caches on a shared host.
+fn engine_cache_from_env() -> Option<bool> {
+    match std::env::var("DOCKMATRIX_ENGINE_CACHE").ok()?.as_str() {
+        "on" => Some(true),
+        "off" => Some(false),
+        _ => None,
     }
 }

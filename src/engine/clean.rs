@@ -132,6 +132,10 @@ pub async fn clean(docker: &Docker, scope: &Scope) -> Cleaned {
     {
         Ok(list) => {
             for v in list.volumes.unwrap_or_default() {
+                // Engine caches outlive runs: only `clean --cache` removes them.
+                if v.labels.contains_key(labels::CACHE) {
+                    continue;
+                }
                 let Some(run) = wanted(&v.labels, &mut out) else {
                     continue;
                 };

@@ -80,7 +80,17 @@ pub async fn preload(
     let mut out: Loaded = HashMap::new();
     let mut to_transfer: Vec<String> = Vec::new();
     for image in images {
-        let present = target.inspect_image(image).await.is_ok();
+        // On an engine that is not the host (a cached one keeps earlier runs' images), the
+        // tag is present only if it names the same image id as on the host: a rebuilt
+        // image is loaded again.
+        let present = match target.inspect_image(image).await {
+            Err(_) => false,
+            Ok(_) if target_is_host => true,
+            Ok(there) => match host.inspect_image(image).await {
+                Ok(here) => here.id.is_some() && here.id == there.id,
+                Err(_) => true,
+            },
+        };
         let want_pull = match pull {
             PullPolicy::Always => true,
             PullPolicy::Missing => !present,

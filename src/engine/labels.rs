@@ -9,6 +9,8 @@ pub const OWNER: &str = "io.dockmatrix.owner";
 pub const CELL: &str = "io.dockmatrix.cell";
 pub const ENGINE: &str = "io.dockmatrix.engine";
 pub const SERVICE: &str = "io.dockmatrix.service";
+/// An engine cache volume (and its lease): the cache key. Removed only by `clean --cache`.
+pub const CACHE: &str = "io.dockmatrix.cache";
 
 /// Labels of one run, owned by this process.
 #[derive(Debug, Clone)]

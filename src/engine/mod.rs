@@ -3,6 +3,7 @@
 //! is) and `endpoint` (an existing daemon at a unix:// or tcp:// URL). Every engine is
 //! measured — version, API, driver, containerd, runc, kernel, cgroups — never trusted.
 
+pub mod cache;
 pub mod clean;
 pub mod daemon_lint;
 mod docker_api;
@@ -566,6 +567,7 @@ pub async fn measure(docker: &Docker, name: &str, kind: &str) -> Result<EngineFa
         min_api_version: version.min_api_version.clone().unwrap_or_default(),
         image_store: image_store(info.driver_status.as_deref().unwrap_or_default()).to_string(),
         env: IndexMap::new(),
+        cache: String::new(),
     })
 }
 

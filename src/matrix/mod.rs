@@ -84,6 +84,8 @@ pub struct RunSettings {
     pub retries: Option<u32>,
     pub cell_timeout: Option<Duration>,
     pub pull: Option<PullPolicy>,
+    /// `engine-cache = "on" | "off"` (or true/false).
+    pub engine_cache: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]

@@ -82,6 +82,7 @@ pub struct RawRun {
     pub retries: Option<Spanned<i64>>,
     pub cell_timeout: Option<Str>,
     pub pull: Option<Str>,
+    pub engine_cache: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Debug, Deserialize)]

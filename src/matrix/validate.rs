@@ -504,6 +504,20 @@ fn daemon_configs(
 fn run_settings(cx: &mut Ctx<'_>, raw: Option<&super::raw::RawRun>) -> RunSettings {
     let mut run = RunSettings::default();
     let Some(r) = raw else { return run };
+    if let Some(v) = &r.engine_cache {
+        match v.get_ref() {
+            toml::Value::Boolean(b) => run.engine_cache = Some(*b),
+            toml::Value::String(s) if s == "on" || s == "off" => {
+                run.engine_cache = Some(s == "on");
+            }
+            _ => cx.err(
+                v.span(),
+                "run.engine-cache",
+                "engine-cache must be \"on\" or \"off\"",
+                "e.g. engine-cache = \"off\" (every dind engine starts on an empty volume)",
+            ),
+        }
+    }
     if let Some(n) = &r.max_parallel {
         match usize::try_from(*n.get_ref()) {
             Ok(v) if (1..=256).contains(&v) => run.max_parallel = Some(v),

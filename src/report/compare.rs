@@ -10,7 +10,7 @@ use tabled::settings::Style;
 
 use super::svg::{DeltaRow, delta_chart, glyph_defs, with_glyphs};
 use super::text::{clean, html as esc, markdown_inline as md, one_line, truncate};
-use super::{fmt_ms, fmt_pct};
+use super::{fmt_p95, fmt_pct};
 use crate::results::compare::{Change, Comparison};
 
 const NOTE_WIDTH: usize = 80;
@@ -152,7 +152,11 @@ fn sections(c: &Comparison) -> Sections {
             },
             values(&p.values),
             format!("{} › {}", clean(&p.suite), clean(&p.name)),
-            format!("{} → {}", fmt_ms(p.base_p95_ms), fmt_ms(p.new_p95_ms)),
+            format!(
+                "{} → {}",
+                fmt_p95(p.base_p95_ms, p.base_p95_precision_pct),
+                fmt_p95(p.new_p95_ms, p.new_p95_precision_pct)
+            ),
             fmt_pct(p.p95_delta_pct),
             format!("{:.0} → {:.0}", p.base_ops_per_sec, p.new_ops_per_sec),
             fmt_pct(p.ops_delta_pct),

@@ -49,6 +49,10 @@ pub const CSV_COLUMNS_AFTER_AXES: &[&str] = &[
     // Added with API clients and the containerd image store, at the end likewise.
     "min_api_version",
     "image_store",
+    // Added with precise perf checks: the p95's 95 % confidence half-width, in percent.
+    "p95_precision_pct",
+    // Added with the engine cache: `fresh` or `cached` (dind engines), else empty.
+    "engine_cache",
 ];
 
 pub fn render_csv(record: &RunRecord, _opts: &Options) -> String {
@@ -193,6 +197,19 @@ fn fill(
     }
     row.push(e.map(|e| e.min_api_version.clone()).unwrap_or_default());
     row.push(e.map(|e| e.image_store.clone()).unwrap_or_default());
+    row.push(
+        check
+            .and_then(|c| c.perf.as_ref())
+            .and_then(|p| p.p95_precision_pct)
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+    );
+    row.push(
+        cell.engine
+            .as_ref()
+            .map(|e| e.cache.clone())
+            .unwrap_or_default(),
+    );
 }
 
 /// The check and perf columns (empty for a row without a check).

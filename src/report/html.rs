@@ -438,7 +438,7 @@ fn perf(o: &mut String, r: &RunRecord) {
             esc(&ch.name),
             p.ops_per_sec,
             fmt_ms(p.p50_ms),
-            fmt_ms(p.p95_ms),
+            super::fmt_p95(p.p95_ms, p.p95_precision_pct),
             fmt_ms(p.p99_ms),
             p.cv,
             p.samples

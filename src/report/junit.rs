@@ -511,6 +511,12 @@ fn check_case<'a>(ch: &'a CheckRecord, values: &str) -> Case<'a> {
     }
     if let Some(p) = &ch.perf {
         properties.push(("dockmatrix.perf.p95_ms", Cow::Owned(p.p95_ms.to_string())));
+        if let Some(precision) = p.p95_precision_pct {
+            properties.push((
+                "dockmatrix.perf.p95_precision_pct",
+                Cow::Owned(precision.to_string()),
+            ));
+        }
         properties.push((
             "dockmatrix.perf.ops_per_sec",
             Cow::Owned(p.ops_per_sec.to_string()),

@@ -257,7 +257,8 @@ pub(crate) fn check_totals(record: &RunRecord) -> (usize, usize) {
 
 /// `28.5.2 overlay2`: what the engine reported, never what the matrix asked; with the
 /// containerd image store `28.5.2 overlayfs/containerd`, and the API range the engine
-/// accepts when it was measured (`API 1.44–1.51`).
+/// accepts when it was measured (`API 1.44–1.51`); a dind engine's data is said too
+/// (`… cached`, `… fresh`).
 pub(crate) fn measured_engine(cell: &CellRecord) -> String {
     match &cell.engine {
         Some(e) if !e.server_version.is_empty() || !e.storage_driver.is_empty() => {
@@ -271,9 +272,14 @@ pub(crate) fn measured_engine(cell: &CellRecord) -> String {
             } else {
                 format!(" API {}–{}", e.min_api_version, e.api_version)
             };
-            format!("{} {}{store}{api}", e.server_version, e.storage_driver)
-                .trim()
-                .to_string()
+            format!(
+                "{} {}{store}{api} {}",
+                e.server_version, e.storage_driver, e.cache
+            )
+            .trim_end()
+            .to_string()
+            .trim()
+            .to_string()
         }
         _ => String::new(),
     }
@@ -299,6 +305,7 @@ pub(crate) fn perf_headline(cell: &CellRecord) -> Option<PerfHeadline> {
     Some(PerfHeadline {
         check: pick.0.name.clone(),
         p95_ms: pick.1.p95_ms,
+        p95_precision_pct: pick.1.p95_precision_pct,
         delta_pct: pick.1.baseline.as_ref().map(|d| d.p95_delta_pct),
         regressed: pick.1.baseline.as_ref().is_some_and(|d| d.regressed),
     })
@@ -308,14 +315,21 @@ pub(crate) fn perf_headline(cell: &CellRecord) -> Option<PerfHeadline> {
 pub(crate) struct PerfHeadline {
     pub check: String,
     pub p95_ms: f64,
+    pub p95_precision_pct: Option<f64>,
     pub delta_pct: Option<f64>,
     pub regressed: bool,
 }
 
 impl PerfHeadline {
-    /// `12.3 ms`, `12.3 ms +4.1%`, `15.0 ms +21.9% ⚠` (beyond tolerance): a p95.
+    /// `12.3 ms ±1.8%`, `12.3 ms ±1.8% +4.1%`, `15.0 ms ±0.9% +21.9% ⚠` (beyond
+    /// tolerance): a p95 with its precision (the 95 % confidence half-width; none shown
+    /// for runs made before it was measured).
     pub fn label(&self) -> String {
         let mut s = fmt_ms(self.p95_ms);
+        if let Some(p) = crate::results::fmt_precision(self.p95_precision_pct) {
+            s.push(' ');
+            s.push_str(&p);
+        }
         if let Some(d) = self.delta_pct {
             s.push_str(&format!(" {}", fmt_pct(d)));
         }
@@ -323,6 +337,14 @@ impl PerfHeadline {
             s.push_str(" ⚠");
         }
         s
+    }
+}
+
+/// A p95 with its precision when measured: `1.23 ms ±1.8%`, else `1.23 ms`.
+pub(crate) fn fmt_p95(ms: f64, precision_pct: Option<f64>) -> String {
+    match crate::results::fmt_precision(precision_pct) {
+        Some(p) => format!("{} {p}", fmt_ms(ms)),
+        None => fmt_ms(ms),
     }
 }
 

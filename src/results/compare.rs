@@ -79,6 +79,9 @@ pub struct PerfChange {
     pub new_ops_per_sec: f64,
     /// Negative = less throughput.
     pub ops_delta_pct: f64,
+    /// Each run's p95 precision (95 % confidence half-width, percent), when measured.
+    pub base_p95_precision_pct: Option<f64>,
+    pub new_p95_precision_pct: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -257,6 +260,8 @@ pub(crate) fn perf_change(b: &PerfStats, n: &PerfStats, tolerance_pct: f64) -> O
         base_ops_per_sec: b.ops_per_sec,
         new_ops_per_sec: n.ops_per_sec,
         ops_delta_pct: ops.unwrap_or(f64::NAN),
+        base_p95_precision_pct: b.p95_precision_pct,
+        new_p95_precision_pct: n.p95_precision_pct,
     })
 }
 
@@ -326,5 +331,12 @@ mod tests {
         assert!(perf_change(&s(10.0, 1000.0), &s(10.0, 800.0), 15.0).is_some_and(|p| p.regressed));
         assert!(perf_change(&s(10.0, 1000.0), &s(5.0, 2000.0), 15.0).is_some_and(|p| !p.regressed));
         assert!(perf_change(&s(0.0, 0.0), &s(5.0, 2000.0), 15.0).is_none());
+        // +16% is within 15% once both runs' ±0.5% precisions are added.
+        let precise = |p95: f64| PerfStats {
+            p95_precision_pct: Some(0.5),
+            ..s(p95, 1000.0)
+        };
+        assert!(perf_change(&precise(10.0), &precise(11.6), 15.0).is_none());
+        assert!(perf_change(&s(10.0, 1000.0), &s(11.6, 1000.0), 15.0).is_some());
     }
 }

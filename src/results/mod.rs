@@ -430,6 +430,10 @@ pub struct EngineFacts {
     /// Not measured: what the engine was started with.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub env: IndexMap<String, String>,
+    /// dind engines: `fresh` (an empty data volume) or `cached` (an earlier run's, kept
+    /// by the engine cache); empty for host and endpoint engines and older records.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cache: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -497,6 +501,33 @@ pub struct PerfStats {
     pub concurrency: u32,
     #[serde(default)]
     pub baseline: Option<PerfDelta>,
+    /// Half-width of the distribution-free 95 % confidence interval of `p95_ms`, in
+    /// percent of it (`checks::precision`); `None` with too few samples to bound it
+    /// (and in runs made before it was measured).
+    #[serde(default)]
+    pub p95_precision_pct: Option<f64>,
+}
+
+impl PerfStats {
+    /// What the regression rule adds to its tolerance for two measurements' own
+    /// imprecision: the sum of their p95 precisions (an unknown one counts as 0).
+    pub fn precision_widening(&self, other: &PerfStats) -> f64 {
+        let known = |p: Option<f64>| p.filter(|p| p.is_finite() && *p > 0.0).unwrap_or(0.0);
+        known(self.p95_precision_pct) + known(other.p95_precision_pct)
+    }
+
+    /// [`fmt_precision`], or `±?` when unknown.
+    pub fn precision_label(&self) -> String {
+        fmt_precision(self.p95_precision_pct).unwrap_or_else(|| "±?".to_string())
+    }
+}
+
+/// `±1.8%`: how every format shows a p95's precision (its 95 % confidence half-width);
+/// `None` when it was not measured.
+pub fn fmt_precision(p95_precision_pct: Option<f64>) -> Option<String> {
+    p95_precision_pct
+        .filter(|p| p.is_finite())
+        .map(|p| format!("±{p:.1}%"))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]

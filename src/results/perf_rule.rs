@@ -9,14 +9,17 @@ pub const MAX_WIDENED_TOLERANCE_PCT: f64 = 50.0;
 
 /// The tolerance actually applied: `tolerance_pct`, widened to three times the larger
 /// measured CV (in percent) when that is larger, but then to at most 50% (a configured
-/// tolerance above 50% is kept as it is).
+/// tolerance above 50% is kept as it is); then widened by the two measurements'
+/// p95 precisions ([`PerfStats::precision_widening`]): a difference smaller than the
+/// measurements' own uncertainty is no evidence of a regression.
 pub fn effective_tolerance(current: &PerfStats, baseline: &PerfStats, tolerance_pct: f64) -> f64 {
     let noise = 300.0 * current.cv.max(baseline.cv);
-    if noise > tolerance_pct {
+    let by_noise = if noise > tolerance_pct {
         noise.min(MAX_WIDENED_TOLERANCE_PCT.max(tolerance_pct))
     } else {
         tolerance_pct
-    }
+    };
+    by_noise + current.precision_widening(baseline)
 }
 
 /// What the rule says of one pair of measurements.

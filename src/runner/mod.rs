@@ -65,6 +65,8 @@ pub struct RunConfig {
     pub fail_fast: bool,
     pub keep: Keep,
     pub suites: Option<SuiteFn>,
+    /// dind engines start on their caches (`--engine-cache`, `[run] engine-cache`).
+    pub engine_cache: bool,
 }
 
 /// Twice the CPU count, at most 8.
@@ -88,7 +90,8 @@ pub async fn run(
         &cfg.matrix,
         &cfg.cells,
         cfg.pull,
-    );
+    )
+    .with_engine_cache(cfg.engine_cache);
     let jobs = cfg.jobs.max(1);
     emit(Event::RunStarted {
         run_id: cfg.run_id.clone(),

@@ -124,6 +124,8 @@ struct Entry {
     findings: std::sync::Mutex<Vec<Finding>>,
     remaining: AtomicUsize,
     keep: std::sync::atomic::AtomicBool,
+    /// The engine cache this engine holds, given back on release.
+    lease: std::sync::Mutex<Option<engine::cache::Lease>>,
 }
 
 pub struct Pool {
@@ -134,6 +136,8 @@ pub struct Pool {
     /// Folders every dind engine mounts read-only (the compose project's).
     ro_folders: Arc<Vec<std::path::PathBuf>>,
     starts: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// dind engines start on their cache (`engine::cache`).
+    engine_cache: bool,
 }
 
 impl Pool {
@@ -178,6 +182,7 @@ impl Pool {
                         findings: std::sync::Mutex::new(Vec::new()),
                         remaining: AtomicUsize::new(n),
                         keep: false.into(),
+                        lease: std::sync::Mutex::new(None),
                     }),
                 )
             })
@@ -189,7 +194,14 @@ impl Pool {
             entries,
             ro_folders: Arc::new(matrix.compose.iter().map(|p| p.folder.clone()).collect()),
             starts: Mutex::new(Vec::new()),
+            engine_cache: false,
         }
+    }
+
+    /// Starts dind engines on their caches (`--engine-cache on`).
+    pub fn with_engine_cache(mut self, on: bool) -> Pool {
+        self.engine_cache = on;
+        self
     }
 
     pub fn host(&self) -> &Host {
@@ -218,11 +230,12 @@ impl Pool {
                 let t = Instant::now();
                 // The start runs in its own task: a cancelled cell must not leave a
                 // half-started engine that nobody releases.
-                let (host, labels, task_entry, task_key, folders) = (
+                let (host, labels, task_entry, task_key, cache, folders) = (
                     self.host.clone(),
                     self.labels.clone(),
                     entry.clone(),
                     key.clone(),
+                    self.engine_cache,
                     self.ro_folders.clone(),
                 );
                 let (tx, rx) = tokio::sync::oneshot::channel();
@@ -236,9 +249,21 @@ impl Pool {
                     };
                     let r = match checked(&host, &task_entry, config, &labels).await {
                         Err(blocked) => Err(blocked),
-                        Ok(()) => {
-                            engine::start(&host, task_entry.spec.as_ref(), config, &labels).await
-                        }
+                        Ok(()) => engine::cache::start(
+                            &host,
+                            task_entry.spec.as_ref(),
+                            config,
+                            &labels,
+                            cache,
+                        )
+                        .await
+                        .map(|s| {
+                            leftovers(&task_entry, &task_key, &s.removed);
+                            if let Ok(mut slot) = task_entry.lease.lock() {
+                                *slot = s.lease;
+                            }
+                            s.handle
+                        }),
                     };
                     if let (Ok(h), Ok(mut slot)) = (&r, task_entry.started.lock()) {
                         *slot = Some(h.clone());
@@ -358,15 +383,38 @@ impl Pool {
             return;
         }
         let started = entry.started.lock().ok().and_then(|mut s| s.take());
+        let lease = entry.lease.lock().ok().and_then(|mut s| s.take());
         if let Some(h) = started
             && h.dind.is_some()
         {
-            engine::release(&self.host, &h).await;
+            match lease {
+                Some(lease) => engine::cache::release(&self.host, &h, &lease).await,
+                None => engine::release(&self.host, &h).await,
+            }
             emit(Event::EngineStopped {
                 engine: key.engine.clone(),
                 driver: key.driver_label().to_string(),
             });
         }
+    }
+}
+
+/// What a crashed run left in a cached engine (and the cache removed before any cell),
+/// kept with the engine's findings so that every cell's record says so.
+fn leftovers(entry: &Entry, key: &EngineKey, removed: &[String]) {
+    if removed.is_empty() {
+        return;
+    }
+    if let Ok(mut f) = entry.findings.lock() {
+        f.push(Finding {
+            engine: format!("{}/{}", key.engine, key.driver_label()),
+            check: "engine-cache".into(),
+            level: FindingLevel::Ok,
+            reason: format!(
+                "the cached engine held what an earlier run left; removed before use: {}",
+                removed.join(", ")
+            ),
+        });
     }
 }
 

@@ -47,15 +47,15 @@ pub(super) fn docker_api(
         .method
         .as_ref()
         .map_or("GET".to_string(), |m| m.get_ref().to_ascii_uppercase());
-    if method.is_empty() || !method.chars().all(|c| c.is_ascii_alphabetic()) {
-        if let Some(m) = &d.method {
-            cx.err(
-                m.span(),
-                format!("{key}.docker-api.method"),
-                format!("`{}` is not an HTTP method", m.get_ref()),
-                "e.g. method = \"GET\" or \"POST\"",
-            );
-        }
+    if (method.is_empty() || !method.chars().all(|c| c.is_ascii_alphabetic()))
+        && let Some(m) = &d.method
+    {
+        cx.err(
+            m.span(),
+            format!("{key}.docker-api.method"),
+            format!("`{}` is not an HTTP method", m.get_ref()),
+            "e.g. method = \"GET\" or \"POST\"",
+        );
     }
     let path = d.path.get_ref();
     if !path.starts_with('/') || path.starts_with("/v1.") {

@@ -351,6 +351,10 @@ pub struct PerfSpec {
     pub exclusive: bool,
     /// Allowed worsening against a baseline, in percent.
     pub tolerance_pct: f64,
+    /// Sampling stops (after the warm-up and `min_samples`) once the half-width of the
+    /// p95's 95 % confidence interval is within this, in percent of the p95; 0 = never
+    /// early, always `duration`.
+    pub precision_pct: f64,
 }
 
 impl Default for PerfSpec {
@@ -363,6 +367,7 @@ impl Default for PerfSpec {
             min_samples: 1000,
             exclusive: true,
             tolerance_pct: 15.0,
+            precision_pct: 2.0,
         }
     }
 }
@@ -728,6 +733,39 @@ exclusive = false
         assert_eq!(
             (q.concurrency, q.tolerance_pct, q.exclusive),
             (8, 20.0, false)
+        );
+        assert_eq!((p.precision_pct, q.precision_pct), (2.0, 2.0));
+    }
+
+    #[test]
+    fn precision_from_defaults_and_checks() {
+        let src = r#"
+kind = "perf"
+[defaults]
+precision = "5%"
+[[check]]
+name = "a"
+service = "redis"
+redis = ["PING"]
+[[check]]
+name = "b"
+service = "redis"
+redis = ["PING"]
+precision = 0.5
+"#;
+        let s = Scenario::from_source(Path::new("perf.toml"), src.into())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let got: Vec<f64> = s
+            .checks
+            .iter()
+            .map(|c| c.perf.as_ref().expect("perf").precision_pct)
+            .collect();
+        assert_eq!(got, [5.0, 0.5]);
+        let d = errors(&src.replace("precision = 0.5", "precision = \"150%\""));
+        assert!(
+            d.iter()
+                .any(|d| d.key == "check[1].precision" && d.message.contains("between 0% and 100%")),
+            "{d:?}"
         );
     }
 

@@ -36,6 +36,8 @@ pub struct RawDefaults {
     pub min_samples: Option<Spanned<i64>>,
     pub exclusive: Option<Spanned<bool>>,
     pub tolerance: Option<Spanned<toml::Value>>,
+    /// Stop sampling once the p95's 95 % confidence half-width is within this (`"2%"`).
+    pub precision: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,6 +96,8 @@ pub struct RawCheck {
     pub min_samples: Option<Spanned<i64>>,
     pub exclusive: Option<Spanned<bool>>,
     pub tolerance: Option<Spanned<toml::Value>>,
+    /// Stop sampling once the p95's 95 % confidence half-width is within this (`"2%"`).
+    pub precision: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -75,6 +75,7 @@ pub(super) fn validate(
             min_samples: defaults.min_samples.as_ref(),
             exclusive: defaults.exclusive.as_ref(),
             tolerance: defaults.tolerance.as_ref(),
+            precision: defaults.precision.as_ref(),
         };
         if kind != SuiteKind::Perf {
             if let Some((k, span)) = keys.first() {
@@ -176,6 +177,7 @@ struct PerfKeys<'a> {
     min_samples: Option<&'a Spanned<i64>>,
     exclusive: Option<&'a Spanned<bool>>,
     tolerance: Option<&'a Spanned<toml::Value>>,
+    precision: Option<&'a Spanned<toml::Value>>,
 }
 
 impl PerfKeys<'_> {
@@ -189,6 +191,7 @@ impl PerfKeys<'_> {
             ("min-samples", self.min_samples.map(Spanned::span)),
             ("exclusive", self.exclusive.map(Spanned::span)),
             ("tolerance", self.tolerance.map(Spanned::span)),
+            ("precision", self.precision.map(Spanned::span)),
         ]
         .into_iter()
         .find_map(|(k, s)| s.map(|s| (k, s)))
@@ -247,6 +250,17 @@ fn perf_spec(cx: &mut Ctx<'_>, k: &PerfKeys<'_>, base: &PerfSpec, key: &str) -> 
                 format!("{key}.tolerance"),
                 "the tolerance must be a percentage between 0% and 1000%",
                 "e.g. tolerance = \"15%\" (or 15)",
+            ),
+        }
+    }
+    if let Some(t) = k.precision {
+        match tolerance(t.get_ref()).filter(|pct| *pct <= 100.0) {
+            Some(pct) => p.precision_pct = pct,
+            None => cx.err(
+                t.span(),
+                format!("{key}.precision"),
+                "the precision must be a percentage between 0% and 100%",
+                "e.g. precision = \"2%\" (0% measures for the whole duration)",
             ),
         }
     }
@@ -380,6 +394,7 @@ fn check(
         min_samples: c.min_samples.as_ref(),
         exclusive: c.exclusive.as_ref(),
         tolerance: c.tolerance.as_ref(),
+        precision: c.precision.as_ref(),
     };
     let perf = if kind == SuiteKind::Perf {
         if matches!(action_name, "exec" | "reach" | "docker-api" | "command") {

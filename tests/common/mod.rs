@@ -23,6 +23,9 @@ pub fn dockmatrix_in(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .current_dir(dir)
         .env("NO_COLOR", "1")
+        // Tests leave no engine caches on the shared host (tests/engine_cache.rs asks
+        // for them with the flag, and removes its own).
+        .env("DOCKMATRIX_ENGINE_CACHE", "off")
         // A width would fit the table to it: tests compare the full one.
         .env_remove("COLUMNS")
         .output()
@@ -40,6 +43,7 @@ pub fn spawn_dockmatrix(
         .args(args)
         .current_dir(root())
         .env("NO_COLOR", "1")
+        .env("DOCKMATRIX_ENGINE_CACHE", "off")
         .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
