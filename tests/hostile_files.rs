@@ -336,3 +336,50 @@ fn run_out_refuses_a_folder_of_another_matrix() {
         std::fs::read(root().join("tests/data/run-mixed/run.json")).expect("read")
     );
 }
+
+/// Compose and env files come in through the same door: a FIFO as the compose file or the
+/// env file, and a compose file under /proc, are refused at once with exit 2.
+#[test]
+fn compose_and_env_files_are_refused_when_not_regular() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let m = dir.path().join("m.toml");
+    mkfifo(&dir.path().join("compose.yaml"));
+    std::fs::write(
+        &m,
+        "name = \"t\"\n[compose]\nfiles = [\"compose.yaml\"]\n[axes]\nx = [\"1\"]\n",
+    )
+    .expect("written");
+    let o = within(5, &["plan", p(&m)]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    // A regular compose file with a FIFO as its env file.
+    std::fs::remove_file(dir.path().join("compose.yaml")).expect("removed");
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "services:\n  db:\n    image: dockmatrix/redis:7.0\n",
+    )
+    .expect("written");
+    mkfifo(&dir.path().join("ci.env"));
+    std::fs::write(
+        &m,
+        "name = \"t\"\n[compose]\nfiles = [\"compose.yaml\"]\nenv-file = \"ci.env\"\n[axes]\nx = [\"1\"]\n",
+    )
+    .expect("written");
+    let o = within(5, &["plan", p(&m)]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // /proc is refused however it is reached (a symlink in the matrix's folder).
+    std::fs::remove_file(dir.path().join("compose.yaml")).expect("removed");
+    std::os::unix::fs::symlink("/proc/self/environ", dir.path().join("compose.yaml"))
+        .expect("symlink");
+    std::fs::write(
+        &m,
+        "name = \"t\"\n[compose]\nfiles = [\"compose.yaml\"]\n[axes]\nx = [\"1\"]\n",
+    )
+    .expect("written");
+    let o = within(5, &["plan", p(&m)]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        !stderr(&o).contains("PATH="),
+        "the environment is never echoed"
+    );
+}

@@ -376,8 +376,8 @@ fn junit_cases(path: &Path) -> Result<Vec<Case>, String> {
             path.display()
         ));
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read junit file {}: {e}", path.display()))?;
+    let text = crate::safe_io::read_user_text(path, 64 << 20)
+        .map_err(|e| format!("cannot read junit file {}: {}", path.display(), e.reason()))?;
     parse_junit(&text).map_err(|e| format!("junit file {} is not JUnit XML: {e}", path.display()))
 }
 

@@ -628,8 +628,11 @@ pub(crate) fn read_bounded(path: &Path, max: u64, what: &str) -> Result<String, 
         )
         .with_help("is this the right file?"));
     }
-    let bytes = std::fs::read(path)
-        .map_err(|e| Diagnostic::whole_file(path, format!("cannot read the {what}: {e}")))?;
+    // Through the one door for user files: the cap counted while reading, /proc, /sys and
+    // /dev refused, a file swapped for a FIFO after the check above never blocks.
+    let bytes = crate::safe_io::read_user_file(path, max).map_err(|e| {
+        Diagnostic::whole_file(path, format!("cannot read the {what}: {}", e.reason()))
+    })?;
     String::from_utf8(bytes).map_err(|e| {
         Diagnostic::whole_file(
             path,

@@ -331,11 +331,16 @@ fn tls_files(var: &str, dir: &Path) -> Result<TlsFiles, HostError> {
         (&files.cert, PemKind::Certificate),
         (&files.key, PemKind::PrivateKey),
     ] {
-        let text = std::fs::read(path).map_err(|source| HostError::CertRead {
-            var: var.to_string(),
-            path: path.clone(),
-            source,
-        })?;
+        let text = crate::safe_io::read_user_file(path, crate::safe_io::MAX_CONFIG_BYTES).map_err(
+            |e| HostError::CertRead {
+                var: var.to_string(),
+                path: path.clone(),
+                source: match e {
+                    crate::safe_io::SafeIoError::Read { source, .. } => source,
+                    other => std::io::Error::new(std::io::ErrorKind::InvalidInput, other.reason()),
+                },
+            },
+        )?;
         if !super::holds_pem(&String::from_utf8_lossy(&text), kind) {
             return Err(HostError::CertNotPem {
                 var: var.to_string(),
