@@ -174,6 +174,27 @@ fn compose_images_follow_axis_environment_and_env_file_in_that_order() {
         ["pg:15-env-f", "pg:17-env-f"],
         "{out}"
     );
+    // Per cell: each cell's own interpolation, named by its id.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_dockmatrix"))
+        .args(["images", m.to_str().expect("utf-8"), "--per-cell"])
+        .env("FLAVOUR", "env")
+        .output()
+        .expect("runs");
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let lines: Vec<(&str, &str)> = out
+        .lines()
+        .map(|l| l.split_once('\t').expect("CELL<TAB>IMAGE"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].0.starts_with("15-") && lines[0].1 == "pg:15-env-f",
+        "{out}"
+    );
+    assert!(
+        lines[1].0.starts_with("17-") && lines[1].1 == "pg:17-env-f",
+        "{out}"
+    );
 }
 
 /// A compose project in a fresh folder: `files` (name, text) and an `init/` folder with

@@ -271,6 +271,10 @@ pub struct ImagesArgs {
     pub matrix: PathBuf,
     #[command(flatten)]
     pub selection: Selection,
+    /// One line per cell and image, `CELL-ID<TAB>IMAGE` (a compose stack's images as each
+    /// cell interpolates them), instead of each image once.
+    #[arg(long)]
+    pub per_cell: bool,
 }
 
 /// What ended a command; each maps to one exit code of DESIGN.md.

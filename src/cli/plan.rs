@@ -128,16 +128,22 @@ pub fn images(args: &ImagesArgs) -> Outcome {
     };
     let mut seen: IndexSet<String> = IndexSet::new();
     for c in &cells {
+        let mut of_cell: IndexSet<String> = IndexSet::new();
         if let Some(img) = m.engine_for(c).and_then(|e| e.image.clone()) {
-            seen.insert(img);
+            of_cell.insert(img);
         }
         for svc in m.services.values() {
             match m.image_for(svc, c) {
                 Ok(img) => {
-                    seen.insert(img);
+                    of_cell.insert(img);
                 }
                 Err(e) => return Outcome::BadInput(format!("error: cell {}: {e}", c.id)),
             }
+        }
+        if args.per_cell {
+            seen.extend(of_cell.into_iter().map(|img| format!("{}\t{img}", c.id)));
+        } else {
+            seen.extend(of_cell);
         }
     }
     let mut text = String::new();
