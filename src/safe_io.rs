@@ -272,6 +272,9 @@ pub struct OutRules<'a> {
     pub matrix_hash: &'a str,
     /// Folders and files this command reads (merge's shards): never written into.
     pub inputs: &'a [FileId],
+    /// The name of a run folder's record (`results::RUN_FILE`), whose `matrix.hash` says
+    /// which matrix a folder holds a run of (given, so that this room needs no `results`).
+    pub record_file: &'a str,
 }
 
 impl OutDir {
@@ -323,7 +326,7 @@ impl OutDir {
                 created: false,
             });
         }
-        let record = path.join(crate::results::RUN_FILE);
+        let record = path.join(rules.record_file);
         let hash = read_user_file(&record, MAX_RECORD_BYTES)
             .ok()
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())

@@ -226,6 +226,7 @@ pub fn merge(args: &MergeArgs) -> Outcome {
         OutRules {
             matrix_hash: &merged.matrix.hash,
             inputs: &inputs,
+            record_file: dockmatrix::results::RUN_FILE,
         },
     ) {
         Ok(o) => o,

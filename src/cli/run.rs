@@ -123,6 +123,7 @@ async fn run_async(
         dockmatrix::safe_io::OutRules {
             matrix_hash: &matrix_hash,
             inputs: &inputs,
+            record_file: dockmatrix::results::RUN_FILE,
         },
     ) {
         return Outcome::BadInput(format!("error: --out: {}", super::chain(&e)));
