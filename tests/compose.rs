@@ -218,6 +218,8 @@ fn run_compose(
     let out = tempfile::tempdir().expect("tempdir");
     let out_path = out.path().join("run");
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_dockmatrix"))
+        // Tests leave no engine cache behind on the shared host engine.
+        .env("DOCKMATRIX_ENGINE_CACHE", "off")
         .args([
             "run",
             m.to_str().expect("utf-8"),

@@ -126,6 +126,9 @@ fn in_tool_image(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
         dir,
         "-e",
         "NO_COLOR=1",
+        // Tests leave no engine cache behind on the shared host engine.
+        "-e",
+        "DOCKMATRIX_ENGINE_CACHE=off",
         TOOL_IMAGE,
     ];
     all.extend(args);

@@ -96,6 +96,7 @@ ready = { tcp = 6379, timeout = "5m" }
     .expect("written");
     let out = dir.path().join("run");
     let mut child = Command::new(env!("CARGO_BIN_EXE_dockmatrix"))
+        .env("DOCKMATRIX_ENGINE_CACHE", "off")
         .args([
             "run",
             m.to_str().expect("utf-8"),

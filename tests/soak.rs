@@ -18,6 +18,7 @@ fn soak_three_interrupts_and_a_kill_keep_their_promises() {
         .env("KILLS", "1")
         .env("MAX_DELAY", "25")
         .env("BIN", env!("CARGO_BIN_EXE_dockmatrix"))
+        .env("DOCKMATRIX_ENGINE_CACHE", "off")
         .output()
         .expect("the soak script runs");
     let said = format!("{}\n{}", stdout(&o), stderr(&o));
