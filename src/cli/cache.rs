@@ -46,18 +46,26 @@ pub fn run(args: &CacheArgs) -> Outcome {
             max_bytes: args.max_size,
         };
         let done = image_cache::prune(&host, &dir, budget).await;
-        for (path, bytes, reason) in &done.removed {
-            println!("removed {} ({}): {reason}", path.display(), mib(*bytes));
-        }
+        let mut text: String = done
+            .removed
+            .iter()
+            .map(|(path, bytes, reason)| {
+                format!("removed {} ({}): {reason}\n", path.display(), mib(*bytes))
+            })
+            .collect();
         let freed: u64 = done.removed.iter().map(|(_, b, _)| b).sum();
-        println!(
-            "{}: removed {} files ({}), kept {} ({})",
+        text.push_str(&format!(
+            "{}: removed {} files ({}), kept {} ({})\n",
             dir.display(),
             done.removed.len(),
             mib(freed),
             done.kept,
             mib(done.kept_bytes)
-        );
+        ));
+        // A closed stdout (`| head`) ends quietly, like every other command.
+        if let Err(o) = super::print_result(&text) {
+            return o;
+        }
         for p in &done.problems {
             eprintln!("warning: {p}");
         }

@@ -21,16 +21,20 @@ pub fn run(args: &CleanArgs) -> Outcome {
         };
         if args.cache {
             let (removed, busy) = dockmatrix::engine::cache::remove_all(&host).await;
-            for v in &removed {
-                println!("removed engine cache {v}");
-            }
+            let mut text: String = removed
+                .iter()
+                .map(|v| format!("removed engine cache {v}\n"))
+                .collect();
             if removed.is_empty() {
-                println!("no engine cache to remove");
+                text.push_str("no engine cache to remove\n");
             }
             for v in &busy {
                 eprintln!("engine cache {v} is in use by a live run: left alone");
             }
-            return Outcome::Success;
+            return match super::print_result(&text) {
+                Ok(()) => Outcome::Success,
+                Err(o) => o,
+            };
         }
         let done = clean(&host, &scope).await;
         let mut runs: Vec<&String> = done

@@ -55,8 +55,10 @@ pub fn run(args: &EnginesArgs) -> Outcome {
             Ok(h) => h,
             Err(e) => return super::host_unavailable(&e),
         };
-        if let Ok(h) = dockmatrix::engine::host::resolved() {
-            println!("host engine: {h}");
+        if let Ok(h) = dockmatrix::engine::host::resolved()
+            && let Err(o) = super::print_result(&format!("host engine: {h}\n"))
+        {
+            return o;
         }
         let run_id = format!("engines-{}", dockmatrix::runner::new_run_id());
         let labels = RunLabels::new(&run_id);
