@@ -248,7 +248,7 @@ fn a_cached_engine_is_emptied_of_leftovers_and_a_killed_ones_cache_is_thrown_awa
 
 #[test]
 fn a_changed_engine_image_or_daemon_config_never_reuses_the_old_cache() {
-    let (a, b) = ("dockmatrix/engine:28.5.2", "dockmatrix/engine:26.1.5");
+    let (a, b) = ("dockmatrix/engine:28.5.2", "dockmatrix/engine:20.10.24");
     if !docker_available("engine_cache_keys") || !images_available("engine_cache_keys", &[a, b]) {
         return;
     }
@@ -269,7 +269,7 @@ fn a_changed_engine_image_or_daemon_config_never_reuses_the_old_cache() {
         // Another engine image under the same engine name: another cache.
         let other_image = start(&host, &spec(b), &d1, &labels).await;
         assert_eq!(other_image.handle.facts.cache, "fresh");
-        assert!(other_image.handle.facts.server_version.starts_with("26.1"));
+        assert!(other_image.handle.facts.server_version.starts_with("20.10"));
         release(&host, &other_image).await;
         // The first again: its own cache, kept.
         let again = start(&host, &spec(a), &d1, &labels).await;
