@@ -191,6 +191,8 @@ ensure_tools() {
     local t missing=()
     command -v dockerd >/dev/null 2>&1 && command -v docker >/dev/null 2>&1 || missing+=(docker.io)
     command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+    # `ip` finds the bridge's address where the engine names no gateway (tests/common).
+    command -v ip >/dev/null 2>&1 || missing+=(iproute2)
     if ((${#missing[@]})); then
         t=$(now)
         log "installing ${missing[*]} with apt-get"
