@@ -3,19 +3,15 @@
 //! nothing then), and a service container that exited during the checks (its exit code and
 //! restarts, from the cell's engine).
 
-use std::time::Duration;
-
-use bollard::Docker;
-
 use super::Attempt;
-use crate::engine::{EngineHandle, EngineTrouble, dind_trouble};
+use crate::engine::{EngineHandle, EngineTrouble, Host, settled_trouble};
 use crate::results::CellStatus;
 
 /// After an attempt that did not pass: if its dind engine died, the cell is `error`
 /// naming the engine's exit (nothing about compatibility can be said); if it froze, the
 /// reason says so. Returns whether the engine is past asking (no figures, no teardown:
 /// removing its container removes everything in it).
-pub(super) async fn engine_trouble(host: &Docker, engine: &EngineHandle, a: &mut Attempt) -> bool {
+pub(super) async fn engine_trouble(host: &Host, engine: &EngineHandle, a: &mut Attempt) -> bool {
     if a.status == CellStatus::Pass || a.status == CellStatus::Cancelled {
         return false;
     }
@@ -39,29 +35,6 @@ pub(super) async fn engine_trouble(host: &Docker, engine: &EngineHandle, a: &mut
         EngineTrouble::Paused => format!("{before}; {said}"),
     });
     true
-}
-
-/// The host engine records a killed container's exit a moment after the connections into
-/// it broke (which is what failed the cell): when the engine itself does not answer, the
-/// host is asked again for up to 10 s.
-async fn settled_trouble(host: &Docker, engine: &EngineHandle) -> Option<EngineTrouble> {
-    engine.dind.as_ref()?;
-    if let Some(t) = dind_trouble(host, engine).await {
-        return Some(t);
-    }
-    let answers = tokio::time::timeout(Duration::from_secs(3), engine.docker.ping())
-        .await
-        .is_ok_and(|r| r.is_ok());
-    if answers {
-        return None;
-    }
-    for _ in 0..20 {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        if let Some(t) = dind_trouble(host, engine).await {
-            return Some(t);
-        }
-    }
-    None
 }
 
 /// A cell that failed while one of its services was not running: the reason names the
