@@ -447,3 +447,85 @@ fn run_keep_failed_with_retries_keeps_only_a_final_failure() {
     assert!(!stderr(&o).contains("\nkept "), "{}", said(&o));
     assert_eq!(left, Vec::<String>::new(), "nothing kept for a flaky cell");
 }
+
+/// Two dind engines, one cell each, run one cell at a time (`-j 1`) with `--max-engines N`.
+fn lookahead_run(max_engines: &str) -> (Output, serde_json::Value) {
+    let spec =
+        |name: &str| format!("[engines.{name}]\nkind = \"dind\"\nimage = \"{ENGINE_IMAGE}\"\n");
+    let text = format!(
+        r#"
+name = "lookahead"
+scenarios = ["checks.toml"]
+[axes]
+engine = ["a", "b"]
+case = ["pass"]
+redis = ["7.0"]
+{}{}
+[services.redis]
+kind = "redis"
+image = "dockmatrix/redis:{{version}}"
+ports = [6379]
+"#,
+        spec("a"),
+        spec("b")
+    );
+    let (_d, path) = write_matrix(&text, CHECKS);
+    let out = tempfile::tempdir().expect("tempdir");
+    let o = run_into(
+        &path,
+        out.path(),
+        &["-j", "1", "--max-engines", max_engines],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", said(&o));
+    let run = run_json(out.path());
+    assert_eq!(
+        statuses(&run),
+        pairs(&[("pass", "pass"), ("pass", "pass")]),
+        "{run}"
+    );
+    assert_eq!(
+        run["options"]["max_engines"].as_u64(),
+        max_engines.parse().ok(),
+        "{run}"
+    );
+    (o, run)
+}
+
+/// The line number of the first progress line containing `what`.
+fn line_of(o: &Output, what: &str) -> usize {
+    stderr(o)
+        .lines()
+        .position(|l| l.contains(what))
+        .unwrap_or_else(|| panic!("no line with `{what}`:\n{}", said(o)))
+}
+
+#[test]
+fn run_prepares_engines_ahead_of_their_cells_within_max_engines() {
+    if !docker_available("lookahead")
+        || !images_available("lookahead", &[REDIS_IMAGE, ENGINE_IMAGE])
+    {
+        return;
+    }
+    // Room for two engines: the second engine starts before the one cell slot is free,
+    // indeed before the first cell starts (its engine must be up first).
+    let (o, _) = lookahead_run("2");
+    let b_starting = line_of(&o, "engine b/default: starting");
+    assert!(
+        b_starting < line_of(&o, " START "),
+        "engine b prepares while cell a waits for or holds the slot:\n{}",
+        said(&o)
+    );
+    assert!(
+        b_starting < line_of(&o, "engine a/default: stopped"),
+        "{}",
+        said(&o)
+    );
+
+    // Room for one: engine b starts only once engine a, its cell done, is stopped.
+    let (o, _) = lookahead_run("1");
+    assert!(
+        line_of(&o, "engine a/default: stopped") < line_of(&o, "engine b/default: starting"),
+        "at most one engine alive:\n{}",
+        said(&o)
+    );
+}

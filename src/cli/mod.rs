@@ -195,6 +195,10 @@ pub struct RunArgs {
     /// every engine fresh). Default: `[run] engine-cache`, else on.
     #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
     pub engine_cache: Option<bool>,
+    /// Engines alive at once, started and loaded ahead of their cells (default: one more
+    /// than the CPUs, at most one per 2 GiB of memory, at most 8).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub max_engines: Option<u16>,
     #[arg(skip)]
     pub jobs: Option<usize>,
 }

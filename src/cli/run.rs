@@ -132,6 +132,9 @@ async fn run_async(
         .jobs
         .or(matrix.run.max_parallel)
         .unwrap_or_else(runner::default_jobs);
+    let max_engines = args
+        .max_engines
+        .map_or_else(runner::default_max_engines, usize::from);
     let retries = args.retries.or(matrix.run.retries).unwrap_or(0);
     let cell_timeout = args
         .cell_timeout
@@ -160,6 +163,7 @@ async fn run_async(
         host: host_facts(),
         options: RunOptions {
             jobs,
+            max_engines,
             retries,
             cell_timeout_ms: cell_timeout.as_millis() as u64,
             pull: format!("{pull:?}").to_lowercase(),
@@ -231,6 +235,7 @@ async fn run_async(
         fail_fast: args.fail_fast,
         keep,
         suites,
+        max_engines,
         engine_cache: args
             .engine_cache
             .or_else(engine_cache_from_env)

@@ -84,6 +84,9 @@ pub struct HostFacts {
 pub struct RunOptions {
     #[serde(default)]
     pub jobs: usize,
+    /// Engines alive at once (`--max-engines`); 0 in records from before it existed.
+    #[serde(default)]
+    pub max_engines: usize,
     #[serde(default)]
     pub retries: u32,
     #[serde(default)]

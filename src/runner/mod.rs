@@ -67,12 +67,29 @@ pub struct RunConfig {
     pub suites: Option<SuiteFn>,
     /// dind engines start on their caches (`--engine-cache`, `[run] engine-cache`).
     pub engine_cache: bool,
+    /// Engines alive at once, prepared ahead of their cells (`--max-engines`).
+    pub max_engines: usize,
 }
 
 /// Twice the CPU count, at most 8.
 pub fn default_jobs() -> usize {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     (cpus * 2).clamp(1, 8)
+}
+
+/// Engines alive at once by default: one more than the cores (so one engine loads its
+/// images while the others serve cells), at most one per 2 GiB of memory, between 1 and 8.
+pub fn default_max_engines() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let by_memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|s| s.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(usize::MAX, |kb| (kb / (2 * 1024 * 1024)) as usize);
+    (cpus + 1).min(by_memory).clamp(1, 8)
 }
 
 /// Runs every cell; returns their records in plan order. Cancellation (Ctrl-C,
@@ -109,7 +126,16 @@ pub async fn run(
         failed: AtomicBool::new(false),
     };
     let futures = cfg.cells.iter().map(|c| runner.cell(c));
-    let records = futures_util::future::join_all(futures).await;
+    let prepare = {
+        let e = emit.clone();
+        let (gate, cancel) = (runner.gate.clone(), cancel.clone());
+        let pool = &pool;
+        async move {
+            pool.prepare_ahead(cfg.max_engines, &gate, &cancel, &move |ev| e(ev))
+                .await;
+        }
+    };
+    let (records, ()) = tokio::join!(futures_util::future::join_all(futures), prepare);
     let e = emit.clone();
     pool.release_all(&move |ev| e(ev)).await;
     emit(Event::RunFinished);
@@ -183,8 +209,15 @@ impl Runner<'_> {
 
     async fn cell(&self, cell: &Cell) -> CellRecord {
         let key = EngineKey::of(cell);
+        // A cell takes a slot only once its engine is prepared: `-j` counts cells, not
+        // engines starting or loading images.
         let permit = tokio::select! {
-            p = self.slots.acquire() => p.ok(),
+            p = async {
+                if self.cfg.matrix.upgrade_for(cell).is_none() {
+                    self.pool.ready(&key).await;
+                }
+                self.slots.acquire().await
+            } => p.ok(),
             () = self.cancel.cancelled() => None,
         };
         let record = match permit {

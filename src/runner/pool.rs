@@ -1,13 +1,18 @@
 //! One engine per (engine, storage driver) pair serves every cell that shares it: started
 //! by the first cell that needs it, loaded with the images of all its cells in one stream,
 //! released when its last cell is done. Its lifecycle is separate from the stacks'.
+//! Engines are prepared ahead of their cells ([`Pool::prepare_ahead`]): started and loaded
+//! before a cell slot is free for them, within a budget of engines alive at once.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use tokio::sync::{Mutex, OnceCell};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use tokio::sync::{Mutex, OnceCell, OwnedSemaphorePermit, RwLock, Semaphore, watch};
+use tokio_util::sync::CancellationToken;
 
 use super::events::Event;
 use crate::engine::images::{self, Loaded};
@@ -126,6 +131,14 @@ struct Entry {
     keep: std::sync::atomic::AtomicBool,
     /// The engine cache this engine holds, given back on release.
     lease: std::sync::Mutex<Option<engine::cache::Lease>>,
+    /// Cells in the plan that use this engine (the preparation order's weight).
+    cells: usize,
+    /// `true` once the engine is started (or failed to) and its images are loaded: its
+    /// cells may then take a slot.
+    prepared: watch::Sender<bool>,
+    /// The engine's place in the budget of engines alive at once, held from the start of
+    /// its preparation until it is released (or failed to start).
+    budget: std::sync::Mutex<Option<OwnedSemaphorePermit>>,
 }
 
 pub struct Pool {
@@ -183,6 +196,9 @@ impl Pool {
                         remaining: AtomicUsize::new(n),
                         keep: false.into(),
                         lease: std::sync::Mutex::new(None),
+                        cells: n,
+                        prepared: watch::Sender::new(false),
+                        budget: std::sync::Mutex::new(None),
                     }),
                 )
             })
@@ -343,6 +359,93 @@ impl Pool {
             .clone()
     }
 
+    /// The order engines are prepared in: the longest chains first. A vfs engine copies
+    /// every layer per container and loads slowest; then the engines with the most cells;
+    /// ties in a stable order (engine, driver) so runs are repeatable.
+    pub fn preparation_order(&self) -> Vec<EngineKey> {
+        let mut keys: Vec<&EngineKey> = self.entries.keys().collect();
+        keys.sort_by(|a, b| {
+            let weight = |k: &EngineKey| {
+                let vfs = k.driver.as_deref() == Some("vfs");
+                (
+                    std::cmp::Reverse(vfs),
+                    std::cmp::Reverse(self.entries[k].cells),
+                )
+            };
+            weight(a)
+                .cmp(&weight(b))
+                .then_with(|| (&a.engine, &a.driver_label()).cmp(&(&b.engine, &b.driver_label())))
+        });
+        keys.into_iter().cloned().collect()
+    }
+
+    /// Starts the engines and loads their images ahead of their cells, in
+    /// [`Pool::preparation_order`], at most `max_engines` alive at once: an engine's place
+    /// frees when its last cell is done. Each step holds the read side of the perf gate, as
+    /// a cell's steps do, so nothing starts while a perf check measures. Returns when every
+    /// engine is prepared or the run is cancelled.
+    pub async fn prepare_ahead(
+        &self,
+        max_engines: usize,
+        gate: &RwLock<()>,
+        cancel: &CancellationToken,
+        emit: &(dyn Fn(Event) + Send + Sync),
+    ) {
+        let budget = Arc::new(Semaphore::new(max_engines.max(1)));
+        let mut order = self.preparation_order().into_iter();
+        let mut next = order.next();
+        let mut running = FuturesUnordered::new();
+        while next.is_some() || !running.is_empty() {
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => break,
+                Some(()) = running.next(), if !running.is_empty() => {}
+                permit = budget.clone().acquire_owned(), if next.is_some() => {
+                    let (Ok(permit), Some(key)) = (permit, next.take()) else { break };
+                    running.push(self.prepare(key, permit, gate, emit));
+                    next = order.next();
+                }
+            }
+        }
+    }
+
+    async fn prepare(
+        &self,
+        key: EngineKey,
+        permit: OwnedSemaphorePermit,
+        gate: &RwLock<()>,
+        emit: &(dyn Fn(Event) + Send + Sync),
+    ) {
+        let Some(entry) = self.entries.get(&key) else {
+            return;
+        };
+        if let Ok(mut slot) = entry.budget.lock() {
+            *slot = Some(permit);
+        }
+        let engine = {
+            let _g = gate.read().await;
+            self.engine(&key, emit).await
+        };
+        match engine {
+            Ok(handle) => {
+                let _g = gate.read().await;
+                self.images(&key, &handle, emit).await;
+            }
+            // Not alive: its place goes to the next engine.
+            Err(_) => drop(entry.budget.lock().ok().and_then(|mut s| s.take())),
+        }
+        entry.prepared.send_replace(true);
+    }
+
+    /// Waits until the engine of `key` is prepared (started or refused, images loaded).
+    /// A key the pool does not hold (an upgrade cell's engines) is ready at once.
+    pub async fn ready(&self, key: &EngineKey) {
+        if let Some(entry) = self.entries.get(key) {
+            let mut rx = entry.prepared.subscribe();
+            let _ = rx.wait_for(|prepared| *prepared).await;
+        }
+    }
+
     /// What preflight and the daemon.json lint said of the engine of `key`.
     pub fn findings(&self, key: &EngineKey) -> Vec<Finding> {
         self.entries
@@ -379,6 +482,9 @@ impl Pool {
     /// Taking the handle out of its slot makes release idempotent, and an engine whose
     /// start finishes after its last cell gave up is still released by `release_all`.
     async fn release(&self, key: &EngineKey, entry: &Entry, emit: &(dyn Fn(Event) + Send + Sync)) {
+        // Its place in the budget frees once it is stopped; a kept engine stays up but no
+        // longer counts: its cells are done.
+        let _place = entry.budget.lock().ok().and_then(|mut s| s.take());
         if entry.keep.load(Ordering::SeqCst) {
             return;
         }
