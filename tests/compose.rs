@@ -1,7 +1,9 @@
 //! Compose stacks: the corpus of bad compose files (each exit 2 with its line and
 //! message, never a secret), matrix-level compose errors, and runs on a real dind engine
 //! of every `depends_on` condition, healthchecks, one-shot jobs, binds, profiles,
-//! interpolation from axis, environment and env file, and files merged in order.
+//! interpolation from axis, environment and env file, files merged in order, and the
+//! container options (ulimits, sysctls, capabilities, extra_hosts, init, shm_size,
+//! stop_signal, networks with aliases) read back from inside the containers.
 
 use std::path::{Path, PathBuf};
 
@@ -337,6 +339,149 @@ services:
     assert_eq!(
         c["compose"]["files"][0]["sha256"].as_str().map(str::len),
         Some(64)
+    );
+    assert_eq!(
+        labelled_objects(run["run_id"].as_str().expect("id")),
+        Vec::<String>::new()
+    );
+}
+
+/// The container options of a compose service, read back from inside the running
+/// containers on a dind engine: ulimits, a sysctl, cap_add/cap_drop, extra_hosts, init,
+/// shm_size, a read-only single-file bind (writing to it fails), two networks with an
+/// alias each (each alias resolves only on its own network, from a service on that
+/// network), and stop_signal with stop_grace_period (a host command stops the container
+/// through the cell's engine: the trap of SIGUSR1 makes it exit 0 at once).
+#[test]
+fn run_compose_container_options_take_effect_inside_the_container() {
+    let images = ["dockmatrix/engine:28.5.2", "dockmatrix/redis:7.0"];
+    if !docker_available("compose_options") || !images_available("compose_options", &images) {
+        return;
+    }
+    let compose = r#"
+x-plain: &plain
+  image: dockmatrix/redis:7.0
+  x-dockmatrix: { kind: generic }
+  command: ["sleep", "infinity"]
+services:
+  probe:
+    <<: *plain
+    command: ["sh", "-c", "trap 'echo got USR1; exit 0' USR1; while :; do sleep 0.2; done"]
+    ulimits:
+      nofile: { soft: 1234, hard: 2345 }
+      nproc: 3210
+    sysctls:
+      net.core.somaxconn: 1111
+    cap_add: [NET_ADMIN]
+    cap_drop: [CHOWN]
+    extra_hosts:
+      - "db.example.test:10.1.2.3"
+    init: true
+    stop_signal: SIGUSR1
+    stop_grace_period: 25s
+    shm_size: 96m
+    volumes:
+      - ./init/hello.txt:/etc/hello.txt:ro
+    networks:
+      front: { aliases: [probe-front] }
+      back: { aliases: [probe-back] }
+  backside:
+    <<: *plain
+    networks: [back]
+  frontside:
+    <<: *plain
+    networks: [front]
+networks:
+  front: {}
+  back: {}
+"#;
+    let names = "for n in probe probe-front probe-back; do if getent hosts $n >/dev/null; then echo $n=yes; else echo $n=no; fi; done";
+    let scenario = format!(
+        r#"kind = "regression"
+
+[[check]]
+name = "ulimits"
+service = "probe"
+exec = ["bash", "-c", "echo nofile=$(ulimit -Sn)/$(ulimit -Hn) nproc=$(ulimit -Su)/$(ulimit -Hu)"]
+expect = {{ output = "nofile=1234/2345 nproc=3210/3210" }}
+
+[[check]]
+name = "sysctls"
+service = "probe"
+exec = ["cat", "/proc/sys/net/core/somaxconn"]
+expect = {{ output = "^1111\\s*$" }}
+
+[[check]]
+name = "cap_add and cap_drop"
+service = "probe"
+exec = ["sh", "-c", "c=$(awk '/^CapEff/ {{print $2}}' /proc/1/status); echo net_admin=$(( (0x$c >> 12) & 1 )) chown=$(( 0x$c & 1 ))"]
+expect = {{ output = "net_admin=1 chown=0" }}
+
+[[check]]
+name = "extra_hosts"
+service = "probe"
+exec = ["getent", "hosts", "db.example.test"]
+expect = {{ output = "^10\\.1\\.2\\.3\\s+db\\.example\\.test" }}
+
+[[check]]
+name = "init"
+service = "probe"
+exec = ["cat", "/proc/1/comm"]
+expect = {{ output = "^docker-init\\s*$" }}
+
+[[check]]
+name = "shm_size"
+service = "probe"
+exec = ["df", "-k", "--output=size", "/dev/shm"]
+expect = {{ output = "\\b98304\\b" }}
+
+[[check]]
+name = "a read-only file bind cannot be written"
+service = "probe"
+exec = ["sh", "-c", "cat /etc/hello.txt; echo scribbled >> /etc/hello.txt"]
+expect = {{ exit-code = 2, output = "(?s)hello from the folder.*Read-only file system" }}
+
+[[check]]
+name = "aliases from the back network"
+service = "backside"
+exec = ["sh", "-c", "{names}"]
+expect = {{ output = "probe=yes\\s+probe-front=no\\s+probe-back=yes" }}
+
+[[check]]
+name = "aliases from the front network"
+service = "frontside"
+exec = ["sh", "-c", "{names}"]
+expect = {{ output = "probe=yes\\s+probe-front=yes\\s+probe-back=no" }}
+
+# Last: it stops the probe.
+[[check]]
+name = "stop_signal and stop_grace_period"
+command = ["sh", "-c", "id=$(docker ps -q --filter label=io.dockmatrix.cell=$DOCKMATRIX_CELL --filter label=io.dockmatrix.service=probe); docker inspect -f 'signal={{{{.Config.StopSignal}}}} grace={{{{.Config.StopTimeout}}}}' $id; start=$(date +%s); docker stop $id >/dev/null; echo took=$(( $(date +%s) - start ))s; docker inspect -f 'exit={{{{.State.ExitCode}}}}' $id; docker logs $id"]
+timeout = "60s"
+expect = {{ exit-code = 0, output = "(?s)signal=SIGUSR1 grace=25\\s+took=[0-5]s\\s+exit=0\\s+got USR1" }}
+"#
+    );
+    let matrix = format!(
+        "name = \"compose-options\"\nscenarios = [\"checks.toml\"]\n[axes]\nengine = [\"28.5.2\"]\n{ENGINE}[run]\nretries = 0\n[compose]\nfiles = [\"compose.yaml\"]\n"
+    );
+    let (_dir, m) = project(
+        &[("compose.yaml", compose), ("checks.toml", &scenario)],
+        &matrix,
+    );
+    let (o, _out, run) = run_compose(&m, &[]);
+    let c = &run["cells"][0];
+    let checks: Vec<String> = c["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .map(|k| format!("{} {}: {}", k["status"], k["name"], k["message"]))
+        .collect();
+    assert_eq!(o.status.code(), Some(0), "{}\n{checks:#?}", stderr(&o));
+    assert_eq!(c["status"], "pass", "{checks:#?}");
+    assert_eq!(checks.len(), 10, "{checks:#?}");
+    assert!(
+        checks.iter().all(|k| k.starts_with("\"pass\"")),
+        "{checks:#?}"
     );
     assert_eq!(
         labelled_objects(run["run_id"].as_str().expect("id")),
