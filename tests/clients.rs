@@ -2,8 +2,8 @@
 //! `image_store` against what the engine answers on its own API, `[engines] env`
 //! (`DOCKER_MIN_API_VERSION`) recorded masked, the containerd image store, the two
 //! refusals of Docker 29 and of old engines seen verbatim, a client in the stack that
-//! reaches its cell's engine through the mounted socket, and an image store the engine
-//! cannot give (`unsupported`).
+//! reaches its cell's engine through the mounted socket (and the host's, with a warning,
+//! on the host engine), and an image store the engine cannot give (`unsupported`).
 
 use crate::common::*;
 
@@ -244,4 +244,77 @@ ports = [6379]
     for r in [&run, &run_json(&again)] {
         assert!(labelled_objects(r["run_id"].as_str().unwrap_or_default()).is_empty());
     }
+}
+
+/// `docker-socket = true` on a host engine cell: the run warns that the stack gets the host
+/// engine's own socket (on stderr and in run.json), and the client in the stack sees the
+/// host engine (its server version is the host's).
+#[test]
+fn run_docker_socket_on_the_host_engine_warns_and_is_the_hosts_socket() {
+    let images = ["dockmatrix/engine:28.5.2"];
+    if !docker_available("run_socket_on_host") || !images_available("run_socket_on_host", &images) {
+        return;
+    }
+    let host = std::process::Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .expect("docker runs");
+    let host_version = String::from_utf8_lossy(&host.stdout).trim().to_string();
+    assert!(!host_version.is_empty() && !host_version.starts_with("28.5.2"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("socket.toml"),
+        r#"kind = "connectivity"
+[[check]]
+name = "socket: the client sees the host engine"
+service = "client"
+exec = ["sh", "-c", "docker version --format 'server={{.Server.Version}}'"]
+expect = { exit-code = 0 }
+"#,
+    )
+    .expect("written");
+    let matrix = dir.path().join("matrix.toml");
+    std::fs::write(
+        &matrix,
+        r#"
+name = "socket-on-host"
+scenarios = ["socket.toml"]
+
+[axes]
+flavour = ["only"]
+
+[services.client]
+kind = "generic"
+image = "dockmatrix/engine:28.5.2"
+env = { DOCKMATRIX_SKIP_CGROUP_SETUP = "1" }
+command = ["sleep", "infinity"]
+docker-socket = true
+"#,
+    )
+    .expect("written");
+    let out = dir.path().join("run");
+    let o = dockmatrix(&[
+        "run",
+        matrix.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    let run = run_json(&out);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}\n{run:#}", stderr(&o));
+    let warning = "warning: service `client` mounts the host engine's own socket in cells on the host engine: it can see and change every container on this machine";
+    assert!(stderr(&o).contains(warning), "{}", stderr(&o));
+    assert!(
+        run["warnings"].as_array().is_some_and(|w| w
+            .iter()
+            .any(|w| format!("warning: {}", w.as_str().unwrap_or_default()) == warning)),
+        "{run:#}"
+    );
+    let c = &run["cells"][0];
+    assert_eq!(c["status"], "pass", "{c:#}");
+    let msg = c["checks"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains(&format!("server={host_version}")),
+        "the host's {host_version} in: {msg}"
+    );
+    assert!(labelled_objects(run["run_id"].as_str().unwrap_or_default()).is_empty());
 }
