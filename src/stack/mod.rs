@@ -384,10 +384,7 @@ impl Stack {
             ..Default::default()
         };
         let after = match &spec.compose {
-            Some(c) => Some(
-                self.compose_body(&cell.id, c, &engine.facts.kind, &mut body)
-                    .await?,
-            ),
+            Some(c) => Some(self.compose_body(&cell.id, c, engine, &mut body).await?),
             None => None,
         };
         let created = self
