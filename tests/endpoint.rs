@@ -1,10 +1,11 @@
 //! `kind = "endpoint"` engines: a real 28.5.2 engine started on the host engine as a dind
 //! container listening only on `tcp://IP:2376` with `--tlsverify`, with a CA, server and
-//! client certificates made here.
+//! client certificates made here, or only on a unix socket in a folder of this machine.
 //! `dockmatrix engines` and one-cell `dockmatrix run`s go through them; a client
 //! certificate the daemon does not trust and a file that is no certificate are clear
 //! errors; compose binds are copied into the endpoint (read-only ones stay read-only); a
-//! command check gets DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH.
+//! command check gets DOCKER_HOST and, over TLS, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH;
+//! a service's mounted socket is the unix endpoint's own.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -65,8 +66,8 @@ fn docker_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
-/// A TLS-only engine container on the host engine, labelled with the test's own run id;
-/// removed with its volume on drop, whatever the test's outcome.
+/// An engine container on the host engine (TLS-only, or unix-socket-only), labelled with
+/// the test's own run id; removed with its volume on drop, whatever the test's outcome.
 struct TlsEngine {
     name: String,
     volume: String,
@@ -94,6 +95,19 @@ impl TlsEngine {
             "mkdir -p /certs; while [ ! -e /certs/ready ]; do sleep 0.1; done; \
              exec dockerd --host=tcp://0.0.0.0:2376 --tlsverify \
              --tlscacert=/certs/ca.pem --tlscert=/certs/server-cert.pem --tlskey=/certs/server-key.pem",
+        )
+    }
+
+    /// Starts an engine container that listens only on `DIR/docker.sock`, `DIR` a folder
+    /// of this machine mounted at the same path: the socket is where a local daemon's
+    /// would be, and the engine resolves binds of it in its own filesystem as we name it.
+    fn start_unix(run_id: &str, dir: &Path) -> TlsEngine {
+        let bind = format!("{0}:{0}", dir.display());
+        TlsEngine::start_with(
+            run_id,
+            "unix-engine",
+            &["-v", &bind],
+            &format!("exec dockerd --host=unix://{}/docker.sock", dir.display()),
         )
     }
 
@@ -685,4 +699,142 @@ fn regex_escape(s: &str) -> String {
                 .chain(std::iter::once(c))
         })
         .collect()
+}
+
+/// A `unix://` endpoint: a 28.5.2 engine listening only on a socket in a folder of this
+/// machine (mounted at the same path in its container, as a local daemon's socket is).
+/// `engines` measures it; in a run, a `docker-socket` service and a compose bind of
+/// /var/run/docker.sock both get that socket (their docker CLI reports 28.5.2, the host
+/// engine is 20.10.24), and a command check's DOCKER_HOST is the unix URL, with no TLS
+/// variables.
+#[test]
+fn engine_unix_endpoint_runs_a_cell_and_mounts_its_own_socket() {
+    if !docker_available("engine_unix_endpoint")
+        || !images_available("engine_unix_endpoint", &[ENGINE_IMAGE])
+    {
+        return;
+    }
+    let host = docker_ok(&["version", "--format", "{{.Server.Version}}"]);
+    assert!(
+        !host.starts_with("28.5.2"),
+        "the host engine must differ for this test to mean something"
+    );
+    let run_id = test_run_id("endpoint-unix");
+    let sock_dir = tempfile::tempdir().expect("tempdir");
+    let engine = TlsEngine::start_unix(&run_id, sock_dir.path());
+    let url = format!("unix://{}/docker.sock", sock_dir.path().display());
+    let conn = vec!["--host".to_string(), url.clone()];
+    engine.wait_answering(&conn);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        r#"
+services:
+  composed:
+    image: dockmatrix/engine:28.5.2
+    x-dockmatrix: { kind: generic }
+    environment: { DOCKMATRIX_SKIP_CGROUP_SETUP: "1" }
+    command: ["sleep", "infinity"]
+    volumes:
+      - /var/run/docker.sock:/var/run/docker.sock
+"#,
+    )
+    .expect("write");
+    let seen = format!(
+        "(?s)host={} verify=none path=none\\s+server=28\\.5\\.2",
+        regex_escape(&url)
+    );
+    std::fs::write(
+        dir.path().join("checks.toml"),
+        format!(
+            r#"kind = "connectivity"
+
+[[check]]
+name = "socket: the docker-socket service sees the endpoint"
+service = "client"
+exec = ["sh", "-c", "docker version --format 'server={{{{.Server.Version}}}}'"]
+expect = {{ exit-code = 0, output = 'server=28\.5\.2' }}
+
+[[check]]
+name = "socket: the compose bind of the socket is the endpoint's"
+service = "composed"
+exec = ["sh", "-c", "docker version --format 'server={{{{.Server.Version}}}}'"]
+expect = {{ exit-code = 0, output = 'server=28\.5\.2' }}
+
+[[check]]
+name = "team: DOCKER_HOST is the unix endpoint"
+command = ["sh", "-c", "echo host=$DOCKER_HOST verify=${{DOCKER_TLS_VERIFY:-none}} path=${{DOCKER_CERT_PATH:-none}}; docker version --format server={{{{.Server.Version}}}}"]
+expect = {{ exit-code = 0, output = '{seen}' }}
+"#
+        ),
+    )
+    .expect("write");
+    let matrix = dir.path().join("matrix.toml");
+    std::fs::write(
+        &matrix,
+        format!(
+            r#"
+name = "unix-endpoint"
+scenarios = ["checks.toml"]
+[axes]
+engine = ["local"]
+[run]
+retries = 0
+[engines.local]
+kind = "endpoint"
+url = "{url}"
+[compose]
+files = ["compose.yaml"]
+[services.client]
+kind = "generic"
+image = "dockmatrix/engine:28.5.2"
+env = {{ DOCKMATRIX_SKIP_CGROUP_SETUP = "1" }}
+command = ["sleep", "infinity"]
+docker-socket = true
+"#
+        ),
+    )
+    .expect("write");
+
+    let o = dockmatrix(&["engines", matrix.to_str().expect("utf-8")]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
+    assert!(out.contains("✅ up") && out.contains("28.5.2"), "{out}");
+
+    let run_dir = dir.path().join("run");
+    let t = Instant::now();
+    let o = dockmatrix(&[
+        "run",
+        matrix.to_str().expect("utf-8"),
+        "--out",
+        run_dir.to_str().expect("utf-8"),
+    ]);
+    eprintln!("one-cell run over a unix endpoint in {:?}", t.elapsed());
+    let run = run_json(&run_dir);
+    let c = &run["cells"][0];
+    assert_eq!(o.status.code(), Some(0), "{}\n{c:#}", all_output(&o));
+    assert_eq!(c["status"], "pass", "{c:#}");
+    assert_eq!(c["engine"]["kind"], "endpoint", "{c}");
+    assert!(
+        c["engine"]["server_version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("28.5.2")),
+        "{c}"
+    );
+    let checks = c["checks"].as_array().expect("checks");
+    assert_eq!(checks.len(), 3, "{c:#}");
+    assert!(checks.iter().all(|k| k["status"] == "pass"), "{c:#}");
+    assert!(
+        !stderr(&o).contains("host engine's own socket"),
+        "no host-socket warning for an endpoint: {}",
+        stderr(&o)
+    );
+    assert_eq!(on_engine(&conn, &["ps", "-aq"]), "", "no container left");
+    assert_eq!(
+        labelled_objects(run["run_id"].as_str().expect("run id")),
+        Vec::<String>::new()
+    );
+    drop(engine);
+    assert_eq!(labelled_objects(&run_id), Vec::<String>::new());
 }

@@ -2,8 +2,8 @@
 //! networks and named volumes (each the cell's own), its bind mounts (bound from the
 //! compose folder, which dind engines see at the same path, or copied into the cell
 //! where the engine cannot see it or the service may write; a read-only copy stays
-//! read-only), and compose's `depends_on` conditions (the engine's health status, a
-//! one-shot job's exit code).
+//! read-only), the engine's socket, and compose's `depends_on` conditions (the engine's
+//! health status, a one-shot job's exit code).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -232,7 +232,7 @@ impl Stack {
                 }
                 MountSource::DockerSocket => {
                     mount.typ = Some(MountType::BIND);
-                    mount.source = Some("/var/run/docker.sock".into());
+                    mount.source = Some(super::socket_source(engine));
                 }
                 MountSource::Bind { path, is_dir } => {
                     if m.read_only && engine_sees_folder {
