@@ -199,6 +199,50 @@ fn compose_images_follow_axis_environment_and_env_file_in_that_order() {
     );
 }
 
+/// What compose keys ask that a cell cannot give is warned about and ignored, not an
+/// error: `container_name` (containers are named after the cell), a host IP or a fixed host
+/// port (cell ports are ephemeral), `build` beside an image.
+#[test]
+fn compose_container_name_fixed_host_ports_and_build_are_warned_and_ignored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let compose = dir.path().join("compose.yaml");
+    std::fs::write(
+        &compose,
+        r#"services:
+  web:
+    image: web:1
+    container_name: my-web
+    build: .
+    ports:
+      - "127.0.0.1:8080:80"
+      - "9443:443"
+      - target: 81
+        published: "8081"
+      - "82"
+"#,
+    )
+    .expect("write");
+    let (_d, m) = compose_matrix("", &[&compose]);
+    let o = dockmatrix(&["plan", m.to_str().expect("utf-8"), "--format", "json"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    for want in [
+        "warning: service `web`: container_name `my-web` is ignored (cell containers are named after the cell)",
+        "warning: service `web`: `build` is ignored; the image `web:1` must exist",
+        "warning: service `web`: `services.web.ports[0]` names a host IP or port, ignored (cell ports are always ephemeral, so cells sharing an engine never clash)",
+        "warning: service `web`: `services.web.ports[1]` names a host IP or port, ignored",
+        "warning: service `web`: `services.web.ports[2]` names a host IP or port, ignored",
+    ] {
+        assert!(err.contains(want), "`{want}` not in:\n{err}");
+    }
+    assert!(
+        !err.contains("ports[3]"),
+        "a bare container port is fine: {err}"
+    );
+    // Warned once, not once per cell (the matrix has two).
+    assert_eq!(err.matches("container_name").count(), 1, "{err}");
+}
+
 /// A compose project in a fresh folder: `files` (name, text) and an `init/` folder with
 /// a file, next to a matrix with `matrix` as its body.
 fn project(files: &[(&str, &str)], matrix: &str) -> (tempfile::TempDir, PathBuf) {
