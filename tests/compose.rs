@@ -390,12 +390,14 @@ services:
     );
 }
 
-/// The container options of a compose service, read back from inside the running
+/// The container options of compose services, read back from inside the running
 /// containers on a dind engine: ulimits, a sysctl, cap_add/cap_drop, extra_hosts, init,
 /// shm_size, a read-only single-file bind (writing to it fails), two networks with an
 /// alias each (each alias resolves only on its own network, from a service on that
-/// network), and stop_signal with stop_grace_period (a host command stops the container
-/// through the cell's engine: the trap of SIGUSR1 makes it exit 0 at once).
+/// network); user, working_dir, hostname, domainname, entrypoint, a list environment,
+/// tmpfs, read_only, mem_limit, cpus, a named volume two services share, labels; and
+/// stop_signal with stop_grace_period (a host command stops the container through the
+/// cell's engine: the trap of SIGUSR1 makes it exit 0 at once).
 #[test]
 fn run_compose_container_options_take_effect_inside_the_container() {
     let images = ["dockmatrix/engine:28.5.2", "dockmatrix/redis:7.0"];
@@ -426,9 +428,25 @@ services:
     shm_size: 96m
     volumes:
       - ./init/hello.txt:/etc/hello.txt:ro
+      - shared:/shared
     networks:
       front: { aliases: [probe-front] }
       back: { aliases: [probe-back] }
+  shaped:
+    <<: *plain
+    entrypoint: ["sh", "-c"]
+    command: ["echo started as $$(id -u) > /scratch/started; exec sleep infinity"]
+    user: "1234:1234"
+    working_dir: /srv
+    hostname: shaped
+    domainname: example.test
+    labels: { com.example.team: qa }
+    environment: ["LIST_FORM=yes"]
+    mem_limit: 256m
+    cpus: 0.5
+    read_only: true
+    tmpfs: [/scratch]
+    volumes: ["shared:/shared"]
   backside:
     <<: *plain
     networks: [back]
@@ -438,6 +456,8 @@ services:
 networks:
   front: {}
   back: {}
+volumes:
+  shared: {}
 "#;
     let names = "for n in probe probe-front probe-back; do if getent hosts $n >/dev/null; then echo $n=yes; else echo $n=no; fi; done";
     let scenario = format!(
@@ -497,6 +517,46 @@ service = "frontside"
 exec = ["sh", "-c", "{names}"]
 expect = {{ output = "probe=yes\\s+probe-front=yes\\s+probe-back=no" }}
 
+[[check]]
+name = "user, working_dir, hostname and domainname"
+service = "shaped"
+exec = ["sh", "-c", "echo uid=$(id -u) gid=$(id -g) pwd=$(pwd) host=$(hostname) domain=$(cat /proc/sys/kernel/domainname)"]
+expect = {{ output = "uid=1234 gid=1234 pwd=/srv host=shaped domain=example\\.test" }}
+
+[[check]]
+name = "entrypoint, environment as a list, tmpfs"
+service = "shaped"
+exec = ["sh", "-c", "cat /scratch/started; echo LIST_FORM=$LIST_FORM; grep ' /scratch ' /proc/mounts"]
+expect = {{ output = "(?s)started as 1234\\s+LIST_FORM=yes\\s+tmpfs /scratch tmpfs" }}
+
+[[check]]
+name = "read_only"
+service = "shaped"
+exec = ["touch", "/tmp/x"]
+expect = {{ exit-code = 1, output = "Read-only file system" }}
+
+[[check]]
+name = "mem_limit and cpus"
+service = "shaped"
+exec = ["sh", "-c", "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes; cat /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us"]
+expect = {{ output = "(?s)^268435456\\s+50000\\b" }}
+
+[[check]]
+name = "a named volume: written by one service"
+service = "probe"
+exec = ["sh", "-c", "echo from the probe > /shared/note"]
+
+[[check]]
+name = "a named volume: read by another"
+service = "shaped"
+exec = ["cat", "/shared/note"]
+expect = {{ output = "from the probe" }}
+
+[[check]]
+name = "labels"
+command = ["sh", "-c", "docker ps --filter label=io.dockmatrix.cell=$DOCKMATRIX_CELL --filter label=com.example.team=qa --format '{{{{.Label \"io.dockmatrix.service\"}}}}'"]
+expect = {{ output = "^shaped\\s*$" }}
+
 # Last: it stops the probe.
 [[check]]
 name = "stop_signal and stop_grace_period"
@@ -522,7 +582,7 @@ expect = {{ exit-code = 0, output = "(?s)signal=SIGUSR1 grace=25\\s+took=[0-5]s\
         .collect();
     assert_eq!(o.status.code(), Some(0), "{}\n{checks:#?}", stderr(&o));
     assert_eq!(c["status"], "pass", "{checks:#?}");
-    assert_eq!(checks.len(), 10, "{checks:#?}");
+    assert_eq!(checks.len(), 17, "{checks:#?}");
     assert!(
         checks.iter().all(|k| k.starts_with("\"pass\"")),
         "{checks:#?}"
