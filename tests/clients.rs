@@ -246,9 +246,10 @@ ports = [6379]
     }
 }
 
-/// `docker-socket = true` on a host engine cell: the run warns that the stack gets the host
-/// engine's own socket (on stderr and in run.json), and the client in the stack sees the
-/// host engine (its server version is the host's).
+/// `docker-socket = true` on a host engine cell, and a compose bind of
+/// /var/run/docker.sock: the run warns that the stack gets the host engine's own socket
+/// (on stderr and in run.json, naming both), and both clients in the stack see the host
+/// engine (their server version is the host's).
 #[test]
 fn run_docker_socket_on_the_host_engine_warns_and_is_the_hosts_socket() {
     let images = ["dockmatrix/engine:28.5.2"];
@@ -270,6 +271,26 @@ name = "socket: the client sees the host engine"
 service = "client"
 exec = ["sh", "-c", "docker version --format 'server={{.Server.Version}}'"]
 expect = { exit-code = 0 }
+
+[[check]]
+name = "socket: the compose client sees the host engine"
+service = "composed"
+exec = ["sh", "-c", "docker version --format 'server={{.Server.Version}}'"]
+expect = { exit-code = 0 }
+"#,
+    )
+    .expect("written");
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        r#"
+services:
+  composed:
+    image: dockmatrix/engine:28.5.2
+    x-dockmatrix: { kind: generic }
+    environment: { DOCKMATRIX_SKIP_CGROUP_SETUP: "1" }
+    command: ["sleep", "infinity"]
+    volumes:
+      - /var/run/docker.sock:/var/run/docker.sock
 "#,
     )
     .expect("written");
@@ -282,6 +303,9 @@ scenarios = ["socket.toml"]
 
 [axes]
 flavour = ["only"]
+
+[compose]
+files = ["compose.yaml"]
 
 [services.client]
 kind = "generic"
@@ -301,7 +325,7 @@ docker-socket = true
     ]);
     let run = run_json(&out);
     assert_eq!(o.status.code(), Some(0), "stderr: {}\n{run:#}", stderr(&o));
-    let warning = "warning: service `client` mounts the host engine's own socket in cells on the host engine: it can see and change every container on this machine";
+    let warning = "warning: services `client`, `composed` mount the host engine's own socket in cells on the host engine: they can see and change every container on this machine";
     assert!(stderr(&o).contains(warning), "{}", stderr(&o));
     assert!(
         run["warnings"].as_array().is_some_and(|w| w
@@ -311,10 +335,13 @@ docker-socket = true
     );
     let c = &run["cells"][0];
     assert_eq!(c["status"], "pass", "{c:#}");
-    let msg = c["checks"][0]["message"].as_str().unwrap_or_default();
-    assert!(
-        msg.contains(&format!("server={host_version}")),
-        "the host's {host_version} in: {msg}"
-    );
+    for k in c["checks"].as_array().expect("checks") {
+        let msg = k["message"].as_str().unwrap_or_default();
+        assert!(
+            msg.contains(&format!("server={host_version}")),
+            "the host's {host_version} in: {msg}"
+        );
+    }
+    assert_eq!(c["checks"].as_array().map(Vec::len), Some(2), "{c:#}");
     assert!(labelled_objects(run["run_id"].as_str().unwrap_or_default()).is_empty());
 }

@@ -2,9 +2,9 @@
 //! `/var/run/docker.sock` in its container. The services of a dind cell run inside the
 //! dind engine, so the bind's source is resolved in the engine container's filesystem:
 //! it is that engine's own socket, never the host's. A host engine's cell gets the host's
-//! socket (said as a warning: the stack can then touch everything on the host); a tcp://
-//! endpoint has no socket on the machine its containers run on that we could name, so it
-//! is an error at load.
+//! socket (said as a warning, for compose binds of it too: the stack can then touch
+//! everything on the host); a tcp:// endpoint has no socket on the machine its containers
+//! run on that we could name, so it is an error at load.
 
 use indexmap::IndexMap;
 
@@ -50,23 +50,35 @@ pub(super) fn validate(cx: &mut Ctx<'_>, raw: &RawMatrix, engines: &IndexMap<Str
 }
 
 /// Warnings for the cells of this run: a socket-mounting service on the host engine gets
-/// the host's own socket.
+/// the host's own socket (a `docker-socket` service, or a compose service that binds
+/// /var/run/docker.sock).
 pub fn warnings(matrix: &Matrix, cells: &[Cell]) -> Vec<String> {
-    let services: Vec<&str> = matrix
-        .services
-        .values()
-        .filter(|s| s.docker_socket)
-        .map(|s| s.name.as_str())
-        .collect();
-    if services.is_empty() {
-        return Vec::new();
-    }
-    let on_host = cells.iter().any(|c| {
+    let Some(on_host) = cells.iter().find(|c| {
         matrix
             .engine_for(c)
             .is_none_or(|e| e.kind == EngineKind::Host)
-    });
-    if !on_host {
+    }) else {
+        return Vec::new();
+    };
+    let mut services: Vec<String> = matrix
+        .services
+        .values()
+        .filter(|s| s.docker_socket)
+        .map(|s| s.name.clone())
+        .collect();
+    // Compose mounts are known once interpolated for a cell (a broken one is reported
+    // elsewhere).
+    for s in matrix.cell_services(on_host).unwrap_or_default() {
+        let binds_socket = s.compose.as_ref().is_some_and(|c| {
+            c.mounts
+                .iter()
+                .any(|m| m.source == crate::compose::MountSource::DockerSocket)
+        });
+        if binds_socket && !services.contains(&s.name) {
+            services.push(s.name);
+        }
+    }
+    if services.is_empty() {
         return Vec::new();
     }
     vec![format!(
