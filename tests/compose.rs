@@ -199,6 +199,40 @@ fn compose_images_follow_axis_environment_and_env_file_in_that_order() {
     );
 }
 
+/// A compose bind of the engine's socket in a matrix with a tcp:// endpoint engine is an
+/// error at load, at the bind's line of the compose file (as `docker-socket = true` is at
+/// the matrix's): there is no socket of that engine to mount.
+#[test]
+fn compose_socket_bind_with_a_tcp_endpoint_is_an_error_at_its_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "services:\n  proxy:\n    image: proxy:1\n    volumes:\n      - ./conf:/conf\n      - /var/run/docker.sock:/var/run/docker.sock:ro\n",
+    )
+    .expect("write");
+    std::fs::create_dir(dir.path().join("conf")).expect("mkdir");
+    let m = dir.path().join("m.toml");
+    let matrix = |url: &str| {
+        format!(
+            "name = \"x\"\n[axes]\nengine = [\"remote\"]\n[engines.remote]\nkind = \"endpoint\"\nurl = \"{url}\"\n[compose]\nfiles = [\"compose.yaml\"]\n"
+        )
+    };
+    std::fs::write(&m, matrix("tcp://127.0.0.1:2375")).expect("write");
+    let o = dockmatrix(&["plan", m.to_str().expect("utf-8")]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("compose.yaml:6:"), "{err}");
+    assert!(
+        err.contains("service `proxy` asks for the engine's socket, but engine `remote` is reached over tcp://: there is no socket of it to mount"),
+        "{err}"
+    );
+    assert!(err.contains("key: services.proxy.volumes"), "{err}");
+    // A unix:// endpoint has a socket: fine.
+    std::fs::write(&m, matrix("unix:///run/other-docker.sock")).expect("write");
+    let o = dockmatrix(&["plan", m.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
 /// What compose keys ask that a cell cannot give is warned about and ignored, not an
 /// error: `container_name` (containers are named after the cell), a host IP or a fixed host
 /// port (cell ports are ephemeral), `build` beside an image.
