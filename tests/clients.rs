@@ -1,8 +1,9 @@
 //! Docker API clients against real dind engines: the engine facts `min_api_version` and
 //! `image_store` against what the engine answers on its own API, `[engines] env`
 //! (`DOCKER_MIN_API_VERSION`) recorded masked, the containerd image store, the two
-//! refusals of Docker 29 and of old engines seen verbatim, and a client in the stack that
-//! reaches its cell's engine through the mounted socket.
+//! refusals of Docker 29 and of old engines seen verbatim, a client in the stack that
+//! reaches its cell's engine through the mounted socket (and the host's, with a warning,
+//! on the host engine), and an image store the engine cannot give (`unsupported`).
 
 use crate::common::*;
 
@@ -150,5 +151,197 @@ docker-socket = true
         report.contains("overlayfs/containerd API 1.44–1.51"),
         "{report}"
     );
+    assert!(labelled_objects(run["run_id"].as_str().unwrap_or_default()).is_empty());
+}
+
+/// A cell whose `image-store` axis asks for containerd on an engine that cannot give it is
+/// `unsupported`, in the engine's words, at step `engine`: the host engine (20.10.24, a
+/// graph driver, as it is) reports another image store than asked; a 20.10.24 dind engine
+/// has no `--feature` flag and refuses to start. Neither is a tool error (exit 0).
+#[test]
+fn run_image_store_the_engine_cannot_give_is_unsupported() {
+    let images = ["dockmatrix/engine:20.10.24", "dockmatrix/redis:7.0"];
+    if !docker_available("run_image_store_unsupported")
+        || !images_available("run_image_store_unsupported", &images)
+    {
+        return;
+    }
+    let host = std::process::Command::new("docker")
+        .args(["info", "--format", "{{.Driver}} {{json .DriverStatus}}"])
+        .output()
+        .expect("docker runs");
+    let host = String::from_utf8_lossy(&host.stdout).to_string();
+    assert!(
+        !host.contains("io.containerd.snapshotter.v1"),
+        "the host engine must use a graph driver for this test to mean something: {host}"
+    );
+    let host_driver = host
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let (_mdir, path) = matrix_file(
+        r#"
+name = "image-store-refused"
+
+[axes]
+engine = ["the-host", "20.10.24"]
+image-store = ["containerd"]
+
+[engines.the-host]
+kind = "host"
+
+[engines."20.10.24"]
+kind = "dind"
+image = "dockmatrix/engine:20.10.24"
+
+[services.redis]
+kind = "redis"
+image = "dockmatrix/redis:7.0"
+ports = [6379]
+"#,
+    );
+    let out = tempfile::tempdir().expect("tempdir");
+    let out_path = out.path().join("run");
+    let o = dockmatrix(&[
+        "run",
+        path.to_str().expect("utf-8"),
+        "--out",
+        out_path.to_str().expect("utf-8"),
+        "-j",
+        "2",
+    ]);
+    let run = run_json(&out_path);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}\n{run:#}", stderr(&o));
+    let on_host = cell(&run, &[("engine", "the-host")]);
+    assert_eq!(on_host["status"], "unsupported", "{on_host:#}");
+    assert_eq!(on_host["failed_step"], "engine", "{on_host:#}");
+    let reason = on_host["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(&format!(
+            "the engine reports the graphdriver image store, not containerd (driver `{host_driver}`"
+        )),
+        "{reason}"
+    );
+    let old = cell(&run, &[("engine", "20.10.24")]);
+    assert_eq!(old["status"], "unsupported", "{old:#}");
+    assert_eq!(old["failed_step"], "engine", "{old:#}");
+    let reason = old["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("unknown flag: --feature"), "{reason}");
+    // Counted as a failure only when asked to.
+    let again = out.path().join("again");
+    let o = dockmatrix(&[
+        "run",
+        path.to_str().expect("utf-8"),
+        "--filter",
+        "engine=the-host",
+        "--fail-on",
+        "unsupported",
+        "--out",
+        again.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    for r in [&run, &run_json(&again)] {
+        assert!(labelled_objects(r["run_id"].as_str().unwrap_or_default()).is_empty());
+    }
+}
+
+/// `docker-socket = true` on a host engine cell, and a compose bind of
+/// /var/run/docker.sock: the run warns that the stack gets the host engine's own socket
+/// (on stderr and in run.json, naming both), and both clients in the stack see the host
+/// engine (their server version is the host's).
+#[test]
+fn run_docker_socket_on_the_host_engine_warns_and_is_the_hosts_socket() {
+    let images = ["dockmatrix/engine:28.5.2"];
+    if !docker_available("run_socket_on_host") || !images_available("run_socket_on_host", &images) {
+        return;
+    }
+    let host = std::process::Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .expect("docker runs");
+    let host_version = String::from_utf8_lossy(&host.stdout).trim().to_string();
+    assert!(!host_version.is_empty() && !host_version.starts_with("28.5.2"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("socket.toml"),
+        r#"kind = "connectivity"
+[[check]]
+name = "socket: the client sees the host engine"
+service = "client"
+exec = ["sh", "-c", "docker version --format 'server={{.Server.Version}}'"]
+expect = { exit-code = 0 }
+
+[[check]]
+name = "socket: the compose client sees the host engine"
+service = "composed"
+exec = ["sh", "-c", "docker version --format 'server={{.Server.Version}}'"]
+expect = { exit-code = 0 }
+"#,
+    )
+    .expect("written");
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        r#"
+services:
+  composed:
+    image: dockmatrix/engine:28.5.2
+    x-dockmatrix: { kind: generic }
+    environment: { DOCKMATRIX_SKIP_CGROUP_SETUP: "1" }
+    command: ["sleep", "infinity"]
+    volumes:
+      - /var/run/docker.sock:/var/run/docker.sock
+"#,
+    )
+    .expect("written");
+    let matrix = dir.path().join("matrix.toml");
+    std::fs::write(
+        &matrix,
+        r#"
+name = "socket-on-host"
+scenarios = ["socket.toml"]
+
+[axes]
+flavour = ["only"]
+
+[compose]
+files = ["compose.yaml"]
+
+[services.client]
+kind = "generic"
+image = "dockmatrix/engine:28.5.2"
+env = { DOCKMATRIX_SKIP_CGROUP_SETUP = "1" }
+command = ["sleep", "infinity"]
+docker-socket = true
+"#,
+    )
+    .expect("written");
+    let out = dir.path().join("run");
+    let o = dockmatrix(&[
+        "run",
+        matrix.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    let run = run_json(&out);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}\n{run:#}", stderr(&o));
+    let warning = "warning: services `client`, `composed` mount the host engine's own socket in cells on the host engine: they can see and change every container on this machine";
+    assert!(stderr(&o).contains(warning), "{}", stderr(&o));
+    assert!(
+        run["warnings"].as_array().is_some_and(|w| w
+            .iter()
+            .any(|w| format!("warning: {}", w.as_str().unwrap_or_default()) == warning)),
+        "{run:#}"
+    );
+    let c = &run["cells"][0];
+    assert_eq!(c["status"], "pass", "{c:#}");
+    for k in c["checks"].as_array().expect("checks") {
+        let msg = k["message"].as_str().unwrap_or_default();
+        assert!(
+            msg.contains(&format!("server={host_version}")),
+            "the host's {host_version} in: {msg}"
+        );
+    }
+    assert_eq!(c["checks"].as_array().map(Vec::len), Some(2), "{c:#}");
     assert!(labelled_objects(run["run_id"].as_str().unwrap_or_default()).is_empty());
 }

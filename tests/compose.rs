@@ -1,7 +1,9 @@
 //! Compose stacks: the corpus of bad compose files (each exit 2 with its line and
 //! message, never a secret), matrix-level compose errors, and runs on a real dind engine
 //! of every `depends_on` condition, healthchecks, one-shot jobs, binds, profiles,
-//! interpolation from axis, environment and env file, and files merged in order.
+//! interpolation from axis, environment and env file, files merged in order, and the
+//! container options (ulimits, sysctls, capabilities, extra_hosts, init, shm_size,
+//! stop_signal, networks with aliases) read back from inside the containers.
 
 use std::path::{Path, PathBuf};
 
@@ -197,6 +199,84 @@ fn compose_images_follow_axis_environment_and_env_file_in_that_order() {
     );
 }
 
+/// A compose bind of the engine's socket in a matrix with a tcp:// endpoint engine is an
+/// error at load, at the bind's line of the compose file (as `docker-socket = true` is at
+/// the matrix's): there is no socket of that engine to mount.
+#[test]
+fn compose_socket_bind_with_a_tcp_endpoint_is_an_error_at_its_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "services:\n  proxy:\n    image: proxy:1\n    volumes:\n      - ./conf:/conf\n      - /var/run/docker.sock:/var/run/docker.sock:ro\n",
+    )
+    .expect("write");
+    std::fs::create_dir(dir.path().join("conf")).expect("mkdir");
+    let m = dir.path().join("m.toml");
+    let matrix = |url: &str| {
+        format!(
+            "name = \"x\"\n[axes]\nengine = [\"remote\"]\n[engines.remote]\nkind = \"endpoint\"\nurl = \"{url}\"\n[compose]\nfiles = [\"compose.yaml\"]\n"
+        )
+    };
+    std::fs::write(&m, matrix("tcp://127.0.0.1:2375")).expect("write");
+    let o = dockmatrix(&["plan", m.to_str().expect("utf-8")]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("compose.yaml:6:"), "{err}");
+    assert!(
+        err.contains("service `proxy` asks for the engine's socket, but engine `remote` is reached over tcp://: there is no socket of it to mount"),
+        "{err}"
+    );
+    assert!(err.contains("key: services.proxy.volumes"), "{err}");
+    // A unix:// endpoint has a socket: fine.
+    std::fs::write(&m, matrix("unix:///run/other-docker.sock")).expect("write");
+    let o = dockmatrix(&["plan", m.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+/// What compose keys ask that a cell cannot give is warned about and ignored, not an
+/// error: `container_name` (containers are named after the cell), a host IP or a fixed host
+/// port (cell ports are ephemeral), `build` beside an image.
+#[test]
+fn compose_container_name_fixed_host_ports_and_build_are_warned_and_ignored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let compose = dir.path().join("compose.yaml");
+    std::fs::write(
+        &compose,
+        r#"services:
+  web:
+    image: web:1
+    container_name: my-web
+    build: .
+    ports:
+      - "127.0.0.1:8080:80"
+      - "9443:443"
+      - target: 81
+        published: "8081"
+      - "82"
+"#,
+    )
+    .expect("write");
+    let (_d, m) = compose_matrix("", &[&compose]);
+    let o = dockmatrix(&["plan", m.to_str().expect("utf-8"), "--format", "json"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    for want in [
+        "warning: service `web`: container_name `my-web` is ignored (cell containers are named after the cell)",
+        "warning: service `web`: `build` is ignored; the image `web:1` must exist",
+        "warning: service `web`: `services.web.ports[0]` names a host IP or port, ignored (cell ports are always ephemeral, so cells sharing an engine never clash)",
+        "warning: service `web`: `services.web.ports[1]` names a host IP or port, ignored",
+        "warning: service `web`: `services.web.ports[2]` names a host IP or port, ignored",
+    ] {
+        assert!(err.contains(want), "`{want}` not in:\n{err}");
+    }
+    assert!(
+        !err.contains("ports[3]"),
+        "a bare container port is fine: {err}"
+    );
+    // Warned once, not once per cell (the matrix has two).
+    assert_eq!(err.matches("container_name").count(), 1, "{err}");
+}
+
 /// A compose project in a fresh folder: `files` (name, text) and an `init/` folder with
 /// a file, next to a matrix with `matrix` as its body.
 fn project(files: &[(&str, &str)], matrix: &str) -> (tempfile::TempDir, PathBuf) {
@@ -337,6 +417,209 @@ services:
     assert_eq!(
         c["compose"]["files"][0]["sha256"].as_str().map(str::len),
         Some(64)
+    );
+    assert_eq!(
+        labelled_objects(run["run_id"].as_str().expect("id")),
+        Vec::<String>::new()
+    );
+}
+
+/// The container options of compose services, read back from inside the running
+/// containers on a dind engine: ulimits, a sysctl, cap_add/cap_drop, extra_hosts, init,
+/// shm_size, a read-only single-file bind (writing to it fails), two networks with an
+/// alias each (each alias resolves only on its own network, from a service on that
+/// network); user, working_dir, hostname, domainname, entrypoint, a list environment,
+/// tmpfs, read_only, mem_limit, cpus, a named volume two services share, labels; and
+/// stop_signal with stop_grace_period (a host command stops the container through the
+/// cell's engine: the trap of SIGUSR1 makes it exit 0 at once).
+#[test]
+fn run_compose_container_options_take_effect_inside_the_container() {
+    let images = ["dockmatrix/engine:28.5.2", "dockmatrix/redis:7.0"];
+    if !docker_available("compose_options") || !images_available("compose_options", &images) {
+        return;
+    }
+    let compose = r#"
+x-plain: &plain
+  image: dockmatrix/redis:7.0
+  x-dockmatrix: { kind: generic }
+  command: ["sleep", "infinity"]
+services:
+  probe:
+    <<: *plain
+    command: ["sh", "-c", "trap 'echo got USR1; exit 0' USR1; while :; do sleep 0.2; done"]
+    ulimits:
+      nofile: { soft: 1234, hard: 2345 }
+      nproc: 3210
+    sysctls:
+      net.core.somaxconn: 1111
+    cap_add: [NET_ADMIN]
+    cap_drop: [CHOWN]
+    extra_hosts:
+      - "db.example.test:10.1.2.3"
+    init: true
+    stop_signal: SIGUSR1
+    stop_grace_period: 25s
+    shm_size: 96m
+    volumes:
+      - ./init/hello.txt:/etc/hello.txt:ro
+      - shared:/shared
+    networks:
+      front: { aliases: [probe-front] }
+      back: { aliases: [probe-back] }
+  shaped:
+    <<: *plain
+    entrypoint: ["sh", "-c"]
+    command: ["echo started as $$(id -u) > /scratch/started; exec sleep infinity"]
+    user: "1234:1234"
+    working_dir: /srv
+    hostname: shaped
+    domainname: example.test
+    labels: { com.example.team: qa }
+    environment: ["LIST_FORM=yes"]
+    mem_limit: 256m
+    cpus: 0.5
+    read_only: true
+    tmpfs: [/scratch]
+    volumes: ["shared:/shared"]
+  backside:
+    <<: *plain
+    networks: [back]
+  frontside:
+    <<: *plain
+    networks: [front]
+networks:
+  front: {}
+  back: {}
+volumes:
+  shared: {}
+"#;
+    let names = "for n in probe probe-front probe-back; do if getent hosts $n >/dev/null; then echo $n=yes; else echo $n=no; fi; done";
+    let scenario = format!(
+        r#"kind = "regression"
+
+[[check]]
+name = "ulimits"
+service = "probe"
+exec = ["bash", "-c", "echo nofile=$(ulimit -Sn)/$(ulimit -Hn) nproc=$(ulimit -Su)/$(ulimit -Hu)"]
+expect = {{ output = "nofile=1234/2345 nproc=3210/3210" }}
+
+[[check]]
+name = "sysctls"
+service = "probe"
+exec = ["cat", "/proc/sys/net/core/somaxconn"]
+expect = {{ output = "^1111\\s*$" }}
+
+[[check]]
+name = "cap_add and cap_drop"
+service = "probe"
+exec = ["sh", "-c", "c=$(awk '/^CapEff/ {{print $2}}' /proc/1/status); echo net_admin=$(( (0x$c >> 12) & 1 )) chown=$(( 0x$c & 1 ))"]
+expect = {{ output = "net_admin=1 chown=0" }}
+
+[[check]]
+name = "extra_hosts"
+service = "probe"
+exec = ["getent", "hosts", "db.example.test"]
+expect = {{ output = "^10\\.1\\.2\\.3\\s+db\\.example\\.test" }}
+
+[[check]]
+name = "init"
+service = "probe"
+exec = ["cat", "/proc/1/comm"]
+expect = {{ output = "^docker-init\\s*$" }}
+
+[[check]]
+name = "shm_size"
+service = "probe"
+exec = ["df", "-k", "--output=size", "/dev/shm"]
+expect = {{ output = "\\b98304\\b" }}
+
+[[check]]
+name = "a read-only file bind cannot be written"
+service = "probe"
+exec = ["sh", "-c", "cat /etc/hello.txt; echo scribbled >> /etc/hello.txt"]
+expect = {{ exit-code = 2, output = "(?s)hello from the folder.*Read-only file system" }}
+
+[[check]]
+name = "aliases from the back network"
+service = "backside"
+exec = ["sh", "-c", "{names}"]
+expect = {{ output = "probe=yes\\s+probe-front=no\\s+probe-back=yes" }}
+
+[[check]]
+name = "aliases from the front network"
+service = "frontside"
+exec = ["sh", "-c", "{names}"]
+expect = {{ output = "probe=yes\\s+probe-front=yes\\s+probe-back=no" }}
+
+[[check]]
+name = "user, working_dir, hostname and domainname"
+service = "shaped"
+exec = ["sh", "-c", "echo uid=$(id -u) gid=$(id -g) pwd=$(pwd) host=$(hostname) domain=$(cat /proc/sys/kernel/domainname)"]
+expect = {{ output = "uid=1234 gid=1234 pwd=/srv host=shaped domain=example\\.test" }}
+
+[[check]]
+name = "entrypoint, environment as a list, tmpfs"
+service = "shaped"
+exec = ["sh", "-c", "cat /scratch/started; echo LIST_FORM=$LIST_FORM; grep ' /scratch ' /proc/mounts"]
+expect = {{ output = "(?s)started as 1234\\s+LIST_FORM=yes\\s+tmpfs /scratch tmpfs" }}
+
+[[check]]
+name = "read_only"
+service = "shaped"
+exec = ["touch", "/tmp/x"]
+expect = {{ exit-code = 1, output = "Read-only file system" }}
+
+[[check]]
+name = "mem_limit and cpus"
+service = "shaped"
+exec = ["sh", "-c", "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes; cat /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us"]
+expect = {{ output = "(?s)^268435456\\s+50000\\b" }}
+
+[[check]]
+name = "a named volume: written by one service"
+service = "probe"
+exec = ["sh", "-c", "echo from the probe > /shared/note"]
+
+[[check]]
+name = "a named volume: read by another"
+service = "shaped"
+exec = ["cat", "/shared/note"]
+expect = {{ output = "from the probe" }}
+
+[[check]]
+name = "labels"
+command = ["sh", "-c", "docker ps --filter label=io.dockmatrix.cell=$DOCKMATRIX_CELL --filter label=com.example.team=qa --format '{{{{.Label \"io.dockmatrix.service\"}}}}'"]
+expect = {{ output = "^shaped\\s*$" }}
+
+# Last: it stops the probe.
+[[check]]
+name = "stop_signal and stop_grace_period"
+command = ["sh", "-c", "id=$(docker ps -q --filter label=io.dockmatrix.cell=$DOCKMATRIX_CELL --filter label=io.dockmatrix.service=probe); docker inspect -f 'signal={{{{.Config.StopSignal}}}} grace={{{{.Config.StopTimeout}}}}' $id; start=$(date +%s); docker stop $id >/dev/null; echo took=$(( $(date +%s) - start ))s; docker inspect -f 'exit={{{{.State.ExitCode}}}}' $id; docker logs $id"]
+timeout = "60s"
+expect = {{ exit-code = 0, output = "(?s)signal=SIGUSR1 grace=25\\s+took=[0-5]s\\s+exit=0\\s+got USR1" }}
+"#
+    );
+    let matrix = format!(
+        "name = \"compose-options\"\nscenarios = [\"checks.toml\"]\n[axes]\nengine = [\"28.5.2\"]\n{ENGINE}[run]\nretries = 0\n[compose]\nfiles = [\"compose.yaml\"]\n"
+    );
+    let (_dir, m) = project(
+        &[("compose.yaml", compose), ("checks.toml", &scenario)],
+        &matrix,
+    );
+    let (o, _out, run) = run_compose(&m, &[]);
+    let c = &run["cells"][0];
+    let checks: Vec<String> = c["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .map(|k| format!("{} {}: {}", k["status"], k["name"], k["message"]))
+        .collect();
+    assert_eq!(o.status.code(), Some(0), "{}\n{checks:#?}", stderr(&o));
+    assert_eq!(c["status"], "pass", "{checks:#?}");
+    assert_eq!(checks.len(), 17, "{checks:#?}");
+    assert!(
+        checks.iter().all(|k| k.starts_with("\"pass\"")),
+        "{checks:#?}"
     );
     assert_eq!(
         labelled_objects(run["run_id"].as_str().expect("id")),

@@ -1,8 +1,11 @@
-//! `kind = "endpoint"` engines reached over TLS: a real 28.5.2 engine started on the host
-//! engine as a dind container listening only on `tcp://IP:2376` with `--tlsverify`, with a
-//! CA, server and client certificates made here. `dockmatrix engines` and a one-cell
-//! `dockmatrix run` go through it; a client certificate the daemon does not trust and a
-//! file that is no certificate are clear errors.
+//! `kind = "endpoint"` engines: a real 28.5.2 engine started on the host engine as a dind
+//! container listening only on `tcp://IP:2376` with `--tlsverify`, with a CA, server and
+//! client certificates made here, or only on a unix socket in a folder of this machine.
+//! `dockmatrix engines` and one-cell `dockmatrix run`s go through them; a client
+//! certificate the daemon does not trust and a file that is no certificate are clear
+//! errors; compose binds are copied into the endpoint (read-only ones stay read-only); a
+//! command check gets DOCKER_HOST and, over TLS, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH;
+//! a service's mounted socket is the unix endpoint's own.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -63,8 +66,8 @@ fn docker_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
-/// A TLS-only engine container on the host engine, labelled with the test's own run id;
-/// removed with its volume on drop, whatever the test's outcome.
+/// An engine container on the host engine (TLS-only, or unix-socket-only), labelled with
+/// the test's own run id; removed with its volume on drop, whatever the test's outcome.
 struct TlsEngine {
     name: String,
     volume: String,
@@ -83,7 +86,33 @@ impl TlsEngine {
     /// Starts the engine container; dockerd waits for its certificates (the server's must
     /// name the container's address, known only once it runs).
     fn start(run_id: &str) -> TlsEngine {
-        let name = format!("dm-{run_id}-tls-engine");
+        // The image's entrypoint prepares cgroups, then runs this: no plain-TCP or unix
+        // listener, only TLS with client verification.
+        TlsEngine::start_with(
+            run_id,
+            "tls-engine",
+            &[],
+            "mkdir -p /certs; while [ ! -e /certs/ready ]; do sleep 0.1; done; \
+             exec dockerd --host=tcp://0.0.0.0:2376 --tlsverify \
+             --tlscacert=/certs/ca.pem --tlscert=/certs/server-cert.pem --tlskey=/certs/server-key.pem",
+        )
+    }
+
+    /// Starts an engine container that listens only on `DIR/docker.sock`, `DIR` a folder
+    /// of this machine mounted at the same path: the socket is where a local daemon's
+    /// would be, and the engine resolves binds of it in its own filesystem as we name it.
+    fn start_unix(run_id: &str, dir: &Path) -> TlsEngine {
+        let bind = format!("{0}:{0}", dir.display());
+        TlsEngine::start_with(
+            run_id,
+            "unix-engine",
+            &["-v", &bind],
+            &format!("exec dockerd --host=unix://{}/docker.sock", dir.display()),
+        )
+    }
+
+    fn start_with(run_id: &str, role: &str, extra: &[&str], script: &str) -> TlsEngine {
+        let name = format!("dm-{run_id}-{role}");
         let volume = format!("{name}-data");
         let owner = format!("io.dockmatrix.owner={}:{}", hostname(), std::process::id());
         let run = format!("io.dockmatrix.run={run_id}");
@@ -120,19 +149,11 @@ impl TlsEngine {
             "-v",
             &data,
         ];
+        args.extend(extra);
         if Path::new("/dev/fuse").exists() {
             args.extend(["--device", "/dev/fuse"]);
         }
-        args.extend([
-            ENGINE_IMAGE,
-            // The image's entrypoint prepares cgroups, then runs this: no plain-TCP or
-            // unix listener, only TLS with client verification.
-            "sh",
-            "-c",
-            "mkdir -p /certs; while [ ! -e /certs/ready ]; do sleep 0.1; done; \
-             exec dockerd --host=tcp://0.0.0.0:2376 --tlsverify \
-             --tlscacert=/certs/ca.pem --tlscert=/certs/server-cert.pem --tlskey=/certs/server-key.pem",
-        ]);
+        args.extend([ENGINE_IMAGE, "sh", "-c", script]);
         docker_ok(&args);
         let ip = docker_ok(&[
             "inspect",
@@ -156,33 +177,42 @@ impl TlsEngine {
         docker_ok(&["exec", &self.name, "touch", "/certs/ready"]);
     }
 
+    /// The docker CLI's arguments that reach this engine over TLS with `client`'s files.
+    fn tls_args(&self, client: &Path) -> Vec<String> {
+        let file = |f: &str| client.join(f).display().to_string();
+        vec![
+            "--host".into(),
+            self.url(),
+            "--tlsverify".into(),
+            "--tlscacert".into(),
+            file("ca.pem"),
+            "--tlscert".into(),
+            file("cert.pem"),
+            "--tlskey".into(),
+            file("key.pem"),
+        ]
+    }
+
     /// Polls the engine with the docker CLI over TLS until it answers.
     fn wait_ready(&self, client: &Path) {
+        self.wait_answering(&self.tls_args(client));
+    }
+
+    /// Polls the engine with the docker CLI (`conn`: how to reach it) until it answers.
+    fn wait_answering(&self, conn: &[String]) {
         let t = Instant::now();
-        let file = |f: &str| client.join(f).display().to_string();
         let mut delay = Duration::from_millis(100);
         loop {
-            let o = docker(&[
-                "--host",
-                &self.url(),
-                "--tlsverify",
-                "--tlscacert",
-                &file("ca.pem"),
-                "--tlscert",
-                &file("cert.pem"),
-                "--tlskey",
-                &file("key.pem"),
-                "version",
-                "--format",
-                "{{.Server.Version}}",
-            ]);
+            let mut args: Vec<&str> = conn.iter().map(String::as_str).collect();
+            args.extend(["version", "--format", "{{.Server.Version}}"]);
+            let o = docker(&args);
             if o.status.success() {
                 return;
             }
             let log = docker(&["logs", "--tail", "20", &self.name]);
             assert!(
                 t.elapsed() < Duration::from_secs(90),
-                "the TLS engine did not answer: {}\n{}",
+                "the engine did not answer: {}\n{}",
                 String::from_utf8_lossy(&o.stderr),
                 String::from_utf8_lossy(&log.stderr)
             );
@@ -488,4 +518,323 @@ fn engine_tls_endpoint_measures_runs_and_refuses_a_wrong_certificate() {
         Vec::<String>::new(),
         "the test's engine container and volume are gone"
     );
+}
+
+/// A run id of this test process, unique per call.
+fn test_run_id(what: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("test-{what}-{}-{nanos:08x}", std::process::id())
+}
+
+/// The docker CLI against an engine (`conn`: how to reach it): its trimmed stdout.
+fn on_engine(conn: &[String], args: &[&str]) -> String {
+    let mut all: Vec<&str> = conn.iter().map(String::as_str).collect();
+    all.extend(args);
+    docker_ok(&all)
+}
+
+/// A compose stack on a TLS endpoint engine, which cannot see the compose folder: every
+/// bind is copied into the endpoint — a read-only folder and a read-only single file stay
+/// read-only (writing fails), a read-write folder and file take writes — and the user's
+/// folder is untouched. A command check gets DOCKER_HOST, DOCKER_TLS_VERIFY=1 and a
+/// DOCKER_CERT_PATH holding ca.pem, cert.pem and key.pem: the docker CLI, given only
+/// those, reaches the endpoint (its server version is 28.5.2, the host's is not), and the
+/// folder is removed afterwards. Nothing of the run is left on the endpoint.
+#[test]
+fn engine_tls_endpoint_copies_compose_binds_and_gives_commands_the_tls_variables() {
+    if !docker_available("engine_tls_compose")
+        || !images_available("engine_tls_compose", &[ENGINE_IMAGE, REDIS_IMAGE])
+    {
+        return;
+    }
+    let run_id = test_run_id("endpoint-compose");
+    let engine = TlsEngine::start(&run_id);
+    let pki = pki(&engine.ip);
+    engine.give_certificates(&pki.server);
+    engine.wait_ready(&pki.client);
+    let url = engine.url();
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("init")).expect("mkdir");
+    std::fs::write(dir.path().join("init/hello.txt"), "hello from the folder\n").expect("write");
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        r#"
+services:
+  files:
+    image: dockmatrix/redis:7.0
+    x-dockmatrix: { kind: generic }
+    command: ["sleep", "infinity"]
+    volumes:
+      - ./init:/ro:ro
+      - ./init:/rw
+      - ./init/hello.txt:/etc/one.txt:ro
+      - ./init/hello.txt:/etc/two.txt
+"#,
+    )
+    .expect("write");
+    // The docker CLI's output regex (a TOML literal string): the endpoint's URL, the TLS
+    // switch, the three files under the names the CLI wants, and the endpoint's version.
+    let seen = format!(
+        "(?s)host={} verify=1\\s+ca\\.pem\\s+cert\\.pem\\s+key\\.pem\\s+server=28\\.5\\.2",
+        regex_escape(&url)
+    );
+    std::fs::write(
+        dir.path().join("checks.toml"),
+        format!(r#"kind = "regression"
+
+[[check]]
+name = "a read-only folder copy cannot be written"
+service = "files"
+exec = ["sh", "-c", "cat /ro/hello.txt; touch /ro/new"]
+expect = {{ exit-code = 1, output = "(?s)hello from the folder.*Read-only file system" }}
+
+[[check]]
+name = "a read-only file copy cannot be written"
+service = "files"
+exec = ["sh", "-c", "cat /etc/one.txt; echo scribbled >> /etc/one.txt"]
+expect = {{ exit-code = 2, output = "(?s)hello from the folder.*Read-only file system" }}
+
+[[check]]
+name = "a read-write folder copy takes writes"
+service = "files"
+exec = ["sh", "-c", "cat /rw/hello.txt && echo scribbled > /rw/hello.txt && cat /rw/hello.txt"]
+expect = {{ output = "(?s)hello from the folder.*scribbled" }}
+
+[[check]]
+name = "a read-write file copy takes writes"
+service = "files"
+exec = ["sh", "-c", "echo scribbled >> /etc/two.txt && cat /etc/two.txt"]
+expect = {{ output = "(?s)hello from the folder.*scribbled" }}
+
+[[check]]
+name = "team: the docker CLI reaches the endpoint with the cell's variables"
+command = ["sh", "-c", "echo host=$DOCKER_HOST verify=$DOCKER_TLS_VERIFY; echo $DOCKER_CERT_PATH > cert-path.txt; ls $DOCKER_CERT_PATH; docker version --format server={{{{.Server.Version}}}}"]
+expect = {{ exit-code = 0, output = '{seen}' }}
+"#),
+    )
+    .expect("write");
+    let client = |f: &str| pki.client.join(f).display().to_string();
+    let matrix = dir.path().join("matrix.toml");
+    std::fs::write(
+        &matrix,
+        format!(
+            r#"
+name = "tls-compose"
+scenarios = ["checks.toml"]
+[axes]
+engine = ["tls"]
+[run]
+retries = 0
+[engines.tls]
+kind = "endpoint"
+url = "{url}"
+tls-ca = "{ca}"
+tls-cert = "{cert}"
+tls-key = "{key}"
+[compose]
+files = ["compose.yaml"]
+"#,
+            ca = client("ca.pem"),
+            cert = client("cert.pem"),
+            key = client("key.pem"),
+        ),
+    )
+    .expect("write");
+    let out = dir.path().join("run");
+    let t = Instant::now();
+    let o = dockmatrix(&[
+        "run",
+        matrix.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    eprintln!("compose run over TLS in {:?}", t.elapsed());
+    let run = run_json(&out);
+    let c = &run["cells"][0];
+    assert_eq!(o.status.code(), Some(0), "{}\n{c:#}", all_output(&o));
+    assert_eq!(c["status"], "pass", "{c:#}");
+    assert_eq!(c["engine"]["kind"], "endpoint", "{c}");
+    let checks = c["checks"].as_array().expect("checks");
+    assert_eq!(checks.len(), 5, "{c:#}");
+    assert!(checks.iter().all(|k| k["status"] == "pass"), "{c:#}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("init/hello.txt")).expect("read"),
+        "hello from the folder\n",
+        "the copies are the cell's, not the user's folder"
+    );
+    // The certificate folder the command was given is gone once the check is over.
+    let cert_path = std::fs::read_to_string(dir.path().join("cert-path.txt")).expect("written");
+    let cert_path = cert_path.trim();
+    assert!(!cert_path.is_empty(), "DOCKER_CERT_PATH was set");
+    assert!(
+        !Path::new(cert_path).exists(),
+        "the certificate folder {cert_path} is removed after the check"
+    );
+    let conn = engine.tls_args(&pki.client);
+    assert_eq!(on_engine(&conn, &["ps", "-aq"]), "", "no container left");
+    assert_eq!(
+        on_engine(&conn, &["volume", "ls", "-q"]),
+        "",
+        "no copy left"
+    );
+    assert_eq!(
+        labelled_objects(run["run_id"].as_str().expect("run id")),
+        Vec::<String>::new()
+    );
+    drop(engine);
+    assert_eq!(labelled_objects(&run_id), Vec::<String>::new());
+}
+
+/// `s` with the characters a regular expression gives a meaning escaped.
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$".contains(c);
+            special
+                .then_some('\\')
+                .into_iter()
+                .chain(std::iter::once(c))
+        })
+        .collect()
+}
+
+/// A `unix://` endpoint: a 28.5.2 engine listening only on a socket in a folder of this
+/// machine (mounted at the same path in its container, as a local daemon's socket is).
+/// `engines` measures it; in a run, a `docker-socket` service and a compose bind of
+/// /var/run/docker.sock both get that socket (their docker CLI reports 28.5.2, the host
+/// engine is 20.10.24), and a command check's DOCKER_HOST is the unix URL, with no TLS
+/// variables.
+#[test]
+fn engine_unix_endpoint_runs_a_cell_and_mounts_its_own_socket() {
+    if !docker_available("engine_unix_endpoint")
+        || !images_available("engine_unix_endpoint", &[ENGINE_IMAGE])
+    {
+        return;
+    }
+    let host = docker_ok(&["version", "--format", "{{.Server.Version}}"]);
+    assert!(
+        !host.starts_with("28.5.2"),
+        "the host engine must differ for this test to mean something"
+    );
+    let run_id = test_run_id("endpoint-unix");
+    let sock_dir = tempfile::tempdir().expect("tempdir");
+    let engine = TlsEngine::start_unix(&run_id, sock_dir.path());
+    let url = format!("unix://{}/docker.sock", sock_dir.path().display());
+    let conn = vec!["--host".to_string(), url.clone()];
+    engine.wait_answering(&conn);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        r#"
+services:
+  composed:
+    image: dockmatrix/engine:28.5.2
+    x-dockmatrix: { kind: generic }
+    environment: { DOCKMATRIX_SKIP_CGROUP_SETUP: "1" }
+    command: ["sleep", "infinity"]
+    volumes:
+      - /var/run/docker.sock:/var/run/docker.sock
+"#,
+    )
+    .expect("write");
+    let seen = format!(
+        "(?s)host={} verify=none path=none\\s+server=28\\.5\\.2",
+        regex_escape(&url)
+    );
+    std::fs::write(
+        dir.path().join("checks.toml"),
+        format!(
+            r#"kind = "connectivity"
+
+[[check]]
+name = "socket: the docker-socket service sees the endpoint"
+service = "client"
+exec = ["sh", "-c", "docker version --format 'server={{{{.Server.Version}}}}'"]
+expect = {{ exit-code = 0, output = 'server=28\.5\.2' }}
+
+[[check]]
+name = "socket: the compose bind of the socket is the endpoint's"
+service = "composed"
+exec = ["sh", "-c", "docker version --format 'server={{{{.Server.Version}}}}'"]
+expect = {{ exit-code = 0, output = 'server=28\.5\.2' }}
+
+[[check]]
+name = "team: DOCKER_HOST is the unix endpoint"
+command = ["sh", "-c", "echo host=$DOCKER_HOST verify=${{DOCKER_TLS_VERIFY:-none}} path=${{DOCKER_CERT_PATH:-none}}; docker version --format server={{{{.Server.Version}}}}"]
+expect = {{ exit-code = 0, output = '{seen}' }}
+"#
+        ),
+    )
+    .expect("write");
+    let matrix = dir.path().join("matrix.toml");
+    std::fs::write(
+        &matrix,
+        format!(
+            r#"
+name = "unix-endpoint"
+scenarios = ["checks.toml"]
+[axes]
+engine = ["local"]
+[run]
+retries = 0
+[engines.local]
+kind = "endpoint"
+url = "{url}"
+[compose]
+files = ["compose.yaml"]
+[services.client]
+kind = "generic"
+image = "dockmatrix/engine:28.5.2"
+env = {{ DOCKMATRIX_SKIP_CGROUP_SETUP = "1" }}
+command = ["sleep", "infinity"]
+docker-socket = true
+"#
+        ),
+    )
+    .expect("write");
+
+    let o = dockmatrix(&["engines", matrix.to_str().expect("utf-8")]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
+    assert!(out.contains("✅ up") && out.contains("28.5.2"), "{out}");
+
+    let run_dir = dir.path().join("run");
+    let t = Instant::now();
+    let o = dockmatrix(&[
+        "run",
+        matrix.to_str().expect("utf-8"),
+        "--out",
+        run_dir.to_str().expect("utf-8"),
+    ]);
+    eprintln!("one-cell run over a unix endpoint in {:?}", t.elapsed());
+    let run = run_json(&run_dir);
+    let c = &run["cells"][0];
+    assert_eq!(o.status.code(), Some(0), "{}\n{c:#}", all_output(&o));
+    assert_eq!(c["status"], "pass", "{c:#}");
+    assert_eq!(c["engine"]["kind"], "endpoint", "{c}");
+    assert!(
+        c["engine"]["server_version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("28.5.2")),
+        "{c}"
+    );
+    let checks = c["checks"].as_array().expect("checks");
+    assert_eq!(checks.len(), 3, "{c:#}");
+    assert!(checks.iter().all(|k| k["status"] == "pass"), "{c:#}");
+    assert!(
+        !stderr(&o).contains("host engine's own socket"),
+        "no host-socket warning for an endpoint: {}",
+        stderr(&o)
+    );
+    assert_eq!(on_engine(&conn, &["ps", "-aq"]), "", "no container left");
+    assert_eq!(
+        labelled_objects(run["run_id"].as_str().expect("run id")),
+        Vec::<String>::new()
+    );
+    drop(engine);
+    assert_eq!(labelled_objects(&run_id), Vec::<String>::new());
 }

@@ -1,8 +1,9 @@
 //! Upgrade rehearsals against real engines: Debian bullseye's docker.io 20.10.5 upgraded in
 //! place to sid's 28.5.2 on the same data volume, with a Redis whose data must survive it,
-//! then rolled back; the same upgrade switching the storage driver (every image and
-//! container disappears); and a daemon.json key (`graph`) that 20.10 accepts and 28.5
-//! refuses. One run of three cells: engines are the expensive part.
+//! then rolled back; the same upgrade switching the storage driver, and switching to the
+//! containerd image store (every image and container disappears, and the finding names
+//! the cause); and a daemon.json key (`graph`) that 20.10 accepts and 28.5 refuses. One run
+//! of four cells: engines are the expensive part.
 
 use crate::common::*;
 
@@ -35,13 +36,17 @@ name = "upgrade-test"
 scenarios = ["upgrade.toml"]
 
 [axes]
-upgrade = ["in-place", "to-vfs"]
+upgrade = ["in-place", "to-vfs", "to-containerd"]
 storage-driver = ["overlay2"]
 daemon-config = ["plain.json", "graph.json"]
 redis = ["7.0"]
 
 [[exclude]]
 upgrade = "to-vfs"
+daemon-config = "graph.json"
+
+[[exclude]]
+upgrade = "to-containerd"
 daemon-config = "graph.json"
 
 [[upgrade]]
@@ -55,6 +60,13 @@ name = "to-vfs"
 from = "20.10.5"
 to = "28.5.2"
 to-storage-driver = "vfs"
+
+[[upgrade]]
+name = "to-containerd"
+from = "20.10.5"
+to = "28.5.2"
+to-image-store = "containerd"
+to-storage-driver = "overlayfs"
 
 [engines."20.10.5"]
 kind = "dind"
@@ -98,12 +110,12 @@ fn run_upgrade_rehearsal_keeps_data_rolls_back_and_reports_what_breaks() {
         "--out",
         out.to_str().expect("utf-8"),
         "-j",
-        "3",
+        "4",
     ]);
-    // One cell fails (the driver switch): exit 1.
+    // Two cells fail (the driver and the image-store switches): exit 1.
     assert_eq!(o.status.code(), Some(1), "stderr: {}", stderr(&o));
     let run = run_json(&out);
-    assert_eq!(run["cells"].as_array().map(Vec::len), Some(3), "{run}");
+    assert_eq!(run["cells"].as_array().map(Vec::len), Some(4), "{run}");
     let from_pkg = image_label(
         "dockmatrix/engine:20.10.5",
         "io.dockmatrix.package.docker.io",
@@ -207,6 +219,31 @@ fn run_upgrade_rehearsal_keeps_data_rolls_back_and_reports_what_breaks() {
         "the seeded key is out of reach"
     );
 
+    // Switching to the containerd image store: the same loss, and the finding says the
+    // store is the cause (the driver's name changes too, overlay2 → overlayfs).
+    let store = cell(&run, &[("upgrade", "to-containerd")]);
+    assert_eq!(store["status"], "fail", "{store}");
+    assert_eq!(store["failed_step"], "verify");
+    let up = &store["upgrade"];
+    assert_eq!(up["from_engine"]["image_store"], "graphdriver", "{up}");
+    assert_eq!(up["to_engine"]["image_store"], "containerd", "{up}");
+    assert_eq!(up["to_engine"]["storage_driver"], "overlayfs", "{up}");
+    assert_eq!(up["to_driver"], "overlayfs/containerd", "{up}");
+    let findings = up["phases"][2]["findings"].to_string();
+    assert!(
+        findings.contains("the image store changed from the graph driver overlay2 to containerd (snapshotter overlayfs)")
+            && findings.contains("sees 0 of 1 images and 0 of 1 containers"),
+        "{findings}"
+    );
+    assert!(
+        !findings.contains("the storage driver changed"),
+        "{findings}"
+    );
+    assert_eq!(
+        up["containers_back"],
+        serde_json::json!({"ok": 0, "total": 1})
+    );
+    assert_eq!(up["data_kept"], false, "{up}");
     // `graph` in daemon.json: 20.10.5 runs with it, 28.5.2 refuses to start, in its words.
     let graph = cell(&run, &[("daemon-config", "graph.json")]);
     assert_eq!(graph["status"], "unsupported", "{graph}");

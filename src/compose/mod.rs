@@ -330,6 +330,26 @@ impl Project {
             .map(|(k, _)| k.pos)
     }
 
+    /// The place a service binds the engine's socket (a `volumes` entry naming
+    /// `docker.sock` as written, before interpolation), else its name's.
+    pub fn socket_bind_pos(&self, service: &str) -> Option<Pos> {
+        let (k, s) = self.services.iter().find(|(k, _)| k.v == service)?;
+        let names_socket = |m: &At<raw::ShortOrLong<raw::RawMount>>| {
+            match &m.v {
+                raw::ShortOrLong::Short(x) => x.0.split(':').next().unwrap_or_default(),
+                raw::ShortOrLong::Long(l) => l.source.as_ref().map_or("", |x| x.v.0.as_str()),
+            }
+            .ends_with("docker.sock")
+        };
+        Some(
+            s.volumes
+                .iter()
+                .flatten()
+                .find(|m| names_socket(m))
+                .map_or(k.pos, |m| m.pos),
+        )
+    }
+
     /// The names a service depends on (any condition), as written.
     pub fn dependency_names(&self, service: &str) -> Vec<String> {
         self.services

@@ -845,6 +845,9 @@ const REFUSAL_MARKERS: &[&str] = &[
     "prerequisites for driver not satisfied",
     "directives are specified both as a flag and in the configuration file",
     "the following directives don't match any configuration option",
+    // A flag this dockerd does not have: 20.10 has no `--feature`, so it cannot give a
+    // cell the containerd image store.
+    "unknown flag:",
 ];
 
 fn classify_exit(log: &[String], exit_code: i64) -> EngineError {
@@ -1034,6 +1037,17 @@ mod tests {
         }
         let ours = vec!["exec /usr/local/bin/entrypoint.sh: no such file or directory".to_string()];
         assert!(!classify_exit(&ours, 127).is_refusal());
+        // 20.10's dockerd, asked for the containerd image store (seen on these machines).
+        let flag = vec![
+            "Status: unknown flag: --feature".to_string(),
+            "See 'dockerd --help'., Code: 125".to_string(),
+        ];
+        match classify_exit(&flag, 1) {
+            EngineError::Refused { reason } => {
+                assert_eq!(reason, "Status: unknown flag: --feature");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
     }
 
     #[test]

@@ -197,6 +197,9 @@ pub(super) fn validate(path: &Path, source: String, raw: RawMatrix) -> Result<Ma
         Some(p) => compose::services(&mut cx, p, &raw.services, services),
         None => services,
     };
+    if let Some(p) = &project {
+        super::socket::validate_compose(&mut cx, p, &engines);
+    }
 
     let mut known = Vec::new();
     for (i, k) in raw.known.iter().enumerate() {

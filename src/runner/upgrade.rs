@@ -56,6 +56,8 @@ impl Runner<'_> {
         };
         let [(from_key, from_daemon), (to_key, to_daemon)] =
             pool::EngineKey::upgrade_pair(matrix, cell, path);
+        // As the engine label says it: `overlayfs/containerd` for the containerd store.
+        let (from_driver, to_driver) = (from_key.driver_label(), to_key.driver_label());
         let from = EnginePlan {
             spec: from_spec,
             driver: from_key.driver,
@@ -71,8 +73,8 @@ impl Runner<'_> {
         let mut rec = UpgradeRecord {
             from: path.from.clone(),
             to: path.to.clone(),
-            from_driver: from.driver.clone().unwrap_or_else(|| "default".into()),
-            to_driver: to.driver.clone().unwrap_or_else(|| "default".into()),
+            from_driver,
+            to_driver,
             rollback: path.rollback,
             ..UpgradeRecord::default()
         };

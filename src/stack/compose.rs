@@ -1,8 +1,9 @@
 //! What a compose service adds to its container: compose's container options, its
 //! networks and named volumes (each the cell's own), its bind mounts (bound from the
 //! compose folder, which dind engines see at the same path, or copied into the cell
-//! where the engine cannot see it or the service may write), and compose's
-//! `depends_on` conditions (the engine's health status, a one-shot job's exit code).
+//! where the engine cannot see it or the service may write; a read-only copy stays
+//! read-only), the engine's socket, and compose's `depends_on` conditions (the engine's
+//! health status, a one-shot job's exit code).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -20,7 +21,7 @@ use bollard::query_parameters::{
 
 use super::{Stack, StackError};
 use crate::compose::{ComposeService, Condition, MountSource};
-use crate::engine::labels;
+use crate::engine::{EngineHandle, labels};
 use crate::matrix::ServiceSpec;
 
 /// A copied bind is read into memory as a tar: more than a test stack's init scripts
@@ -114,8 +115,11 @@ impl Stack {
         Ok(())
     }
 
-    async fn create_volume(&mut self, name: &str, service: &str) -> Result<(), StackError> {
-        self.docker
+    /// Creates a volume of the cell; returns where the engine keeps its content (its
+    /// mountpoint, in the engine's own filesystem).
+    async fn create_volume(&mut self, name: &str, service: &str) -> Result<String, StackError> {
+        let created = self
+            .docker
             .create_volume(bollard::models::VolumeCreateRequest {
                 name: Some(name.to_string()),
                 labels: Some(self.labels.clone()),
@@ -128,7 +132,7 @@ impl Stack {
                 source,
             })?;
         self.volumes.push(name.to_string());
-        Ok(())
+        Ok(created.mountpoint)
     }
 
     /// Adds the compose service's options to its container's body; returns the copies
@@ -138,7 +142,7 @@ impl Stack {
         &mut self,
         cell: &str,
         c: &ComposeService,
-        engine_kind: &str,
+        engine: &EngineHandle,
         body: &mut ContainerCreateBody,
     ) -> Result<ComposeAfter, StackError> {
         let mut after = ComposeAfter::default();
@@ -172,6 +176,7 @@ impl Stack {
             start_period: nanos(h.start_period),
             start_interval: nanos(h.start_interval),
         });
+        let image = body.image.clone().unwrap_or_default();
         let hc = body.host_config.get_or_insert_with(HostConfig::default);
         hc.cap_add = (!c.cap_add.is_empty()).then(|| c.cap_add.clone());
         hc.cap_drop = (!c.cap_drop.is_empty()).then(|| c.cap_drop.clone());
@@ -200,7 +205,7 @@ impl Stack {
         hc.pids_limit = c.pids_limit;
         // The engine sees the compose folder at the same path (dind: mounted read-only
         // into the engine container; host: it is the host's); an endpoint engine does not.
-        let engine_sees_folder = engine_kind != "endpoint";
+        let engine_sees_folder = engine.facts.kind != "endpoint";
         let mut mounts = Vec::new();
         for (i, m) in c.mounts.iter().enumerate() {
             let mut mount = Mount {
@@ -227,7 +232,7 @@ impl Stack {
                 }
                 MountSource::DockerSocket => {
                     mount.typ = Some(MountType::BIND);
-                    mount.source = Some("/var/run/docker.sock".into());
+                    mount.source = Some(super::socket_source(engine));
                 }
                 MountSource::Bind { path, is_dir } => {
                     if m.read_only && engine_sees_folder {
@@ -248,8 +253,40 @@ impl Stack {
                         mount.typ = Some(MountType::VOLUME);
                         mount.source = Some(name.clone());
                         after.seed_volumes.push((name, path.clone()));
+                    } else if m.read_only {
+                        // A read-only file the engine cannot see: copied into a volume of
+                        // the cell, and that one file bound read-only from where the
+                        // engine keeps the volume (a copy into the container would be
+                        // writable; a volume's subpath needs API 1.45).
+                        let name = labels::object_name(&[
+                            "dm",
+                            self.run_id(),
+                            cell,
+                            &c.name,
+                            "bind",
+                            &i.to_string(),
+                        ]);
+                        let mountpoint = self.create_volume(&name, &c.name).await?;
+                        let copy = |why: String| StackError::Copy {
+                            service: c.name.clone(),
+                            path: path.display().to_string(),
+                            why,
+                        };
+                        if mountpoint.is_empty() {
+                            return Err(copy(format!(
+                                "the engine names no mountpoint for volume `{name}`, so the file cannot be bound read-only from it"
+                            )));
+                        }
+                        let file = path
+                            .file_name()
+                            .map_or_else(|| "file".into(), |f| f.to_string_lossy().into_owned());
+                        let tar = tar_of(path, Some(&file)).map_err(copy)?;
+                        // Before the container is created: a bind's source must exist then.
+                        self.seed_volume(&c.name, &image, &name, tar).await?;
+                        mount.typ = Some(MountType::BIND);
+                        mount.source = Some(format!("{}/{file}", mountpoint.trim_end_matches('/')));
                     } else {
-                        // A file: copied into the container before it starts.
+                        // A writable file: copied into the container before it starts.
                         after.copy_files.push((path.clone(), m.target.clone()));
                         continue;
                     }
@@ -373,12 +410,15 @@ impl Stack {
                 source,
             })?;
         let r = self.upload(service, &created.id, "/seed", tar).await;
+        // With its anonymous volumes: the image's own VOLUMEs (redis: /data) would
+        // otherwise stay behind, unlabelled, on an engine that outlives the cell.
         let _ = self
             .docker
             .remove_container(
                 &created.id,
                 Some(RemoveContainerOptions {
                     force: true,
+                    v: true,
                     ..Default::default()
                 }),
             )

@@ -1,7 +1,8 @@
 //! What an engine holds of a cell's stack — containers, images, volumes, networks — taken
 //! before an engine is stopped and again after the next one starts on the same data, and
 //! the difference told in words (an upgrade that "loses" objects must say which, and why
-//! when it knows: a storage driver switch hides everything the old driver stored).
+//! when it knows: a storage driver switch hides everything the old driver stored, and so
+//! does a switch from a graph driver to the containerd image store).
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,9 @@ pub struct Inventory {
     /// The storage driver the engine measured when this was taken: an engine sees only
     /// what was stored under its own driver.
     pub driver: String,
+    /// The image store the engine measured (`graphdriver` or `containerd`): the
+    /// containerd store does not see what a graph driver stored, whatever the names.
+    pub image_store: String,
     /// Container id → (service name, else container name; running).
     pub containers: BTreeMap<String, (String, bool)>,
     /// Image reference → image id.
@@ -33,6 +37,7 @@ impl Inventory {
         let filters = std::collections::HashMap::from([("label".to_string(), vec![label])]);
         let mut inv = Inventory {
             driver: engine.facts.storage_driver.clone(),
+            image_store: engine.facts.image_store.clone(),
             ..Inventory::default()
         };
         if let Ok(list) = docker
@@ -123,13 +128,24 @@ pub fn missing(before: &Inventory, after: &Inventory) -> Vec<String> {
         .map(|(_, name)| name.as_str())
         .collect();
     let (from, to) = (before.driver.as_str(), after.driver.as_str());
-    if from != to && !from.is_empty() && !to.is_empty() {
+    let seen = format!(
+        "so after the upgrade it sees {} of {} images and {} of {} containers created under {from}",
+        before.images.len() - gone_images.len(),
+        before.images.len(),
+        before.containers.len() - gone_containers.len(),
+        before.containers.len(),
+    );
+    let (from_store, to_store) = (before.image_store.as_str(), after.image_store.as_str());
+    if from_store != to_store && !from_store.is_empty() && !to_store.is_empty() {
+        // The driver's name changes too (overlay2 → overlayfs), but the cause is the store.
         out.push(format!(
-            "the storage driver changed from {from} to {to}: an engine keeps each driver's images and containers apart, so after the upgrade it sees {} of {} images and {} of {} containers created under {from}",
-            before.images.len() - gone_images.len(),
-            before.images.len(),
-            before.containers.len() - gone_containers.len(),
-            before.containers.len(),
+            "the image store changed from {} to {}: the containerd image store and the graph drivers keep their images and containers apart, {seen}",
+            store_words(from_store, from),
+            store_words(to_store, to),
+        ));
+    } else if from != to && !from.is_empty() && !to.is_empty() {
+        out.push(format!(
+            "the storage driver changed from {from} to {to}: an engine keeps each driver's images and containers apart, {seen}"
         ));
     }
     let mut say = |what: &str, gone: &[&str], total: usize| {
@@ -148,6 +164,14 @@ pub fn missing(before: &Inventory, after: &Inventory) -> Vec<String> {
     out
 }
 
+/// `the graph driver overlay2`, `containerd (snapshotter overlayfs)`.
+fn store_words(store: &str, driver: &str) -> String {
+    match store {
+        "containerd" => format!("containerd (snapshotter {driver})"),
+        _ => format!("the graph driver {driver}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +179,7 @@ mod tests {
     fn inv(containers: &[(&str, &str)], images: &[(&str, &str)], vols: &[&str]) -> Inventory {
         Inventory {
             driver: "overlay2".into(),
+            image_store: "graphdriver".into(),
             containers: containers
                 .iter()
                 .map(|(id, n)| (id.to_string(), (n.to_string(), true)))
@@ -203,6 +228,24 @@ mod tests {
             "{said:?}"
         );
         assert!(!said.iter().any(|s| s.contains("volumes")), "{said:?}");
+    }
+
+    #[test]
+    fn a_switch_to_the_containerd_image_store_names_the_store() {
+        let before = inv(&[("c1", "redis")], &[("redis:7", "sha256:1")], &["data"]);
+        let mut after = inv(&[], &[], &["data"]);
+        after.networks = before.networks.clone();
+        after.driver = "overlayfs".into();
+        after.image_store = "containerd".into();
+        let said = missing(&before, &after);
+        assert_eq!(
+            said[0],
+            "the image store changed from the graph driver overlay2 to containerd (snapshotter overlayfs): the containerd image store and the graph drivers keep their images and containers apart, so after the upgrade it sees 0 of 1 images and 0 of 1 containers created under overlay2",
+        );
+        assert!(
+            !said.iter().any(|s| s.contains("storage driver changed")),
+            "{said:?}"
+        );
     }
 
     #[test]

@@ -29,6 +29,16 @@ use crate::matrix::{Cell, Matrix, Restart, ServiceSpec};
 use crate::results::ServiceRecord;
 pub use target::{ServiceTarget, Target};
 
+/// Where the cell's engine socket is, as the engine resolves a bind's source in its own
+/// filesystem: a dind engine's socket inside its container (where it listens), the socket
+/// we reach a host or unix:// engine at otherwise.
+fn socket_source(engine: &EngineHandle) -> String {
+    match &engine.address {
+        crate::engine::EngineAddress::Unix(p) => p.display().to_string(),
+        crate::engine::EngineAddress::Tcp { .. } => crate::matrix::socket::PATH.to_string(),
+    }
+}
+
 /// Lines of a service's log kept in run.json when its cell did not pass.
 pub const LOG_TAIL_LINES: usize = 40;
 
@@ -316,15 +326,8 @@ impl Stack {
             binds.push(format!("{name}:{mount}"));
         }
         if spec.docker_socket {
-            // Resolved by the cell's engine in its own filesystem: a dind engine's socket
-            // inside its container (where it listens), the socket we reach a host or
-            // unix:// engine at otherwise.
             let path = crate::matrix::socket::PATH;
-            let source = match &engine.address {
-                crate::engine::EngineAddress::Unix(p) => p.display().to_string(),
-                crate::engine::EngineAddress::Tcp { .. } => path.to_string(),
-            };
-            binds.push(format!("{source}:{path}"));
+            binds.push(format!("{}:{path}", socket_source(engine)));
         }
         let ports = ready::ports_to_publish(spec);
         let exposed: HashMap<String, HashMap<(), ()>> = ports
@@ -384,10 +387,7 @@ impl Stack {
             ..Default::default()
         };
         let after = match &spec.compose {
-            Some(c) => Some(
-                self.compose_body(&cell.id, c, &engine.facts.kind, &mut body)
-                    .await?,
-            ),
+            Some(c) => Some(self.compose_body(&cell.id, c, engine, &mut body).await?),
             None => None,
         };
         let created = self
