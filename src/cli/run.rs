@@ -14,6 +14,7 @@ use dockmatrix::matrix::{Matrix, PullPolicy};
 use dockmatrix::results::resume::Resumed;
 use dockmatrix::results::{CellRecord, RunOptions, RunRecord, Store};
 use dockmatrix::runner::{self, Event, Keep, RunConfig};
+use dockmatrix::scenario::Scenario;
 
 pub fn run(args: &RunArgs) -> Outcome {
     let (matrix, mut cells) = match super::plan::select(&args.matrix, &args.selection) {
@@ -43,7 +44,7 @@ pub fn run(args: &RunArgs) -> Outcome {
     if cells.is_empty() {
         return Outcome::Success; // an empty shard; `select` said so
     }
-    let suites = match super::suites::load(&matrix, args.baseline.as_deref()) {
+    let (scenarios, baseline) = match load_suites(&matrix, args.baseline.as_deref()) {
         Ok(s) => s,
         Err(o) => return o,
     };
@@ -52,14 +53,15 @@ pub fn run(args: &RunArgs) -> Outcome {
         Ok(r) => r,
         Err(o) => return o,
     };
-    runtime.block_on(run_async(args, matrix, cells, suites))
+    runtime.block_on(run_async(args, matrix, cells, scenarios, baseline))
 }
 
 async fn run_async(
     args: &RunArgs,
     matrix: Matrix,
     cells: Vec<dockmatrix::matrix::Cell>,
-    suites: Option<runner::SuiteFn>,
+    scenarios: Vec<Scenario>,
+    baseline: Option<RunRecord>,
 ) -> Outcome {
     let host = match dockmatrix::engine::connect_host().await {
         Ok(h) => h,
@@ -204,7 +206,8 @@ async fn run_async(
         pull,
         fail_fast: args.fail_fast,
         keep,
-        suites,
+        scenarios,
+        baseline,
         engine_cache: args
             .engine_cache
             .or_else(engine_cache_from_env)
@@ -252,6 +255,28 @@ async fn run_async(
         return Outcome::Terminated;
     }
     finish(&record, args)
+}
+
+/// The matrix's scenarios and the `--baseline` record, read and checked before anything
+/// starts (every error exit 2, like a matrix's). A matrix without scenarios runs no checks
+/// and compares with nothing.
+fn load_suites(
+    matrix: &Matrix,
+    baseline: Option<&Path>,
+) -> Result<(Vec<Scenario>, Option<RunRecord>), Outcome> {
+    if matrix.scenarios.is_empty() {
+        return Ok((Vec::new(), None));
+    }
+    let scenarios =
+        dockmatrix::scenario::load_all(matrix).map_err(|d| Outcome::BadInput(d.to_string()))?;
+    let baseline =
+        match baseline {
+            Some(p) => Some(RunRecord::load(p).map_err(|e| {
+                Outcome::BadInput(format!("error: --baseline: {}", super::chain(&e)))
+            })?),
+            None => None,
+        };
+    Ok((scenarios, baseline))
 }
 
 /// The table on stdout and the outcome of a finished run (also of one resumed after it

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::future::BoxFuture;
 use tokio::sync::{RwLock, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -19,7 +18,7 @@ use pool::{EngineKey, Pool};
 
 mod faults;
 
-use crate::checks::Target;
+use crate::checks::Suites;
 use crate::engine::labels::RunLabels;
 use crate::engine::{EngineHandle, Host};
 use crate::matrix::{Cell, Matrix, PullPolicy};
@@ -27,18 +26,13 @@ use crate::results::{
     AttemptRecord, CellRecord, CellStatus, CheckRecord, EngineFacts, Finding, ImageRecord,
     ServiceRecord, StepDurations, UpgradeRecord,
 };
-use crate::scenario::Phase;
+use crate::scenario::{Phase, Scenario};
 use crate::stack::Stack;
 
 /// The exclusive gate of perf checks: every step of every cell holds the read side; a
 /// perf measurement takes the write side, so running cells finish their current step and
 /// nothing new starts while it measures.
 pub type Gate = Arc<RwLock<()>>;
-
-/// Runs the checks of the given scenario phases (in that order) against a cell's stack.
-pub type SuiteFn = Arc<
-    dyn Fn(Target, Gate, &'static [Phase]) -> BoxFuture<'static, Vec<CheckRecord>> + Send + Sync,
->;
 
 /// Without an upgrade the phases simply follow each other.
 pub const ALL_PHASES: &[Phase] = &[Phase::Seed, Phase::Run, Phase::Verify];
@@ -64,7 +58,11 @@ pub struct RunConfig {
     pub pull: PullPolicy,
     pub fail_fast: bool,
     pub keep: Keep,
-    pub suites: Option<SuiteFn>,
+    /// The matrix's scenarios, loaded and checked ([`crate::scenario::load_all`]); none
+    /// when it names none.
+    pub scenarios: Vec<Scenario>,
+    /// `--baseline RUN`: perf figures to compare each cell's with.
+    pub baseline: Option<crate::results::RunRecord>,
     /// dind engines start on their caches (`--engine-cache`, `[run] engine-cache`).
     pub engine_cache: bool,
 }
@@ -179,6 +177,14 @@ enum Interrupt {
 impl Runner<'_> {
     fn emit(&self, e: Event) {
         (self.emit)(e);
+    }
+
+    fn checks_of_run(&self) -> Suites<'_> {
+        Suites {
+            matrix: &self.cfg.matrix,
+            scenarios: &self.cfg.scenarios,
+            baseline: self.cfg.baseline.as_ref(),
+        }
     }
 
     async fn cell(&self, cell: &Cell) -> CellRecord {
@@ -417,14 +423,14 @@ impl Runner<'_> {
                     step: Step::Checks,
                 });
                 let t = Instant::now();
-                let checks = match &self.cfg.suites {
-                    Some(suites) => {
-                        let target = stack.target(&engine, cell);
-                        self.step(deadline, suites(target, self.gate.clone(), ALL_PHASES))
-                            .await
-                    }
-                    None => Ok(Vec::new()),
-                };
+                let target = stack.target(&engine, cell);
+                let checks = self
+                    .step(
+                        deadline,
+                        self.checks_of_run()
+                            .run(&target, ALL_PHASES, &self.gate, None),
+                    )
+                    .await;
                 a.durations.checks = t.elapsed().as_millis() as u64;
                 match checks {
                     Err(why) => self.interrupted(a, why, Step::Checks),

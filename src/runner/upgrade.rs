@@ -412,12 +412,12 @@ impl Runner<'_> {
         upgrade_phase: &str,
         deadline: tokio::time::Instant,
     ) -> Result<Vec<CheckRecord>, Interrupt> {
-        let Some(suites) = &self.cfg.suites else {
-            return Ok(Vec::new());
-        };
         let id = target.cell.id.clone();
         let mut records = self
-            .step(deadline, suites(target, self.gate.clone(), phases))
+            .step(
+                deadline,
+                self.checks_of_run().run(&target, phases, &self.gate, None),
+            )
             .await?;
         for r in &mut records {
             r.phase = Some(upgrade_phase.to_string());
