@@ -6,16 +6,15 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use super::faults;
+use super::lab::Lab;
 use super::pool::EngineKey;
 use super::step::{Clock, ms_since};
 use super::{ALL_PHASES, Event, Keep, Runner, Step};
-use crate::engine::EngineHandle;
 use crate::matrix::Cell;
 use crate::results::{
     CellStatus, CheckRecord, EngineFacts, Finding, ImageRecord, ServiceRecord, StepDurations,
     UpgradeRecord,
 };
-use crate::stack::Stack;
 
 /// What one attempt found.
 pub(super) struct Attempt {
@@ -76,6 +75,13 @@ impl Attempt {
         Ended
     }
 
+    /// An attempt that could not be made at all, for good.
+    pub(super) fn refused(step: Step, reason: &str) -> Attempt {
+        let mut a = Attempt::new();
+        a.end_final(CellStatus::Error, Some(step), reason.to_string());
+        a
+    }
+
     /// Whether the runner tries the cell again after this attempt (if retries are left).
     pub(super) fn retryable(&self) -> bool {
         matches!(self.status, CellStatus::Fail | CellStatus::Error) && !self.final_
@@ -110,7 +116,7 @@ pub(super) fn failing_checks(checks: &[CheckRecord]) -> Option<String> {
     })
 }
 
-impl Runner<'_> {
+impl<L: Lab> Runner<'_, L> {
     /// `may_retry`: a failure of this attempt is retried (if it is retryable at all).
     pub(super) async fn attempt(&self, cell: &Cell, key: &EngineKey, may_retry: bool) -> Attempt {
         let clock = self.steps.clock(&cell.id);
@@ -125,7 +131,7 @@ impl Runner<'_> {
         {
             return a;
         }
-        let mut stack = Stack::new(&engine, self.labels, cell);
+        let mut stack = self.lab.stack(&engine, cell);
         if self
             .services_step(&clock, cell, &engine, &mut stack, &mut a)
             .await
@@ -140,8 +146,7 @@ impl Runner<'_> {
         // final outcome decides what `--keep` keeps.
         let retried = may_retry && a.retryable() && !self.steps.cancel.is_cancelled();
         if !retried && self.keeps(&a) {
-            self.pool.keep(key);
-            let how = keep_instructions(&engine, cell, &stack);
+            let how = self.lab.keep(key, &engine, &stack, cell);
             clock.emit(Event::CellKept {
                 id: cell.id.clone(),
                 how: how.clone(),
@@ -151,7 +156,7 @@ impl Runner<'_> {
             clock.enter(Step::Teardown);
             let t = Instant::now();
             if !engine_lost {
-                for problem in stack.teardown().await {
+                for problem in self.lab.teardown(&mut stack).await {
                     clock.warn(problem);
                 }
             }
@@ -167,12 +172,12 @@ impl Runner<'_> {
         clock: &Clock<'_>,
         key: &EngineKey,
         a: &mut Attempt,
-    ) -> Result<EngineHandle, Ended> {
-        let emit = self.steps.emit.clone();
-        let emit = move |ev| emit(ev);
-        let started = clock.step(Step::Engine, self.pool.engine(key, &emit)).await;
+    ) -> Result<L::Engine, Ended> {
+        let started = clock
+            .step(Step::Engine, self.lab.engine(key, &*self.steps.emit))
+            .await;
         a.durations.engine = started.ms;
-        a.preflight = self.pool.findings(key);
+        a.preflight = self.lab.findings(key);
         match started.out {
             Err(why) => Err(clock.interrupted(a, why, Step::Engine)),
             Ok(Err(f)) => {
@@ -183,9 +188,9 @@ impl Runner<'_> {
                 };
                 Err(a.end_final(status, Some(Step::Engine), f.reason))
             }
-            Ok(Ok(h)) => {
-                a.engine = Some(h.facts.clone());
-                Ok(h)
+            Ok(Ok(engine)) => {
+                a.engine = Some(self.lab.facts(&engine));
+                Ok(engine)
             }
         }
     }
@@ -197,13 +202,14 @@ impl Runner<'_> {
         clock: &Clock<'_>,
         cell: &Cell,
         key: &EngineKey,
-        engine: &EngineHandle,
+        engine: &L::Engine,
         a: &mut Attempt,
     ) -> Result<(), Ended> {
-        let emit = self.steps.emit.clone();
-        let emit = move |ev| emit(ev);
         let loaded = clock
-            .step(Step::Images, self.pool.images(key, engine, &emit))
+            .step(
+                Step::Images,
+                self.lab.images(key, engine, &*self.steps.emit),
+            )
             .await;
         a.durations.images = loaded.ms;
         let loaded = match loaded.out {
@@ -237,27 +243,18 @@ impl Runner<'_> {
         &self,
         clock: &Clock<'_>,
         cell: &Cell,
-        engine: &EngineHandle,
-        stack: &mut Stack,
+        engine: &L::Engine,
+        stack: &mut L::Stack,
         a: &mut Attempt,
     ) -> Result<(), Ended> {
         let provisioned = clock
-            .step(
-                Step::Services,
-                stack.provision(engine, &self.cfg.matrix, cell),
-            )
+            .step(Step::Services, self.lab.provision(stack, engine, cell))
             .await;
         a.durations.services = provisioned.ms;
         match provisioned.out {
             Err(why) => Err(clock.interrupted(a, why, Step::Services)),
-            Ok(Err(e)) => {
-                let (status, reason) = stack_failure(&e);
-                Err(if matches!(e, crate::stack::StackError::Env { .. }) {
-                    a.end_final(status, Some(Step::Services), reason)
-                } else {
-                    a.end(status, Some(Step::Services), reason)
-                })
-            }
+            Ok(Err(f)) if f.for_good => Err(a.end_final(f.status, Some(Step::Services), f.reason)),
+            Ok(Err(f)) => Err(a.end(f.status, Some(Step::Services), f.reason)),
             Ok(Ok(())) => Ok(()),
         }
     }
@@ -268,8 +265,8 @@ impl Runner<'_> {
         &self,
         clock: &Clock<'_>,
         cell: &Cell,
-        engine: &EngineHandle,
-        stack: &Stack,
+        engine: &L::Engine,
+        stack: &L::Stack,
         a: &mut Attempt,
     ) {
         clock.enter(Step::Checks);
@@ -283,14 +280,12 @@ impl Runner<'_> {
                 s.push(r.clone());
             }
         };
-        let target = stack.target(engine, cell);
+        let gate = &self.steps.gate;
         let ran = clock
-            .ungated(self.checks_of_run().run(
-                &target,
-                ALL_PHASES,
-                &self.steps.gate,
-                Some(&on_check),
-            ))
+            .ungated(
+                self.lab
+                    .checks(stack, engine, cell, ALL_PHASES, gate, &on_check),
+            )
             .await;
         a.durations.checks = ran.ms;
         a.collect_checks(seen);
@@ -298,7 +293,7 @@ impl Runner<'_> {
             Err(why) => {
                 clock.interrupted(a, why, Step::Checks);
             }
-            Ok(_) => {
+            Ok(()) => {
                 if let Some(reason) = failing_checks(&a.checks) {
                     a.end(CellStatus::Fail, Some(Step::Checks), reason);
                 }
@@ -310,10 +305,17 @@ impl Runner<'_> {
     /// nothing more); else the services' figures and, for a cell that did not pass, their
     /// last log lines; a service OOM-killed meanwhile fails a cell that passed. Returns
     /// whether the engine is past asking.
-    async fn aftermath(&self, engine: &EngineHandle, stack: &Stack, a: &mut Attempt) -> bool {
-        let engine_lost = faults::engine_trouble(self.pool.host(), engine, a).await;
+    async fn aftermath(&self, engine: &L::Engine, stack: &L::Stack, a: &mut Attempt) -> bool {
+        let mut engine_lost = false;
+        if !matches!(a.status, CellStatus::Pass | CellStatus::Cancelled)
+            && let Some(trouble) = self.lab.trouble(engine).await
+        {
+            faults::engine_trouble(a, &trouble);
+            engine_lost = true;
+        }
         if !engine_lost {
-            a.services = stack.service_records(a.status != CellStatus::Pass).await;
+            let with_logs = a.status != CellStatus::Pass;
+            a.services = self.lab.service_records(stack, with_logs).await;
             faults::note_exited_services(a);
         }
         if a.status == CellStatus::Pass
@@ -333,39 +335,4 @@ impl Runner<'_> {
             Keep::None => false,
         }
     }
-}
-
-fn keep_instructions(engine: &EngineHandle, cell: &Cell, stack: &Stack) -> String {
-    let docker = match &engine.dind {
-        Some(_) => format!("docker -H tcp://{}:2375", engine.publish_ip),
-        None => "docker".to_string(),
-    };
-    let ports: Vec<String> = stack
-        .services
-        .iter()
-        .flat_map(|s| {
-            s.ports
-                .iter()
-                .map(move |(c, a)| format!("{}:{c} → {a}", s.name))
-        })
-        .collect();
-    format!(
-        "{docker} ps --filter label=io.dockmatrix.cell={}; ports: {}; remove with: dockmatrix clean --run {}",
-        cell.id,
-        ports.join(", "),
-        stack.run_id()
-    )
-}
-
-/// A stack that does not work here is `fail`; a setup fault is `error`. With the reason.
-pub(super) fn stack_failure(e: &crate::stack::StackError) -> (CellStatus, String) {
-    let status = if e.is_stack_failure() {
-        CellStatus::Fail
-    } else {
-        CellStatus::Error
-    };
-    (
-        status,
-        crate::secrets::mask_urls(&super::pool::error_chain(e)),
-    )
 }

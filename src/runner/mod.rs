@@ -5,6 +5,7 @@
 mod attempt;
 pub mod events;
 mod faults;
+pub mod lab;
 pub mod pool;
 mod step;
 mod upgrade;
@@ -17,14 +18,13 @@ use tokio::sync::{RwLock, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 pub use events::{Event, Step};
-use pool::{EngineKey, Pool};
+pub use lab::{DockerLab, Lab};
+use pool::EngineKey;
 
 use attempt::Attempt;
 use step::Steps;
 
-use crate::checks::Suites;
 use crate::engine::Host;
-use crate::engine::labels::RunLabels;
 use crate::matrix::{Cell, Matrix, PullPolicy};
 use crate::results::{AttemptRecord, CellRecord, CellStatus, StepDurations};
 use crate::scenario::{Phase, Scenario};
@@ -73,23 +73,26 @@ pub fn default_jobs() -> usize {
     (cpus * 2).clamp(1, 8)
 }
 
-/// Runs every cell; returns their records in plan order. Cancellation (Ctrl-C,
-/// `--fail-fast`) stops new work, tears down what runs, and marks the rest `cancelled`.
+/// Runs every cell on the host's Docker; returns their records in plan order.
+/// Cancellation (Ctrl-C, `--fail-fast`) stops new work, tears down what runs, and marks
+/// the rest `cancelled`.
 pub async fn run(
     cfg: RunConfig,
     host: Host,
     emit: Emit,
     cancel: CancellationToken,
 ) -> Vec<CellRecord> {
-    let labels = RunLabels::new(&cfg.run_id);
-    let pool = Pool::new(
-        host.clone(),
-        labels.clone(),
-        &cfg.matrix,
-        &cfg.cells,
-        cfg.pull,
-    )
-    .with_engine_cache(cfg.engine_cache);
+    let lab = DockerLab::new(&cfg, host);
+    run_in(&cfg, &lab, emit, cancel).await
+}
+
+/// [`run`] in any [`Lab`]: the Docker one, or a stand-in.
+pub async fn run_in<L: Lab>(
+    cfg: &RunConfig,
+    lab: &L,
+    emit: Emit,
+    cancel: CancellationToken,
+) -> Vec<CellRecord> {
     let jobs = cfg.jobs.max(1);
     emit(Event::RunStarted {
         run_id: cfg.run_id.clone(),
@@ -97,9 +100,8 @@ pub async fn run(
         jobs,
     });
     let runner = Runner {
-        cfg: &cfg,
-        pool: &pool,
-        labels: &labels,
+        cfg,
+        lab,
         steps: Steps {
             emit: emit.clone(),
             gate: Arc::new(RwLock::new(())),
@@ -111,32 +113,22 @@ pub async fn run(
     };
     let futures = cfg.cells.iter().map(|c| runner.cell(c));
     let records = futures_util::future::join_all(futures).await;
-    let e = emit.clone();
-    pool.release_all(&move |ev| e(ev)).await;
+    lab.release_all(&*emit).await;
     emit(Event::RunFinished);
     records
 }
 
-struct Runner<'a> {
+struct Runner<'a, L> {
     cfg: &'a RunConfig,
-    pool: &'a Pool,
-    labels: &'a RunLabels,
+    lab: &'a L,
     steps: Steps,
     slots: Semaphore,
     failed: AtomicBool,
 }
 
-impl Runner<'_> {
+impl<L: Lab> Runner<'_, L> {
     fn emit(&self, e: Event) {
         self.steps.emit(e);
-    }
-
-    fn checks_of_run(&self) -> Suites<'_> {
-        Suites {
-            matrix: &self.cfg.matrix,
-            scenarios: &self.cfg.scenarios,
-            baseline: self.cfg.baseline.as_ref(),
-        }
     }
 
     async fn cell(&self, cell: &Cell) -> CellRecord {
@@ -152,8 +144,7 @@ impl Runner<'_> {
         };
         // An upgrade cell owns its engines; the pool's count only shared ones.
         if self.cfg.matrix.upgrade_for(cell).is_none() {
-            let e = self.steps.emit.clone();
-            self.pool.cell_done(&key, &move |ev| e(ev)).await;
+            self.lab.cell_done(&key, &*self.steps.emit).await;
         }
         if record.status.is_failure(false)
             && self.cfg.fail_fast
@@ -181,7 +172,14 @@ impl Runner<'_> {
                 attempt: attempt_no,
             });
             let a = match self.cfg.matrix.upgrade_for(cell) {
-                Some(path) => self.upgrade_attempt(cell, path).await,
+                Some(path) => match self.lab.rehearsals() {
+                    Some(docker) => {
+                        docker
+                            .rehearse(&self.steps.clock(&cell.id), cell, path)
+                            .await
+                    }
+                    None => Attempt::refused(Step::Engine, "this lab does not rehearse upgrades"),
+                },
                 None => {
                     self.attempt(cell, key, attempt_no <= self.cfg.retries)
                         .await
@@ -300,4 +298,12 @@ pub fn new_run_id() -> String {
     let now = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     let suffix: u32 = rand::random();
     format!("{now}-{:04x}", suffix & 0xffff)
+}
+
+/// The run future is `Send` (a caller may spawn it): every future of the [`Lab`] is, and
+/// so is the runner's state across its awaits. Checked when this compiles.
+#[expect(dead_code, reason = "a compile-time check, never called")]
+fn run_is_send(cfg: RunConfig, host: Host, emit: Emit, cancel: CancellationToken) {
+    fn send<T: Send>(_: T) {}
+    send(run(cfg, host, emit, cancel));
 }

@@ -16,13 +16,13 @@
 use std::sync::Mutex;
 use std::time::Instant;
 
-use super::attempt::{Attempt, Ended, failing_checks, stack_failure};
+use super::attempt::{Attempt, Ended, failing_checks};
+use super::lab::{DockerLab, StackFailure};
+use super::pool;
 use super::step::{Clock, Interrupt, ms_since};
-use super::{Runner, pool};
-use crate::checks::Suites;
 use crate::engine::labels::{self, RunLabels};
 use crate::engine::{self, DindPlace, EngineHandle, Host, images};
-use crate::matrix::{Cell, EngineSpec, PullPolicy, Restart, UpgradePath};
+use crate::matrix::{Cell, EngineSpec, Restart, UpgradePath};
 use crate::results::{
     CellStatus, CheckRecord, CheckStatus, Counted, ImageRecord, PhaseRecord, UpgradeRecord,
 };
@@ -33,52 +33,32 @@ use crate::stack::inventory::{self, Inventory};
 
 const SEED_PHASES: &[Phase] = &[Phase::Seed, Phase::Run];
 
-impl Runner<'_> {
-    pub(super) async fn upgrade_attempt(&self, cell: &Cell, path: &UpgradePath) -> Attempt {
-        let clock = self.steps.clock(&cell.id);
-        let parts = Parts {
-            host: self.pool.host(),
-            labels: self.labels,
-            suites: self.checks_of_run(),
-            pull: self.cfg.pull,
+impl DockerLab<'_> {
+    /// seed, upgrade, verify and (when asked) rollback; then the figures and the teardown
+    /// of whatever was started.
+    pub(super) async fn rehearse(
+        &self,
+        clock: &Clock<'_>,
+        cell: &Cell,
+        path: &UpgradePath,
+    ) -> Attempt {
+        let Some(mut r) = Rehearsal::plan(self, clock, cell, path) else {
+            // Validation rules this out; never panic on it.
+            let reason = format!(
+                "upgrade `{}` names an engine that is not defined",
+                path.name
+            );
+            return Attempt::refused(Step::Engine, &reason);
         };
-        rehearse(parts, &clock, cell, path).await
+        // A combination that cannot work is not tried: nothing was started, nothing to
+        // remove.
+        if r.preflight().await.is_err() {
+            r.a.upgrade = Some(r.rec);
+            return r.a;
+        }
+        let _ = r.phases().await;
+        r.teardown().await
     }
-}
-
-/// What a rehearsal needs of its run.
-pub(super) struct Parts<'a> {
-    pub(super) host: &'a Host,
-    pub(super) labels: &'a RunLabels,
-    pub(super) suites: Suites<'a>,
-    pub(super) pull: PullPolicy,
-}
-
-/// seed, upgrade, verify and (when asked) rollback; then the figures and the teardown of
-/// whatever was started.
-pub(super) async fn rehearse(
-    parts: Parts<'_>,
-    clock: &Clock<'_>,
-    cell: &Cell,
-    path: &UpgradePath,
-) -> Attempt {
-    let Some(mut r) = Rehearsal::plan(parts, clock, cell, path) else {
-        // Validation rules this out; never panic on it.
-        let mut a = Attempt::new();
-        let reason = format!(
-            "upgrade `{}` names an engine that is not defined",
-            path.name
-        );
-        a.end_final(CellStatus::Error, Some(Step::Engine), reason);
-        return a;
-    };
-    // A combination that cannot work is not tried: nothing was started, nothing to remove.
-    if r.preflight().await.is_err() {
-        r.a.upgrade = Some(r.rec);
-        return r.a;
-    }
-    let _ = r.phases().await;
-    r.teardown().await
 }
 
 /// How one engine of the rehearsal is started.
@@ -100,7 +80,7 @@ struct Verified {
 
 /// One rehearsal as it goes: its plan, its attempt and record so far, and what is running.
 struct Rehearsal<'a> {
-    parts: Parts<'a>,
+    lab: &'a DockerLab<'a>,
     clock: &'a Clock<'a>,
     cell: &'a Cell,
     path: &'a UpgradePath,
@@ -120,12 +100,12 @@ struct Rehearsal<'a> {
 impl<'a> Rehearsal<'a> {
     /// The two engines' plans; `None` when the path names an engine the matrix lacks.
     fn plan(
-        parts: Parts<'a>,
+        lab: &'a DockerLab<'a>,
         clock: &'a Clock<'a>,
         cell: &'a Cell,
         path: &'a UpgradePath,
     ) -> Option<Rehearsal<'a>> {
-        let matrix = parts.suites.matrix;
+        let matrix = lab.suites.matrix;
         let from_spec = matrix.engines.get(&path.from)?;
         let to_spec = matrix.engines.get(&path.to)?;
         let [(from_key, from_daemon), (to_key, to_daemon)] =
@@ -155,9 +135,9 @@ impl<'a> Rehearsal<'a> {
             .values()
             .filter_map(|s| matrix.image_for(s, cell).ok())
             .collect();
-        let volume = labels::object_name(&["dm", &parts.labels.run_id, &cell.id, "engine-data"]);
+        let volume = labels::object_name(&["dm", &lab.labels.run_id, &cell.id, "engine-data"]);
         Some(Rehearsal {
-            parts,
+            lab,
             clock,
             cell,
             path,
@@ -177,12 +157,12 @@ impl<'a> Rehearsal<'a> {
         for plan in [&self.from, &self.to] {
             self.a.preflight.extend(
                 engine::preflight::before_start(
-                    self.parts.host,
+                    self.lab.host(),
                     plan.spec,
                     plan.driver.as_deref(),
                     plan.daemon.as_ref(),
                     &self.images,
-                    self.parts.labels,
+                    &self.lab.labels,
                 )
                 .await,
             );
@@ -215,7 +195,7 @@ impl<'a> Rehearsal<'a> {
         let place = self.place("from", &self.from);
         let started = self
             .clock
-            .gated(start(self.parts.host, &self.from, &place))
+            .gated(start(self.lab.host(), &self.from, &place))
             .await;
         self.a.durations.engine = started.ms;
         let engine = match started.out {
@@ -262,11 +242,11 @@ impl<'a> Rehearsal<'a> {
     /// The cell's images into FROM (there is no pool engine to share them with).
     async fn load_images(&mut self, engine: &EngineHandle, t: Instant) -> Result<(), Ended> {
         let preload = images::preload(
-            self.parts.host,
+            self.lab.host(),
             &engine.docker,
             false,
             &self.images,
-            self.parts.pull,
+            self.lab.pull,
         );
         let loaded = self.clock.gated(preload).await;
         self.a.durations.images = loaded.ms;
@@ -274,7 +254,7 @@ impl<'a> Rehearsal<'a> {
             Err(why) => return Err(self.interrupted("seed", t, why)),
             Ok(l) => l,
         };
-        let matrix = self.parts.suites.matrix;
+        let matrix = self.lab.suites.matrix;
         let mut missing = Vec::new();
         for svc in matrix.services.values() {
             let Ok(image) = matrix.image_for(svc, self.cell) else {
@@ -309,21 +289,21 @@ impl<'a> Rehearsal<'a> {
     /// The stack on FROM, every service with a restart policy (so that it comes back by
     /// itself after the engine change, as on a host that is upgraded).
     async fn provision(&mut self, engine: &EngineHandle, t: Instant) -> Result<(), Ended> {
-        let mut s = Stack::new(engine, self.parts.labels, self.cell);
+        let mut s = Stack::new(engine, &self.lab.labels, self.cell);
         s.default_restart = Some(Restart::UnlessStopped);
         let stack = self.stack.insert(s);
         let provisioned = self
             .clock
-            .gated(stack.provision(engine, self.parts.suites.matrix, self.cell))
+            .gated(stack.provision(engine, self.lab.suites.matrix, self.cell))
             .await;
         self.a.durations.services = provisioned.ms;
         match provisioned.out {
             Err(why) => Err(self.interrupted("seed", t, why)),
             Ok(Err(e)) => {
-                let (status, reason) = stack_failure(&e);
-                let p = phase("seed", status, t, Some(reason.clone()), Vec::new());
+                let f = StackFailure::of(&e);
+                let p = phase("seed", f.status, t, Some(f.reason.clone()), Vec::new());
                 self.rec.phases.push(p);
-                Err(self.a.end(status, Some(Step::Seed), reason))
+                Err(self.a.end(f.status, Some(Step::Seed), f.reason))
             }
             Ok(Ok(())) => Ok(()),
         }
@@ -439,24 +419,24 @@ impl<'a> Rehearsal<'a> {
         if let Some(e) = self.current.take()
             && let Some(d) = &e.dind
         {
-            engine::stop_engine_container(self.parts.host, &d.container).await;
+            engine::stop_engine_container(self.lab.host(), &d.container).await;
         }
-        engine::remove_volume(self.parts.host, &self.volume).await;
+        engine::remove_volume(self.lab.host(), &self.volume).await;
         a.durations.teardown = ms_since(t);
         a.upgrade = Some(self.rec);
         a
     }
 
     fn place(&self, role: &str, plan: &EnginePlan<'_>) -> DindPlace {
-        let run = &self.parts.labels.run_id;
+        let run = &self.lab.labels.run_id;
         DindPlace {
             container: labels::object_name(&["dm", run, &self.cell.id, "engine", role]),
             volume: self.volume.clone(),
             reuse_volume: role != "from",
-            labels: engine_labels(self.parts.labels, &self.cell.id, plan),
+            labels: engine_labels(&self.lab.labels, &self.cell.id, plan),
             containerd: plan.containerd,
             ro_folders: self
-                .parts
+                .lab
                 .suites
                 .matrix
                 .compose
@@ -482,12 +462,12 @@ impl<'a> Rehearsal<'a> {
         if let Some(e) = self.current.take()
             && let Some(d) = &e.dind
         {
-            engine::stop_engine_container(self.parts.host, &d.container).await;
+            engine::stop_engine_container(self.lab.host(), &d.container).await;
         }
         let next = if to { &self.to } else { &self.from };
         let started = self
             .clock
-            .gated(start(self.parts.host, next, place))
+            .gated(start(self.lab.host(), next, place))
             .await
             .out;
         if let Ok(Ok(h)) = &started {
@@ -579,11 +559,7 @@ impl<'a> Rehearsal<'a> {
         let gate = &self.clock.steps.gate;
         let ran = self
             .clock
-            .ungated(
-                self.parts
-                    .suites
-                    .run(&target, phases, gate, Some(&on_check)),
-            )
+            .ungated(self.lab.suites.run(&target, phases, gate, Some(&on_check)))
             .await;
         let records = seen.into_inner().unwrap_or_else(|p| p.into_inner());
         self.a.checks.extend(records.iter().cloned());
