@@ -307,3 +307,6 @@ fn run_is_send(cfg: RunConfig, host: Host, emit: Emit, cancel: CancellationToken
     fn send<T: Send>(_: T) {}
     send(run(cfg, host, emit, cancel));
 }
+
+#[cfg(test)]
+mod tests;
