@@ -1,6 +1,7 @@
 //! The scheduler: runs cells concurrently (bounded by `-j`), each through engine → images
-//! → services → checks → teardown, with retries, a cell timeout, `--fail-fast`,
-//! `--keep` and cancellation. It never prints: it emits [`Event`]s.
+//! → services → checks → teardown in a [`Lab`] (Docker's, or a stand-in), with retries, a
+//! cell timeout, `--fail-fast`, `--keep` and cancellation. It never prints: it emits
+//! [`Event`]s.
 
 mod attempt;
 pub mod events;
