@@ -1,6 +1,7 @@
 //! Running a scenario against a stack: each check in file order, with its `when`, its
 //! timeout, the exclusive gate for perf, the matrix's `[[known]]` entries, a baseline
-//! for perf figures, and secrets masked in every message.
+//! for perf figures, and secrets masked in every message; and a run's [`Suites`], which
+//! the runner hands each cell's stack.
 
 use std::time::{Duration, Instant};
 
@@ -8,7 +9,7 @@ use tokio::sync::RwLock;
 
 use super::{Outcome, Target, command, docker_api, exec, http, perf, reach, redis, sql};
 use crate::matrix::Matrix;
-use crate::results::{CellRecord, CheckRecord, CheckStatus};
+use crate::results::{CellRecord, CheckRecord, CheckStatus, RunRecord};
 use crate::scenario::{Action, Check, Phase, Scenario};
 
 /// Perf figures of an earlier run for the same cell (matched by values, never by id):
@@ -33,7 +34,7 @@ pub struct SuiteContext<'a> {
     /// Perf figures to compare with; without it, figures are only recorded.
     pub baseline: Option<Baseline<'a>>,
     /// Called as soon as each check has a record (for `CheckFinished` events).
-    pub on_check: Option<&'a (dyn Fn(&CheckRecord) + Send + Sync)>,
+    pub on_check: Option<OnCheck<'a>>,
 }
 
 impl std::fmt::Debug for SuiteContext<'_> {
@@ -80,6 +81,50 @@ pub async fn run_suites(
         out.extend(run_suite(s, target, matrix, phase, ctx).await);
     }
     out
+}
+
+/// Called as soon as a check has its record (for `CheckFinished` events, and so that a
+/// cell interrupted mid-suite keeps the checks that ran).
+pub type OnCheck<'a> = &'a (dyn Fn(&CheckRecord) + Send + Sync);
+
+/// A run's scenarios and its `--baseline`: what every cell's stack is checked with.
+#[derive(Debug, Clone, Copy)]
+pub struct Suites<'a> {
+    pub matrix: &'a Matrix,
+    /// Loaded and checked against the matrix ([`crate::scenario::load_all`]).
+    pub scenarios: &'a [Scenario],
+    /// `--baseline RUN`: perf figures of the cell with the same values become verdicts.
+    pub baseline: Option<&'a RunRecord>,
+}
+
+impl Suites<'_> {
+    /// The checks of `phases` (in that order) against `target`; each record goes to
+    /// `on_check` as soon as it exists. The caller must not hold the gate's read side
+    /// ([`SuiteContext::gate`]).
+    pub async fn run(
+        &self,
+        target: &Target,
+        phases: &[Phase],
+        gate: &RwLock<()>,
+        on_check: Option<OnCheck<'_>>,
+    ) -> Vec<CheckRecord> {
+        let baseline = self.baseline.and_then(|b| {
+            b.cell_by_values(&target.cell.values).map(|cell| Baseline {
+                run_id: &b.run_id,
+                cell,
+            })
+        });
+        let ctx = SuiteContext {
+            gate,
+            baseline,
+            on_check,
+        };
+        let mut records = Vec::new();
+        for &phase in phases {
+            records.extend(run_suites(self.scenarios, target, self.matrix, phase, &ctx).await);
+        }
+        records
+    }
 }
 
 async fn run_check(

@@ -9,7 +9,6 @@ mod progress;
 mod report;
 mod run;
 mod step_summary;
-mod suites;
 mod terminal;
 
 use std::path::PathBuf;

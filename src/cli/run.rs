@@ -1,7 +1,7 @@
 //! `dockmatrix run`: runs the cells, shows progress, stores results as they come, writes
 //! run.json and the reports, and maps the outcome to an exit code.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,8 +12,9 @@ use super::progress::Progress;
 use super::{Outcome, RunArgs};
 use dockmatrix::matrix::{Matrix, PullPolicy};
 use dockmatrix::results::resume::Resumed;
-use dockmatrix::results::{CellRecord, HostFacts, MatrixInfo, RunOptions, RunRecord, SCHEMA};
+use dockmatrix::results::{CellRecord, RunOptions, RunRecord, Store};
 use dockmatrix::runner::{self, Event, Keep, RunConfig};
+use dockmatrix::scenario::Scenario;
 
 pub fn run(args: &RunArgs) -> Outcome {
     let (matrix, mut cells) = match super::plan::select(&args.matrix, &args.selection) {
@@ -43,7 +44,7 @@ pub fn run(args: &RunArgs) -> Outcome {
     if cells.is_empty() {
         return Outcome::Success; // an empty shard; `select` said so
     }
-    let suites = match super::suites::load(&matrix, args.baseline.as_deref()) {
+    let (scenarios, baseline) = match load_suites(&matrix, args.baseline.as_deref()) {
         Ok(s) => s,
         Err(o) => return o,
     };
@@ -52,14 +53,15 @@ pub fn run(args: &RunArgs) -> Outcome {
         Ok(r) => r,
         Err(o) => return o,
     };
-    runtime.block_on(run_async(args, matrix, cells, suites))
+    runtime.block_on(run_async(args, matrix, cells, scenarios, baseline))
 }
 
 async fn run_async(
     args: &RunArgs,
     matrix: Matrix,
     cells: Vec<dockmatrix::matrix::Cell>,
-    suites: Option<runner::SuiteFn>,
+    scenarios: Vec<Scenario>,
+    baseline: Option<RunRecord>,
 ) -> Outcome {
     let host = match dockmatrix::engine::connect_host().await {
         Ok(h) => h,
@@ -144,51 +146,25 @@ async fn run_async(
     let keep = args.keep.unwrap_or(Keep::None);
     let matrix_engine_cache = matrix.run.engine_cache;
 
-    let started_at = resumed.as_ref().map_or_else(
-        || chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        |r| r.header.started_at.clone(),
-    );
-    let mut record = RunRecord {
-        schema: SCHEMA,
-        run_id: run_id.clone(),
-        matrix: MatrixInfo {
-            name: matrix.name.clone(),
-            hash: matrix_hash,
-            path: args.matrix.display().to_string(),
-        },
-        partition: args.selection.partition.map(|p| p.to_string()),
-        started_at,
-        finished_at: None,
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        host: host_facts(),
-        options: RunOptions {
-            jobs,
-            max_engines,
-            retries,
-            cell_timeout_ms: cell_timeout.as_millis() as u64,
-            pull: format!("{pull:?}").to_lowercase(),
-            fail_fast: args.fail_fast,
-            filter: (!args.selection.filter.is_empty()).then(|| args.selection.filter.join(",")),
-            baseline: args.baseline.as_ref().map(|p| p.display().to_string()),
-            only_failed: args.only_failed.as_ref().map(|p| p.display().to_string()),
-        },
-        axes: matrix.keys().iter().map(|k| k.to_string()).collect(),
-        cells: Vec::new(),
-        interrupted: false,
-        warnings: Vec::new(),
-        merged_from: Vec::new(),
+    let options = RunOptions {
+        jobs,
+        max_engines,
+        retries,
+        cell_timeout_ms: cell_timeout.as_millis() as u64,
+        pull: format!("{pull:?}").to_lowercase(),
+        fail_fast: args.fail_fast,
+        filter: (!args.selection.filter.is_empty()).then(|| args.selection.filter.join(",")),
+        baseline: args.baseline.as_ref().map(|p| p.display().to_string()),
+        only_failed: args.only_failed.as_ref().map(|p| p.display().to_string()),
     };
-    for k in &matrix.known {
-        if !cells.iter().any(|c| k.filter.matches(&c.values)) {
-            record.warnings.push(format!(
-                "[[known]] entry for `{}` (filter `{}`) matches no cell of this run",
-                k.check, k.filter
-            ));
-        }
-    }
-    record
-        .warnings
-        .extend(dockmatrix::matrix::socket::warnings(&matrix, &cells));
+    let mut record = RunRecord::header(
+        &run_id,
+        &matrix,
+        &cells,
+        args.selection.partition.map(|p| p.to_string()),
+        resumed.as_ref().map(|r| r.header.started_at.clone()),
+        options,
+    );
     for w in &record.warnings {
         eprintln!("warning: {w}");
     }
@@ -234,7 +210,8 @@ async fn run_async(
         pull,
         fail_fast: args.fail_fast,
         keep,
-        suites,
+        scenarios,
+        baseline,
         max_engines,
         engine_cache: args
             .engine_cache
@@ -256,17 +233,13 @@ async fn run_async(
     }
     progress.finish();
 
-    record.cells = match &resumed {
+    let cells = match &resumed {
         Some(r) => r.combine(&plan, cells),
         None => cells,
     };
     let signal = interrupted.load(std::sync::atomic::Ordering::SeqCst);
-    record.interrupted = signal != 0;
-    record.finished_at =
-        Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-    if let Ok(ws) = warnings.lock() {
-        record.warnings.extend(ws.iter().cloned());
-    }
+    let warnings = warnings.lock().map(|w| w.clone()).unwrap_or_default();
+    record.close(cells, signal != 0, warnings);
     let saved = match record.save(&out_dir) {
         Ok(p) => p,
         Err(e) => return Outcome::BadInput(format!("error: {}", super::chain(&e))),
@@ -287,6 +260,28 @@ async fn run_async(
         return Outcome::Terminated;
     }
     finish(&record, args)
+}
+
+/// The matrix's scenarios and the `--baseline` record, read and checked before anything
+/// starts (every error exit 2, like a matrix's). A matrix without scenarios runs no checks
+/// and compares with nothing.
+fn load_suites(
+    matrix: &Matrix,
+    baseline: Option<&Path>,
+) -> Result<(Vec<Scenario>, Option<RunRecord>), Outcome> {
+    if matrix.scenarios.is_empty() {
+        return Ok((Vec::new(), None));
+    }
+    let scenarios =
+        dockmatrix::scenario::load_all(matrix).map_err(|d| Outcome::BadInput(d.to_string()))?;
+    let baseline =
+        match baseline {
+            Some(p) => Some(RunRecord::load(p).map_err(|e| {
+                Outcome::BadInput(format!("error: --baseline: {}", super::chain(&e)))
+            })?),
+            None => None,
+        };
+    Ok((scenarios, baseline))
 }
 
 /// The table on stdout and the outcome of a finished run (also of one resumed after it
@@ -359,60 +354,6 @@ fn spawn_signal_handler(
             }
         }
     });
-}
-
-/// Cells as they finish, one JSON line each: nothing is lost if the process dies before
-/// run.json is written.
-struct Store {
-    file: Option<std::fs::File>,
-}
-
-impl Store {
-    /// `append`: a resumed run adds to the lines of the run it continues.
-    fn open(dir: &Path, append: bool) -> Store {
-        let path = dir.join(dockmatrix::results::resume::CELLS_FILE);
-        let file = if append {
-            std::fs::OpenOptions::new()
-                .append(true)
-                .create(true)
-                .open(&path)
-                .ok()
-        } else {
-            dockmatrix::safe_io::create_record_file(&path).ok()
-        };
-        Store { file }
-    }
-
-    /// Secrets masked as in run.json ([`RunRecord::save`]): this file is an output too.
-    fn append(&mut self, record: &CellRecord) {
-        let mut record = record.clone();
-        record.mask_secrets();
-        if let (Some(f), Ok(line)) = (self.file.as_mut(), serde_json::to_string(&record)) {
-            let _ = writeln!(f, "{line}");
-            let _ = f.flush();
-        }
-    }
-}
-
-fn host_facts() -> HostFacts {
-    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
-    let os = read("/etc/os-release")
-        .lines()
-        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
-        .map(|s| s.trim_matches('"').to_string())
-        .unwrap_or_default();
-    let memory_bytes = read("/proc/meminfo")
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .and_then(|s| s.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024);
-    HostFacts {
-        hostname: dockmatrix::engine::labels::hostname(),
-        os,
-        kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
-        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        memory_bytes,
-    }
 }
 
 /// `DOCKMATRIX_ENGINE_CACHE=on|off`: between `--engine-cache` and `[run] engine-cache`, for

@@ -50,16 +50,8 @@ impl RunLabels {
     }
 }
 
-/// This machine's name, as the owner label records it: uname(2)'s node name, which every
-/// Unix has (macOS has no /proc to read it from).
-pub fn hostname() -> String {
-    let name = rustix::system::uname();
-    let name = name.nodename().to_string_lossy().trim().to_string();
-    Some(name)
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".to_string())
-}
+/// This machine's name, as the owner label records it (and run.json's host facts).
+pub use crate::results::hostname;
 
 /// Whether the owner `host:pid` is a process alive on this machine (a different host's
 /// objects are never judged dead). Asked with kill(pid, 0), which works where /proc does

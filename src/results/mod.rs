@@ -1,5 +1,5 @@
 //! The run record (`run.json`, versioned by [`SCHEMA`]): what a run found, cell by cell.
-//! Plain data: written by the runner's results store, read by reports, `compare`,
+//! Plain data: written by the results store ([`store`]), read by reports, `compare`,
 //! `merge`, `--baseline` and `--only-failed`. Knows nothing of Docker.
 //!
 //! Compatibility: fields are only ever added (with `#[serde(default)]`), never renamed or
@@ -13,10 +13,15 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 pub mod compare;
+mod header;
 pub mod merge;
 pub mod perf_rule;
 pub mod resume;
+pub mod store;
 mod strings;
+
+pub use header::{hostname, now};
+pub use store::Store;
 
 /// The schema version of run.json.
 pub const SCHEMA: u32 = 1;

@@ -1,24 +1,18 @@
 //! Faults under a running cell, told in the words of whoever saw them: a dind engine whose
-//! container exited or froze (asked of the host engine, since the engine itself answers
-//! nothing then), and a service container that exited during the checks (its exit code and
-//! restarts, from the cell's engine).
+//! container exited or froze (the lab asks the host engine, since the engine itself
+//! answers nothing then), and a service container that exited during the checks (its exit
+//! code and restarts, from the cell's engine).
 
-use super::Attempt;
-use crate::engine::{EngineHandle, EngineTrouble, Host, settled_trouble};
+use super::attempt::Attempt;
+use crate::engine::EngineTrouble;
 use crate::results::CellStatus;
 
-/// After an attempt that did not pass: if its dind engine died, the cell is `error`
-/// naming the engine's exit (nothing about compatibility can be said); if it froze, the
-/// reason says so. Returns whether the engine is past asking (no figures, no teardown:
-/// removing its container removes everything in it).
-pub(super) async fn engine_trouble(host: &Host, engine: &EngineHandle, a: &mut Attempt) -> bool {
-    if a.status == CellStatus::Pass || a.status == CellStatus::Cancelled {
-        return false;
-    }
-    let Some(trouble) = settled_trouble(host, engine).await else {
-        return false;
-    };
-    let said = trouble.describe(&engine.name);
+/// After an attempt that did not pass, its engine is past asking: if it died, the cell is
+/// `error` naming the engine's exit (nothing about compatibility can be said), for good;
+/// if it froze, the reason says so.
+pub(super) fn engine_trouble(a: &mut Attempt, trouble: &EngineTrouble) {
+    let engine = a.engine.as_ref().map_or("", |f| f.name.as_str());
+    let said = trouble.describe(engine);
     let step = a
         .failed_step
         .map(|s| format!(" during step `{s}`"))
@@ -34,7 +28,6 @@ pub(super) async fn engine_trouble(host: &Host, engine: &EngineHandle, a: &mut A
         }
         EngineTrouble::Paused => format!("{before}; {said}"),
     });
-    true
 }
 
 /// A cell that failed while one of its services was not running: the reason names the

@@ -10,22 +10,56 @@
 //!
 //! A cell owns its engines (the pool's are shared and never stopped mid-run). TO refusing
 //! to start is `unsupported` (a compatibility result, in the engine's words); a failed
-//! rollback is `fail` at phase `rollback`.
+//! rollback is `fail` at phase `rollback`. The rehearsal drives the Docker engine itself
+//! (dind containers on one volume, inventories): it has no stand-in.
 
+use std::sync::Mutex;
 use std::time::Instant;
 
-use super::{Attempt, Interrupt, Runner, pool};
-use crate::checks::Target;
+use super::attempt::{Attempt, Ended, failing_checks};
+use super::lab::{DockerLab, StackFailure};
+use super::pool;
+use super::step::{Clock, Interrupt, ms_since};
 use crate::engine::labels::{self, RunLabels};
 use crate::engine::{self, DindPlace, EngineHandle, Host, images};
 use crate::matrix::{Cell, EngineSpec, Restart, UpgradePath};
-use crate::results::{CellStatus, CheckRecord, CheckStatus, Counted, PhaseRecord, UpgradeRecord};
+use crate::results::{
+    CellStatus, CheckRecord, CheckStatus, Counted, ImageRecord, PhaseRecord, UpgradeRecord,
+};
 use crate::runner::{Event, Step};
 use crate::scenario::Phase;
 use crate::stack::Stack;
 use crate::stack::inventory::{self, Inventory};
 
 const SEED_PHASES: &[Phase] = &[Phase::Seed, Phase::Run];
+
+impl DockerLab<'_> {
+    /// seed, upgrade, verify and (when asked) rollback; then the figures and the teardown
+    /// of whatever was started.
+    pub(super) async fn rehearse(
+        &self,
+        clock: &Clock<'_>,
+        cell: &Cell,
+        path: &UpgradePath,
+    ) -> Attempt {
+        let Some(mut r) = Rehearsal::plan(self, clock, cell, path) else {
+            // Validation rules this out; never panic on it.
+            let reason = format!(
+                "upgrade `{}` names an engine that is not defined",
+                path.name
+            );
+            return Attempt::refused(Step::Engine, &reason);
+        };
+        // A combination that cannot work is not tried: nothing was started, nothing to
+        // remove.
+        if r.preflight().await.is_err() {
+            r.a.upgrade = Some(r.rec);
+            return r.a;
+        }
+        let _ = r.phases().await;
+        r.teardown().await
+    }
+}
 
 /// How one engine of the rehearsal is started.
 struct EnginePlan<'a> {
@@ -35,25 +69,45 @@ struct EnginePlan<'a> {
     containerd: bool,
 }
 
-impl Runner<'_> {
-    pub(super) async fn upgrade_attempt(&self, cell: &Cell, path: &UpgradePath) -> Attempt {
-        let matrix = &self.cfg.matrix;
-        let mut a = Attempt::new();
-        let (Some(from_spec), Some(to_spec)) =
-            (matrix.engines.get(&path.from), matrix.engines.get(&path.to))
-        else {
-            // Validation rules this out; never panic on it.
-            let mut a = a.end(
-                CellStatus::Error,
-                Some(Step::Engine),
-                format!(
-                    "upgrade `{}` names an engine that is not defined",
-                    path.name
-                ),
-            );
-            a.final_ = true;
-            return a;
-        };
+/// What `verify` and `rollback` found after an engine change.
+struct Verified {
+    status: CellStatus,
+    findings: Vec<String>,
+    back: Counted,
+    /// Whether the seeded data read back (`None`: no `verify` check ran).
+    kept: Option<bool>,
+}
+
+/// One rehearsal as it goes: its plan, its attempt and record so far, and what is running.
+struct Rehearsal<'a> {
+    lab: &'a DockerLab<'a>,
+    clock: &'a Clock<'a>,
+    cell: &'a Cell,
+    path: &'a UpgradePath,
+    from: EnginePlan<'a>,
+    to: EnginePlan<'a>,
+    /// The images of the cell's services.
+    images: Vec<String>,
+    /// The engines' shared data volume.
+    volume: String,
+    a: Attempt,
+    rec: UpgradeRecord,
+    stack: Option<Stack>,
+    /// The engine running now.
+    current: Option<EngineHandle>,
+}
+
+impl<'a> Rehearsal<'a> {
+    /// The two engines' plans; `None` when the path names an engine the matrix lacks.
+    fn plan(
+        lab: &'a DockerLab<'a>,
+        clock: &'a Clock<'a>,
+        cell: &'a Cell,
+        path: &'a UpgradePath,
+    ) -> Option<Rehearsal<'a>> {
+        let matrix = lab.suites.matrix;
+        let from_spec = matrix.engines.get(&path.from)?;
+        let to_spec = matrix.engines.get(&path.to)?;
         let [(from_key, from_daemon), (to_key, to_daemon)] =
             pool::EngineKey::upgrade_pair(matrix, cell, path);
         // As the engine label says it: `overlayfs/containerd` for the containerd store.
@@ -70,7 +124,7 @@ impl Runner<'_> {
             daemon: to_daemon,
             containerd: to_key.containerd,
         };
-        let mut rec = UpgradeRecord {
+        let rec = UpgradeRecord {
             from: path.from.clone(),
             to: path.to.clone(),
             from_driver,
@@ -78,411 +132,366 @@ impl Runner<'_> {
             rollback: path.rollback,
             ..UpgradeRecord::default()
         };
-        let images: Vec<String> = matrix
+        let images = matrix
             .services
             .values()
             .filter_map(|s| matrix.image_for(s, cell).ok())
             .collect();
-        let volume = labels::object_name(&["dm", &self.labels.run_id, &cell.id, "engine-data"]);
-        let place = |role: &str, plan: &EnginePlan<'_>| DindPlace {
-            container: labels::object_name(&["dm", &self.labels.run_id, &cell.id, "engine", role]),
-            volume: volume.clone(),
-            reuse_volume: role != "from",
-            labels: engine_labels(self.labels, &cell.id, plan),
-            containerd: plan.containerd,
-            ro_folders: matrix.compose.iter().map(|p| p.folder.clone()).collect(),
-        };
-        let deadline = tokio::time::Instant::now() + self.cfg.cell_timeout;
-        let host = self.pool.host().clone();
-        let mut stack: Option<Stack> = None;
-        let mut current: Option<EngineHandle> = None;
+        let volume = labels::object_name(&["dm", &lab.labels.run_id, &cell.id, "engine-data"]);
+        Some(Rehearsal {
+            lab,
+            clock,
+            cell,
+            path,
+            from,
+            to,
+            images,
+            volume,
+            a: Attempt::new(),
+            rec,
+            stack: None,
+            current: None,
+        })
+    }
 
-        // Preflight of both engines first: a combination that cannot work is not tried.
-        for plan in [&from, &to] {
-            a.preflight.extend(
+    /// Preflight of both engines first; a blocking finding makes the cell `unsupported`.
+    async fn preflight(&mut self) -> Result<(), Ended> {
+        for plan in [&self.from, &self.to] {
+            self.a.preflight.extend(
                 engine::preflight::before_start(
-                    &host,
+                    self.lab.host(),
                     plan.spec,
                     plan.driver.as_deref(),
                     plan.daemon.as_ref(),
-                    &images,
-                    self.labels,
+                    &self.images,
+                    &self.lab.labels,
                 )
                 .await,
             );
         }
-        let blocking = engine::preflight::blocking(&a.preflight);
-        if !blocking.is_empty() {
-            let mut a = a.end(
-                CellStatus::Unsupported,
-                Some(Step::Seed),
-                format!("not started: preflight: {blocking}"),
-            );
-            a.final_ = true;
-            a.upgrade = Some(rec);
-            return a;
+        let blocking = engine::preflight::blocking(&self.a.preflight);
+        if blocking.is_empty() {
+            return Ok(());
         }
+        let reason = format!("not started: preflight: {blocking}");
+        Err(self
+            .a
+            .end_final(CellStatus::Unsupported, Some(Step::Seed), reason))
+    }
 
-        a = 'rehearsal: {
-            // seed: FROM, images, the stack, seed checks and the suites.
-            let t = Instant::now();
-            self.emit_step(cell, Step::Seed);
-            let started = {
-                let _g = self.gate.read().await;
-                self.step(deadline, start(&host, &from, &place("from", &from)))
-                    .await
-            };
-            a.durations.engine = t.elapsed().as_millis() as u64;
-            let engine = match started {
-                Err(why) => break 'rehearsal self.phase_interrupted(a, &mut rec, "seed", t, why),
-                Ok(Err(e)) => {
-                    let (status, reason) = engine_failure(&e);
-                    let mut a = a.end(
-                        status,
-                        Some(Step::Seed),
-                        format!("engine {}: {reason}", path.from),
-                    );
-                    a.final_ = true;
-                    rec.phases
-                        .push(phase("seed", status, t, Some(reason), Vec::new()));
-                    break 'rehearsal a;
-                }
-                Ok(Ok(h)) => h,
-            };
-            a.engine = Some(engine.facts.clone());
-            rec.from_engine = Some(engine.facts.clone());
-            current = Some(engine.clone());
+    async fn phases(&mut self) -> Result<(), Ended> {
+        let before = self.seed().await?;
+        let to = self.upgrade().await?;
+        self.verify(&to, &before).await?;
+        if self.path.rollback {
+            self.rollback(&before).await?;
+        }
+        Ok(())
+    }
 
-            let ti = Instant::now();
-            let loaded = {
-                let _g = self.gate.read().await;
-                self.step(
-                    deadline,
-                    images::preload(&host, &engine.docker, false, &images, self.cfg.pull),
-                )
-                .await
-            };
-            a.durations.images = ti.elapsed().as_millis() as u64;
-            let loaded = match loaded {
-                Err(why) => break 'rehearsal self.phase_interrupted(a, &mut rec, "seed", t, why),
-                Ok(l) => l,
-            };
-            let mut missing = Vec::new();
-            for svc in matrix.services.values() {
-                let Ok(image) = matrix.image_for(svc, cell) else {
-                    continue;
-                };
-                match loaded.get(&image) {
-                    Some(Ok(r)) => a.images.push(crate::results::ImageRecord {
-                        service: svc.name.clone(),
-                        ..r.clone()
-                    }),
-                    Some(Err(e)) => missing.push(e.clone()),
-                    None => missing.push(format!("image `{image}` was not loaded")),
-                }
+    /// seed: FROM on a fresh volume, the images, the stack (restart policies on), the
+    /// `seed` checks and the suites; then what FROM holds, to compare with later.
+    async fn seed(&mut self) -> Result<Inventory, Ended> {
+        let t = Instant::now();
+        self.clock.enter(Step::Seed);
+        let place = self.place("from", &self.from);
+        let started = self
+            .clock
+            .gated(start(self.lab.host(), &self.from, &place))
+            .await;
+        self.a.durations.engine = started.ms;
+        let engine = match started.out {
+            Err(why) => return Err(self.interrupted("seed", t, why)),
+            Ok(Err(e)) => {
+                let (status, reason) = engine_failure(&e);
+                self.rec
+                    .phases
+                    .push(phase("seed", status, t, Some(reason.clone()), Vec::new()));
+                let reason = format!("engine {}: {reason}", self.path.from);
+                return Err(self.a.end_final(status, Some(Step::Seed), reason));
             }
-            if !missing.is_empty() {
-                let reason = missing.join("; ");
-                rec.phases.push(phase(
-                    "seed",
-                    CellStatus::Error,
-                    t,
-                    Some(reason.clone()),
-                    Vec::new(),
-                ));
-                let mut a = a.end(CellStatus::Error, Some(Step::Seed), reason);
-                a.final_ = true;
-                break 'rehearsal a;
-            }
-
-            let ts = Instant::now();
-            let mut s = Stack::new(&engine, self.labels, cell);
-            s.default_restart = Some(Restart::UnlessStopped);
-            let provisioned = {
-                let _g = self.gate.read().await;
-                self.step(deadline, s.provision(&engine, matrix, cell))
-                    .await
-            };
-            a.durations.services = ts.elapsed().as_millis() as u64;
-            let s = stack.insert(s);
-            match provisioned {
-                Err(why) => break 'rehearsal self.phase_interrupted(a, &mut rec, "seed", t, why),
-                Ok(Err(e)) => {
-                    let (status, reason) = super::stack_failure(&e);
-                    rec.phases
-                        .push(phase("seed", status, t, Some(reason.clone()), Vec::new()));
-                    break 'rehearsal a.end(status, Some(Step::Seed), reason);
-                }
-                Ok(Ok(())) => {}
-            }
-            let checks = match self
-                .suites(s.target(&engine, cell), SEED_PHASES, "seed", deadline)
-                .await
-            {
-                Err(why) => break 'rehearsal self.phase_interrupted(a, &mut rec, "seed", t, why),
-                Ok(c) => c,
-            };
-            let failing = failing_checks(&checks);
-            a.checks.extend(checks);
-            if let Some(reason) = failing {
-                rec.phases.push(phase(
-                    "seed",
-                    CellStatus::Fail,
-                    t,
-                    Some(reason.clone()),
-                    Vec::new(),
-                ));
-                break 'rehearsal a.end(
-                    CellStatus::Fail,
-                    Some(Step::Seed),
-                    format!("before the upgrade: {reason}"),
-                );
-            }
-            rec.phases
-                .push(phase("seed", CellStatus::Pass, t, None, Vec::new()));
-            let before = Inventory::take(&engine, &cell.id, &images).await;
-
-            // upgrade: FROM stopped as a package upgrade stops it; TO on the same data.
-            let t = Instant::now();
-            self.emit_step(cell, Step::Upgrade);
-            let to_engine = match self
-                .switch(&host, &mut current, &to, &place("to", &to), deadline)
-                .await
-            {
-                Err(why) => {
-                    break 'rehearsal self.phase_interrupted(a, &mut rec, "upgrade", t, why);
-                }
-                Ok(Err(e)) => {
-                    let (status, reason) = engine_failure(&e);
-                    rec.phases.push(phase(
-                        "upgrade",
-                        status,
-                        t,
-                        Some(reason.clone()),
-                        Vec::new(),
-                    ));
-                    let mut a = a.end(
-                        status,
-                        Some(Step::Upgrade),
-                        format!(
-                            "engine {} did not start on {}'s data: {reason}",
-                            path.to, path.from
-                        ),
-                    );
-                    a.final_ = true;
-                    break 'rehearsal a;
-                }
-                Ok(Ok(h)) => h,
-            };
-            rec.to_engine = Some(to_engine.facts.clone());
-            a.engine = Some(to_engine.facts.clone());
-            rec.phases
-                .push(phase("upgrade", CellStatus::Pass, t, None, Vec::new()));
-
-            // verify on TO.
-            let t = Instant::now();
-            self.emit_step(cell, Step::Verify);
-            let verified = self
-                .verify(s, cell, &to_engine, &before, &images, "verify", deadline)
-                .await;
-            let (status, findings, back, kept, checks) = match verified {
-                Err(why) => break 'rehearsal self.phase_interrupted(a, &mut rec, "verify", t, why),
-                Ok(v) => v,
-            };
-            rec.containers_back = Some(back);
-            rec.data_kept = kept;
-            a.checks.extend(checks);
-            let reason =
-                (status != CellStatus::Pass).then(|| summary(&findings, &a.checks, "verify"));
-            rec.phases
-                .push(phase("verify", status, t, reason.clone(), findings));
-            if let Some(reason) = reason {
-                a = a.end(
-                    status,
-                    Some(Step::Verify),
-                    format!("after the upgrade to {}: {reason}", path.to),
-                );
-            }
-
-            // rollback to FROM, over TO's data.
-            if path.rollback {
-                let t = Instant::now();
-                self.emit_step(cell, Step::Rollback);
-                let back_engine = match self
-                    .switch(
-                        &host,
-                        &mut current,
-                        &from,
-                        &place("rollback", &from),
-                        deadline,
-                    )
-                    .await
-                {
-                    Err(why) => {
-                        break 'rehearsal self.phase_interrupted(a, &mut rec, "rollback", t, why);
-                    }
-                    Ok(Err(e)) => {
-                        // A downgrade the old engine refuses is the rollback failing, not
-                        // an unsupported combination.
-                        let (_, reason) = engine_failure(&e);
-                        let reason = format!(
-                            "engine {} did not start again on {}'s data: {reason}",
-                            path.from, path.to
-                        );
-                        rec.phases.push(phase(
-                            "rollback",
-                            CellStatus::Fail,
-                            t,
-                            Some(reason.clone()),
-                            Vec::new(),
-                        ));
-                        break 'rehearsal a.end(CellStatus::Fail, Some(Step::Rollback), reason);
-                    }
-                    Ok(Ok(h)) => h,
-                };
-                let verified = self
-                    .verify(
-                        s,
-                        cell,
-                        &back_engine,
-                        &before,
-                        &images,
-                        "rollback",
-                        deadline,
-                    )
-                    .await;
-                let (status, findings, back, _, checks) = match verified {
-                    Err(why) => {
-                        break 'rehearsal self.phase_interrupted(a, &mut rec, "rollback", t, why);
-                    }
-                    Ok(v) => v,
-                };
-                rec.rollback_containers_back = Some(back);
-                a.checks.extend(checks);
-                let reason =
-                    (status != CellStatus::Pass).then(|| summary(&findings, &a.checks, "rollback"));
-                rec.phases
-                    .push(phase("rollback", status, t, reason.clone(), findings));
-                if let Some(reason) = reason
-                    && a.status == CellStatus::Pass
-                {
-                    a = a.end(
-                        CellStatus::Fail,
-                        Some(Step::Rollback),
-                        format!("after the rollback to {}: {reason}", path.from),
-                    );
-                }
-            }
-            a
+            Ok(Ok(h)) => h,
         };
+        self.a.engine = Some(engine.facts.clone());
+        self.rec.from_engine = Some(engine.facts.clone());
+        self.current = Some(engine.clone());
+        self.load_images(&engine, t).await?;
+        self.provision(&engine, t).await?;
 
-        // Figures and logs from the engine still up; then everything goes.
-        if let (Some(s), Some(_)) = (stack.as_ref(), current.as_ref()) {
+        let target = self.stack_ref().target(&engine, self.cell);
+        let checks = match self.suites(target, SEED_PHASES, "seed").await {
+            Err(why) => return Err(self.interrupted("seed", t, why)),
+            Ok(c) => c,
+        };
+        if let Some(reason) = failing_checks(&checks) {
+            let p = phase(
+                "seed",
+                CellStatus::Fail,
+                t,
+                Some(reason.clone()),
+                Vec::new(),
+            );
+            self.rec.phases.push(p);
+            let reason = format!("before the upgrade: {reason}");
+            return Err(self.a.end(CellStatus::Fail, Some(Step::Seed), reason));
+        }
+        self.rec
+            .phases
+            .push(phase("seed", CellStatus::Pass, t, None, Vec::new()));
+        Ok(Inventory::take(&engine, &self.cell.id, &self.images).await)
+    }
+
+    /// The cell's images into FROM (there is no pool engine to share them with).
+    async fn load_images(&mut self, engine: &EngineHandle, t: Instant) -> Result<(), Ended> {
+        let preload = images::preload(
+            self.lab.host(),
+            &engine.docker,
+            false,
+            &self.images,
+            self.lab.pull,
+        );
+        let loaded = self.clock.gated(preload).await;
+        self.a.durations.images = loaded.ms;
+        let loaded = match loaded.out {
+            Err(why) => return Err(self.interrupted("seed", t, why)),
+            Ok(l) => l,
+        };
+        let matrix = self.lab.suites.matrix;
+        let mut missing = Vec::new();
+        for svc in matrix.services.values() {
+            let Ok(image) = matrix.image_for(svc, self.cell) else {
+                continue;
+            };
+            match loaded.get(&image) {
+                Some(Ok(r)) => self.a.images.push(ImageRecord {
+                    service: svc.name.clone(),
+                    ..r.clone()
+                }),
+                Some(Err(e)) => missing.push(e.clone()),
+                None => missing.push(format!("image `{image}` was not loaded")),
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let reason = missing.join("; ");
+        let p = phase(
+            "seed",
+            CellStatus::Error,
+            t,
+            Some(reason.clone()),
+            Vec::new(),
+        );
+        self.rec.phases.push(p);
+        Err(self
+            .a
+            .end_final(CellStatus::Error, Some(Step::Seed), reason))
+    }
+
+    /// The stack on FROM, every service with a restart policy (so that it comes back by
+    /// itself after the engine change, as on a host that is upgraded).
+    async fn provision(&mut self, engine: &EngineHandle, t: Instant) -> Result<(), Ended> {
+        let mut s = Stack::new(engine, &self.lab.labels, self.cell);
+        s.default_restart = Some(Restart::UnlessStopped);
+        let stack = self.stack.insert(s);
+        let provisioned = self
+            .clock
+            .gated(stack.provision(engine, self.lab.suites.matrix, self.cell))
+            .await;
+        self.a.durations.services = provisioned.ms;
+        match provisioned.out {
+            Err(why) => Err(self.interrupted("seed", t, why)),
+            Ok(Err(e)) => {
+                let f = StackFailure::of(&e);
+                let p = phase("seed", f.status, t, Some(f.reason.clone()), Vec::new());
+                self.rec.phases.push(p);
+                Err(self.a.end(f.status, Some(Step::Seed), f.reason))
+            }
+            Ok(Ok(())) => Ok(()),
+        }
+    }
+
+    /// upgrade: FROM stopped as a package upgrade stops it; TO started on the same data.
+    async fn upgrade(&mut self) -> Result<EngineHandle, Ended> {
+        let t = Instant::now();
+        self.clock.enter(Step::Upgrade);
+        let place = self.place("to", &self.to);
+        let to_engine = match self.switch(true, &place).await {
+            Err(why) => return Err(self.interrupted("upgrade", t, why)),
+            Ok(Err(e)) => {
+                let (status, reason) = engine_failure(&e);
+                let p = phase("upgrade", status, t, Some(reason.clone()), Vec::new());
+                self.rec.phases.push(p);
+                let reason = format!(
+                    "engine {} did not start on {}'s data: {reason}",
+                    self.path.to, self.path.from
+                );
+                return Err(self.a.end_final(status, Some(Step::Upgrade), reason));
+            }
+            Ok(Ok(h)) => h,
+        };
+        self.rec.to_engine = Some(to_engine.facts.clone());
+        self.a.engine = Some(to_engine.facts.clone());
+        let p = phase("upgrade", CellStatus::Pass, t, None, Vec::new());
+        self.rec.phases.push(p);
+        Ok(to_engine)
+    }
+
+    /// verify on TO: everything still there, the containers running again, the seeded
+    /// data read back, the suites passing.
+    async fn verify(&mut self, to: &EngineHandle, before: &Inventory) -> Result<(), Ended> {
+        let t = Instant::now();
+        self.clock.enter(Step::Verify);
+        let v = match self.after_switch(to, before, "verify").await {
+            Err(why) => return Err(self.interrupted("verify", t, why)),
+            Ok(v) => v,
+        };
+        self.rec.containers_back = Some(v.back);
+        self.rec.data_kept = v.kept;
+        let reason =
+            (v.status != CellStatus::Pass).then(|| summary(&v.findings, &self.a.checks, "verify"));
+        let p = phase("verify", v.status, t, reason.clone(), v.findings);
+        self.rec.phases.push(p);
+        if let Some(reason) = reason {
+            let reason = format!("after the upgrade to {}: {reason}", self.path.to);
+            self.a.end(v.status, Some(Step::Verify), reason);
+        }
+        Ok(())
+    }
+
+    /// rollback: FROM again, over TO's data, and the same verification.
+    async fn rollback(&mut self, before: &Inventory) -> Result<(), Ended> {
+        let t = Instant::now();
+        self.clock.enter(Step::Rollback);
+        let place = self.place("rollback", &self.from);
+        let back_engine = match self.switch(false, &place).await {
+            Err(why) => return Err(self.interrupted("rollback", t, why)),
+            Ok(Err(e)) => {
+                // A downgrade the old engine refuses is the rollback failing, not an
+                // unsupported combination.
+                let (_, reason) = engine_failure(&e);
+                let reason = format!(
+                    "engine {} did not start again on {}'s data: {reason}",
+                    self.path.from, self.path.to
+                );
+                let p = phase(
+                    "rollback",
+                    CellStatus::Fail,
+                    t,
+                    Some(reason.clone()),
+                    Vec::new(),
+                );
+                self.rec.phases.push(p);
+                return Err(self.a.end(CellStatus::Fail, Some(Step::Rollback), reason));
+            }
+            Ok(Ok(h)) => h,
+        };
+        let v = match self.after_switch(&back_engine, before, "rollback").await {
+            Err(why) => return Err(self.interrupted("rollback", t, why)),
+            Ok(v) => v,
+        };
+        self.rec.rollback_containers_back = Some(v.back);
+        let reason = (v.status != CellStatus::Pass)
+            .then(|| summary(&v.findings, &self.a.checks, "rollback"));
+        let p = phase("rollback", v.status, t, reason.clone(), v.findings);
+        self.rec.phases.push(p);
+        if let Some(reason) = reason
+            && self.a.status == CellStatus::Pass
+        {
+            let reason = format!("after the rollback to {}: {reason}", self.path.from);
+            self.a.end(CellStatus::Fail, Some(Step::Rollback), reason);
+        }
+        Ok(())
+    }
+
+    /// Figures and logs from the engine still up; then everything goes: the stack, the
+    /// engine, the data volume.
+    async fn teardown(mut self) -> Attempt {
+        let mut a = self.a;
+        if let (Some(s), Some(_)) = (self.stack.as_ref(), self.current.as_ref()) {
             a.services = s.service_records(a.status != CellStatus::Pass).await;
         }
-        self.emit_step(cell, Step::Teardown);
+        self.clock.enter(Step::Teardown);
         let t = Instant::now();
-        if let (Some(mut s), Some(_)) = (stack, current.as_ref()) {
+        if let (Some(mut s), Some(_)) = (self.stack.take(), self.current.as_ref()) {
             for problem in s.teardown().await {
-                self.emit(Event::Warning(format!("cell {}: {problem}", cell.id)));
+                self.clock.warn(problem);
             }
         }
-        if let Some(e) = current.take()
+        if let Some(e) = self.current.take()
             && let Some(d) = &e.dind
         {
-            engine::stop_engine_container(&host, &d.container).await;
+            engine::stop_engine_container(self.lab.host(), &d.container).await;
         }
-        engine::remove_volume(&host, &volume).await;
-        a.durations.teardown = t.elapsed().as_millis() as u64;
-        a.upgrade = Some(rec);
+        engine::remove_volume(self.lab.host(), &self.volume).await;
+        a.durations.teardown = ms_since(t);
+        a.upgrade = Some(self.rec);
         a
     }
 
-    fn emit_step(&self, cell: &Cell, step: Step) {
-        self.emit(Event::CellStep {
-            id: cell.id.clone(),
-            step,
-        });
-    }
-
-    /// Runs the scenario `phases` against the stack, each record marked with the upgrade
-    /// phase it ran in.
-    async fn suites(
-        &self,
-        target: Target,
-        phases: &'static [Phase],
-        upgrade_phase: &str,
-        deadline: tokio::time::Instant,
-    ) -> Result<Vec<CheckRecord>, Interrupt> {
-        let Some(suites) = &self.cfg.suites else {
-            return Ok(Vec::new());
-        };
-        let id = target.cell.id.clone();
-        let mut records = self
-            .step(deadline, suites(target, self.gate.clone(), phases))
-            .await?;
-        for r in &mut records {
-            r.phase = Some(upgrade_phase.to_string());
-            self.emit(Event::CheckFinished {
-                cell: id.clone(),
-                record: Box::new(r.clone()),
-            });
+    fn place(&self, role: &str, plan: &EnginePlan<'_>) -> DindPlace {
+        let run = &self.lab.labels.run_id;
+        DindPlace {
+            container: labels::object_name(&["dm", run, &self.cell.id, "engine", role]),
+            volume: self.volume.clone(),
+            reuse_volume: role != "from",
+            labels: engine_labels(&self.lab.labels, &self.cell.id, plan),
+            containerd: plan.containerd,
+            ro_folders: self
+                .lab
+                .suites
+                .matrix
+                .compose
+                .iter()
+                .map(|p| p.folder.clone())
+                .collect(),
         }
-        Ok(records)
     }
 
-    /// Stops the current engine (SIGTERM, up to 30 s) and starts `next` on its volume.
+    fn stack_ref(&self) -> &Stack {
+        self.stack
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("the stack is provisioned before any check"))
+    }
+
+    /// Stops the current engine (SIGTERM, up to 30 s) and starts TO (`to`) or FROM on its
+    /// volume.
     async fn switch(
-        &self,
-        host: &Host,
-        current: &mut Option<EngineHandle>,
-        next: &EnginePlan<'_>,
+        &mut self,
+        to: bool,
         place: &DindPlace,
-        deadline: tokio::time::Instant,
     ) -> Result<Result<EngineHandle, engine::EngineError>, Interrupt> {
-        if let Some(e) = current.take()
+        if let Some(e) = self.current.take()
             && let Some(d) = &e.dind
         {
-            engine::stop_engine_container(host, &d.container).await;
+            engine::stop_engine_container(self.lab.host(), &d.container).await;
         }
-        let started = {
-            let _g = self.gate.read().await;
-            self.step(deadline, start(host, next, place)).await
-        };
+        let next = if to { &self.to } else { &self.from };
+        let started = self
+            .clock
+            .gated(start(self.lab.host(), next, place))
+            .await
+            .out;
         if let Ok(Ok(h)) = &started {
-            *current = Some(h.clone());
+            self.current = Some(h.clone());
         }
         started
     }
 
     /// After an engine change: what is missing, which containers run again, and the
     /// `verify` checks and suites when the stack is back.
-    #[allow(clippy::too_many_arguments)]
-    async fn verify(
-        &self,
-        stack: &mut Stack,
-        cell: &Cell,
+    async fn after_switch(
+        &mut self,
         engine: &EngineHandle,
         before: &Inventory,
-        images: &[String],
         upgrade_phase: &str,
-        deadline: tokio::time::Instant,
-    ) -> Result<
-        (
-            CellStatus,
-            Vec<String>,
-            Counted,
-            Option<bool>,
-            Vec<CheckRecord>,
-        ),
-        Interrupt,
-    > {
-        let after = Inventory::take(engine, &cell.id, images).await;
+    ) -> Result<Verified, Interrupt> {
+        let after = Inventory::take(engine, &self.cell.id, &self.images).await;
         let mut findings = inventory::missing(before, &after);
-        let back = {
-            let _g = self.gate.read().await;
-            self.step(deadline, stack.reattach(engine)).await?
+        let Some(stack) = self.stack.as_mut() else {
+            unreachable!("the stack is provisioned before any engine change")
         };
+        let back = self.clock.gated(stack.reattach(engine)).await.out?;
         let total = back.len();
         let mut ok = 0;
         for (service, r) in back {
@@ -491,20 +500,22 @@ impl Runner<'_> {
                 Err(why) => findings.push(format!("service `{service}` is not back: {why}")),
             }
         }
-        let counted = Counted { ok, total };
+        let back = Counted { ok, total };
         if ok < total {
             findings.push(format!("{ok} of {total} containers are running again"));
             // What was seeded cannot be read back: as far as the stack knows, it is lost.
-            return Ok((CellStatus::Fail, findings, counted, Some(false), Vec::new()));
+            let (status, kept) = (CellStatus::Fail, Some(false));
+            return Ok(Verified {
+                status,
+                findings,
+                back,
+                kept,
+            });
         }
         // The seeded data first, then the ordinary suites.
+        let target = self.stack_ref().target(engine, self.cell);
         let mut checks = self
-            .suites(
-                stack.target(engine, cell),
-                &[Phase::Verify],
-                upgrade_phase,
-                deadline,
-            )
+            .suites(target.clone(), &[Phase::Verify], upgrade_phase)
             .await?;
         let verified: Vec<CheckStatus> = checks
             .iter()
@@ -512,41 +523,63 @@ impl Runner<'_> {
             .filter(|s| *s != CheckStatus::Skipped)
             .collect();
         let kept = (!verified.is_empty()).then(|| verified.iter().all(|s| s.counts_as_passed()));
-        checks.extend(
-            self.suites(
-                stack.target(engine, cell),
-                &[Phase::Run],
-                upgrade_phase,
-                deadline,
-            )
-            .await?,
-        );
+        checks.extend(self.suites(target, &[Phase::Run], upgrade_phase).await?);
         let status = if findings.is_empty() && failing_checks(&checks).is_none() {
             CellStatus::Pass
         } else {
             CellStatus::Fail
         };
-        Ok((status, findings, counted, kept, checks))
+        Ok(Verified {
+            status,
+            findings,
+            back,
+            kept,
+        })
     }
 
-    fn phase_interrupted(
-        &self,
-        a: Attempt,
-        rec: &mut UpgradeRecord,
-        name: &str,
-        t: Instant,
-        why: Interrupt,
-    ) -> Attempt {
+    /// Runs the scenario `phases` against the stack, each record marked with the upgrade
+    /// phase it ran in, kept in the attempt and sent on as it ends (also when the step is
+    /// cut short). Gives this call's records.
+    async fn suites(
+        &mut self,
+        target: crate::checks::Target,
+        phases: &[Phase],
+        upgrade_phase: &str,
+    ) -> Result<Vec<CheckRecord>, Interrupt> {
+        let seen = Mutex::new(Vec::new());
+        let on_check = |r: &CheckRecord| {
+            let mut r = r.clone();
+            r.phase = Some(upgrade_phase.to_string());
+            self.clock.emit(Event::CheckFinished {
+                cell: self.cell.id.clone(),
+                record: Box::new(r.clone()),
+            });
+            if let Ok(mut s) = seen.lock() {
+                s.push(r);
+            }
+        };
+        let gate = &self.clock.steps.gate;
+        let ran = self
+            .clock
+            .ungated(self.lab.suites.run(&target, phases, gate, Some(&on_check)))
+            .await;
+        let records = seen.into_inner().unwrap_or_else(|p| p.into_inner());
+        self.a.checks.extend(records.iter().cloned());
+        ran.out.map(|_| records)
+    }
+
+    /// The phase `name` was cut short: the attempt ends in its step, and the record says so.
+    fn interrupted(&mut self, name: &str, t: Instant, why: Interrupt) -> Ended {
         let step = match name {
             "seed" => Step::Seed,
             "upgrade" => Step::Upgrade,
             "verify" => Step::Verify,
             _ => Step::Rollback,
         };
-        let a = self.interrupted(a, why, step);
-        rec.phases
-            .push(phase(name, a.status, t, a.reason.clone(), Vec::new()));
-        a
+        let ended = self.clock.interrupted(&mut self.a, why, step);
+        let p = phase(name, self.a.status, t, self.a.reason.clone(), Vec::new());
+        self.rec.phases.push(p);
+        ended
     }
 }
 
@@ -600,31 +633,10 @@ fn phase(
     PhaseRecord {
         name: name.to_string(),
         status,
-        duration_ms: t.elapsed().as_millis() as u64,
+        duration_ms: ms_since(t),
         reason,
         findings,
     }
-}
-
-/// "N check(s) failed: a, b" when any check fails its cell.
-fn failing_checks(checks: &[CheckRecord]) -> Option<String> {
-    let failing: Vec<String> = checks
-        .iter()
-        .filter(|c| c.status.fails_cell())
-        .map(|c| format!("{} ({})", c.name, c.status))
-        .collect();
-    (!failing.is_empty()).then(|| {
-        let more = failing.len().saturating_sub(3);
-        let mut s = format!(
-            "{} check(s) failed: {}",
-            failing.len(),
-            failing[..failing.len().min(3)].join(", ")
-        );
-        if more > 0 {
-            s.push_str(&format!(" and {more} more"));
-        }
-        s
-    })
 }
 
 /// The reason of a phase that did not pass: its first finding, else its failing checks.
