@@ -288,6 +288,7 @@ expect = { status = 200, json = { status = "up" } }
         gate: &gate,
         baseline: None,
         on_check: None,
+        on_start: None,
     };
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -372,6 +373,7 @@ reason = "said to fail"
             gate: &gate,
             baseline: None,
             on_check: Some(&on_check),
+            on_start: None,
         };
         let started = Instant::now();
         let records = run_suite(&kinds, &t, &m, Phase::Run, &ctx).await;
@@ -532,6 +534,7 @@ fn shipped_suites_on(versions: [&str; 3], knowns: &[&str]) -> Vec<Vec<CheckRecor
             gate: &gate,
             baseline: None,
             on_check: None,
+            on_start: None,
         };
         let mut runs = Vec::new();
         for known in knowns {
@@ -677,7 +680,7 @@ concurrency = 4
     runtime().block_on(async {
         let t = target(&m, &c).await;
         let gate = Arc::new(RwLock::new(()));
-        let quiet = SuiteContext { gate: &gate, baseline: None, on_check: None };
+        let quiet = SuiteContext { gate: &gate, baseline: None, on_check: None, on_start: None };
         let deadline = Instant::now() + Duration::from_secs(60);
         while run_suite(&ready, &t, &m, Phase::Run, &quiet).await[0].status != CheckStatus::Pass {
             assert!(Instant::now() < deadline, "redis never answered");
@@ -728,6 +731,7 @@ concurrency = 4
             gate: &gate,
             baseline: Some(Baseline { run_id: "baseline-run", cell: &cell }),
             on_check: None,
+            on_start: None,
         };
         let second = run_suite(&perf, &t, &m, Phase::Run, &ctx).await.remove(0);
         eprintln!("throttled: {}", second.message);
@@ -829,6 +833,7 @@ expect = { exit-code = 0, output = "\\d+ passed, 0 failed" }
             gate: &gate,
             baseline: None,
             on_check: None,
+            on_start: None,
         };
         let started = Instant::now();
         let records = run_suite(&s, &t, &m, Phase::Run, &ctx).await;
@@ -960,6 +965,7 @@ reach = "redis"
         gate: &gate,
         baseline: None,
         on_check: None,
+        on_start: None,
     };
     for _ in 0..100 {
         let r = run_suite(&ready, t, m, Phase::Run, &ctx).await;
@@ -1022,7 +1028,7 @@ timeout = "120s"
     runtime().block_on(async {
         let t = target(&m, &c).await;
         let gate = Arc::new(RwLock::new(()));
-        let quiet = SuiteContext { gate: &gate, baseline: None, on_check: None };
+        let quiet = SuiteContext { gate: &gate, baseline: None, on_check: None, on_start: None };
         let deadline = Instant::now() + Duration::from_secs(60);
         while run_suite(&ready, &t, &m, Phase::Run, &quiet).await[0].status != CheckStatus::Pass {
             assert!(Instant::now() < deadline, "redis never answered");

@@ -353,6 +353,7 @@ async fn load_images(target: &Target, images: &[String]) -> Result<(), String> {
         false,
         images,
         crate::matrix::PullPolicy::Never,
+        None,
     )
     .await;
     let missing: Vec<String> = loaded.into_values().filter_map(|r| r.err()).collect();

@@ -18,7 +18,7 @@ mod redis;
 mod sql;
 mod suite;
 
-pub use suite::{Baseline, OnCheck, SuiteContext, Suites, run_suite, run_suites};
+pub use suite::{Baseline, OnCheck, OnStart, SuiteContext, Suites, run_suite, run_suites};
 
 pub(crate) use crate::stack::exec::{show, show_argv};
 pub use crate::stack::{ServiceTarget, Target};

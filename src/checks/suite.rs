@@ -35,6 +35,8 @@ pub struct SuiteContext<'a> {
     pub baseline: Option<Baseline<'a>>,
     /// Called as soon as each check has a record (for `CheckFinished` events).
     pub on_check: Option<OnCheck<'a>>,
+    /// Told of each check as it starts (for progress).
+    pub on_start: Option<OnStart<'a>>,
 }
 
 impl std::fmt::Debug for SuiteContext<'_> {
@@ -56,6 +58,9 @@ pub async fn run_suite(
 ) -> Vec<CheckRecord> {
     let mut out = Vec::new();
     for check in scenario.checks.iter().filter(|c| c.phase == phase) {
+        if let Some(f) = ctx.on_start {
+            f(check);
+        }
         let mut cases = Vec::new();
         let record = run_check(scenario, check, target, matrix, ctx, &mut cases).await;
         for record in std::iter::once(record).chain(cases) {
@@ -87,6 +92,9 @@ pub async fn run_suites(
 /// cell interrupted mid-suite keeps the checks that ran).
 pub type OnCheck<'a> = &'a (dyn Fn(&CheckRecord) + Send + Sync);
 
+/// Called as each check starts.
+pub type OnStart<'a> = &'a (dyn Fn(&Check) + Send + Sync);
+
 /// A run's scenarios and its `--baseline`: what every cell's stack is checked with.
 #[derive(Debug, Clone, Copy)]
 pub struct Suites<'a> {
@@ -98,6 +106,16 @@ pub struct Suites<'a> {
 }
 
 impl Suites<'_> {
+    /// How many checks [`Suites::run`] starts for `phases` (a check skipped by its `when`
+    /// still starts, to say so; a command check's JUnit cases are not counted).
+    pub fn planned(&self, phases: &[Phase]) -> usize {
+        self.scenarios
+            .iter()
+            .flat_map(|s| &s.checks)
+            .filter(|c| phases.contains(&c.phase))
+            .count()
+    }
+
     /// The checks of `phases` (in that order) against `target`; each record goes to
     /// `on_check` as soon as it exists. The caller must not hold the gate's read side
     /// ([`SuiteContext::gate`]).
@@ -107,6 +125,7 @@ impl Suites<'_> {
         phases: &[Phase],
         gate: &RwLock<()>,
         on_check: Option<OnCheck<'_>>,
+        on_start: Option<OnStart<'_>>,
     ) -> Vec<CheckRecord> {
         let baseline = self.baseline.and_then(|b| {
             b.cell_by_values(&target.cell.values).map(|cell| Baseline {
@@ -118,6 +137,7 @@ impl Suites<'_> {
             gate,
             baseline,
             on_check,
+            on_start,
         };
         let mut records = Vec::new();
         for &phase in phases {

@@ -41,6 +41,32 @@ struct State {
     running: IndexMap<String, Running>,
     /// `engine/driver` → images that engine holds, once loaded.
     images: IndexMap<String, usize>,
+    /// `engine/driver` → an engine being prepared: its line, and how far its images are.
+    engines: IndexMap<String, Preparing>,
+}
+
+struct Preparing {
+    /// Images loaded of those to load, bytes loaded of the bytes to load.
+    load: Option<(usize, usize, u64, u64)>,
+    bar: Option<ProgressBar>,
+}
+
+impl Preparing {
+    fn line(&self, engine: &str) -> String {
+        match self.load {
+            None => format!("engine {engine} · starting"),
+            Some((done, of, bytes, total)) => format!(
+                "engine {engine} · images {done}/{of} loaded ({} of {})",
+                mib(bytes),
+                mib(total)
+            ),
+        }
+    }
+}
+
+/// `312 MiB`.
+fn mib(bytes: u64) -> String {
+    format!("{:.0} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 struct Running {
@@ -49,6 +75,10 @@ struct Running {
     /// `engine/driver` of the cell, from its values.
     engine: Option<String>,
     bar: Option<ProgressBar>,
+    /// Services ready of the cell's services.
+    services: Option<(usize, usize)>,
+    /// The check running: its place among the cell's checks, its name, whether it measures.
+    check: Option<(usize, usize, String, bool)>,
 }
 
 /// What a step is doing, for a person.
@@ -97,10 +127,20 @@ impl State {
 
     fn line_for(&self, id: &str, r: &Running) -> String {
         let mut what = doing(r.step).to_string();
-        if r.step == Some(Step::Images)
-            && let Some(n) = r.engine.as_ref().and_then(|e| self.images.get(e))
-        {
-            what = format!("images {n}/{n} ready");
+        match (r.step, &r.services, &r.check) {
+            (Some(Step::Images), _, _) => {
+                if let Some(n) = r.engine.as_ref().and_then(|e| self.images.get(e)) {
+                    what = format!("images {n}/{n} ready");
+                }
+            }
+            (Some(Step::Services), Some((ready, of)), _) => {
+                what = format!("services {ready}/{of} ready");
+            }
+            (Some(Step::Checks), _, Some((n, of, name, perf))) => {
+                let kind = if *perf { "perf" } else { "checks" };
+                what = format!("{kind} {n}/{of}: {name}");
+            }
+            _ => {}
         }
         format!("{id} · {what}")
     }
@@ -150,6 +190,16 @@ impl Progress {
         format!("{:>6.1}s", self.started.elapsed().as_secs_f64())
     }
 
+    /// The engine is started and loaded (or failed): its line goes.
+    fn done_preparing(&self, st: &mut State, engine: &str) -> Option<Preparing> {
+        let p = st.engines.shift_remove(engine)?;
+        if let (Some(b), Some(l)) = (&p.bar, &self.live) {
+            b.finish_and_clear();
+            l.multi.remove(b);
+        }
+        Some(p)
+    }
+
     fn cell_bar(&self) -> Option<ProgressBar> {
         let l = self.live.as_ref()?;
         let b = l.multi.insert_before(&l.main, ProgressBar::new_spinner());
@@ -173,6 +223,13 @@ impl Progress {
             }
             Event::EngineStarting { engine, driver } => {
                 self.line(format!("{} engine {engine}/{driver}: starting", self.elapsed()));
+                let bar = self.cell_bar();
+                st.engines.insert(format!("{engine}/{driver}"), Preparing { load: None, bar });
+            }
+            Event::ImagesLoading { engine, driver, done, of, bytes, total_bytes } => {
+                if let Some(p) = st.engines.get_mut(&format!("{engine}/{driver}")) {
+                    p.load = Some((*done, *of, *bytes, *total_bytes));
+                }
             }
             Event::EngineReady { engine, driver, facts, ms } => self.line(format!(
                 "{} engine {engine}/{driver}: up in {:.1}s — Docker {} (API {}, min {}), {} ({} image store), containerd {}, runc {}",
@@ -186,16 +243,26 @@ impl Progress {
                 facts.containerd,
                 facts.runc
             )),
-            Event::EngineFailed { engine, driver, reason, unsupported } => self.line(format!(
-                "{} engine {engine}/{driver}: {} — {}",
-                self.elapsed(),
-                if *unsupported { "refused (unsupported)" } else { "failed" },
-                reason.lines().last().unwrap_or_default()
-            )),
-            Event::ImagesLoaded { engine, driver, images, ms } => {
-                st.images.insert(format!("{engine}/{driver}"), *images);
+            Event::EngineFailed { engine, driver, reason, unsupported } => {
+                self.done_preparing(&mut st, &format!("{engine}/{driver}"));
                 self.line(format!(
-                    "{} engine {engine}/{driver}: {images} images ready in {:.1}s",
+                    "{} engine {engine}/{driver}: {} — {}",
+                    self.elapsed(),
+                    if *unsupported { "refused (unsupported)" } else { "failed" },
+                    reason.lines().last().unwrap_or_default()
+                ));
+            }
+            Event::ImagesLoaded { engine, driver, images, ms } => {
+                let name = format!("{engine}/{driver}");
+                st.images.insert(name.clone(), *images);
+                let loaded = self
+                    .done_preparing(&mut st, &name)
+                    .and_then(|p| p.load)
+                    .filter(|&(done, ..)| done > 0)
+                    .map(|(done, _, bytes, _)| format!(" ({done} loaded, {})", mib(bytes)))
+                    .unwrap_or_default();
+                self.line(format!(
+                    "{} engine {engine}/{driver}: {images} images ready{loaded} in {:.1}s",
                     self.elapsed(),
                     *ms as f64 / 1000.0
                 ));
@@ -214,7 +281,14 @@ impl Progress {
                     let bar = self.cell_bar();
                     st.running.insert(
                         id.clone(),
-                        Running { started: Instant::now(), step: None, engine, bar },
+                        Running {
+                            started: Instant::now(),
+                            step: None,
+                            engine,
+                            bar,
+                            services: None,
+                            check: None,
+                        },
                     );
                 }
                 if self.live.is_none() {
@@ -265,9 +339,24 @@ impl Progress {
             Event::CellKept { id, how } => self.line(format!("kept {id}: {how}")),
             Event::Warning(w) => self.line(format!("warning: {w}")),
             Event::Cancelling { why } => self.line(format!("cancelling: {why}")),
+            Event::ServicesReady { id, ready, of } => {
+                if let Some(r) = st.running.get_mut(id) {
+                    r.services = Some((*ready, *of));
+                }
+            }
+            Event::CheckStarted { cell, name, perf, n, of } => {
+                if let Some(r) = st.running.get_mut(cell) {
+                    r.check = Some((*n, *of, name.clone(), *perf));
+                }
+            }
             Event::CheckFinished { .. } | Event::RunFinished => {}
         }
         if let Some(l) = &self.live {
+            for (engine, p) in &st.engines {
+                if let Some(b) = &p.bar {
+                    b.set_message(p.line(engine));
+                }
+            }
             for (id, r) in &st.running {
                 if let Some(b) = &r.bar {
                     b.set_message(st.line_for(id, r));
@@ -285,6 +374,11 @@ impl Progress {
     pub fn finish(&self) {
         if let Some(l) = &self.live {
             if let Ok(mut st) = self.state.lock() {
+                for (_, p) in st.engines.drain(..) {
+                    if let Some(b) = p.bar {
+                        b.finish_and_clear();
+                    }
+                }
                 for (_, r) in st.running.drain(..) {
                     if let Some(b) = r.bar {
                         b.finish_and_clear();
@@ -320,5 +414,41 @@ mod tests {
         assert_eq!(doing(Some(Step::Engine)), "engine starting");
         assert_eq!(doing(None), "queued");
         assert_eq!(short(Duration::from_secs(65)), "1m 05s");
+    }
+
+    #[test]
+    fn running_cells_say_how_far_their_step_is() {
+        let st = State::default();
+        let mut r = Running {
+            started: Instant::now(),
+            step: Some(Step::Services),
+            engine: None,
+            bar: None,
+            services: Some((2, 4)),
+            check: None,
+        };
+        assert_eq!(st.line_for("c1", &r), "c1 · services 2/4 ready");
+        r.step = Some(Step::Checks);
+        r.check = Some((3, 10, "pg answers".into(), false));
+        assert_eq!(st.line_for("c1", &r), "c1 · checks 3/10: pg answers");
+        r.check = Some((9, 10, "redis GET p95".into(), true));
+        assert_eq!(st.line_for("c1", &r), "c1 · perf 9/10: redis GET p95");
+        // Before the first check starts, the step's own words.
+        r.check = None;
+        assert_eq!(st.line_for("c1", &r), "c1 · checks and perf running");
+    }
+
+    #[test]
+    fn engines_being_prepared_say_images_and_bytes() {
+        let mut p = Preparing {
+            load: None,
+            bar: None,
+        };
+        assert_eq!(p.line("28.5.2/vfs"), "engine 28.5.2/vfs · starting");
+        p.load = Some((1, 4, 100 << 20, 400 << 20));
+        assert_eq!(
+            p.line("28.5.2/vfs"),
+            "engine 28.5.2/vfs · images 1/4 loaded (100 MiB of 400 MiB)"
+        );
     }
 }

@@ -70,12 +70,26 @@ pub type Loaded = HashMap<String, Result<ImageRecord, String>>;
 /// Makes `images` available on `target`, taking them from `host` (the local engine)
 /// where the policy allows. Each image's bytes cross at most once per engine, and are
 /// saved from the host at most once.
+/// How far loading an engine's images has come: `done` of `of` loaded, `bytes` of
+/// `total_bytes` (the sizes of their saved files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadProgress {
+    pub done: usize,
+    pub of: usize,
+    pub bytes: u64,
+    pub total_bytes: u64,
+}
+
+/// Told before the first image and after each one is loaded.
+pub type OnLoad<'a> = &'a (dyn Fn(LoadProgress) + Send + Sync);
+
 pub async fn preload(
     host: &Docker,
     target: &Docker,
     target_is_host: bool,
     images: &[String],
     pull: PullPolicy,
+    on_load: Option<OnLoad<'_>>,
 ) -> Loaded {
     let mut out: Loaded = HashMap::new();
     let mut to_transfer: Vec<String> = Vec::new();
@@ -137,7 +151,7 @@ pub async fn preload(
         }
     }
     if !to_transfer.is_empty()
-        && let Err(e) = transfer(host, target, &to_transfer).await
+        && let Err(e) = transfer(host, target, &to_transfer, on_load).await
     {
         for image in &to_transfer {
             out.insert(
@@ -170,10 +184,30 @@ pub async fn preload(
     out
 }
 
-/// Loads each image into `target` from its cache file (saved from `host` once).
-async fn transfer(host: &Docker, target: &Docker, images: &[String]) -> Result<(), String> {
+/// Loads each image into `target` from its cache file (saved from `host` once). Every
+/// file is saved first, so the bytes to load are known before the first one.
+async fn transfer(
+    host: &Docker,
+    target: &Docker,
+    images: &[String],
+    on_load: Option<OnLoad<'_>>,
+) -> Result<(), String> {
+    let mut files = Vec::with_capacity(images.len());
     for image in images {
         let file = cached_tar(host, image).await?;
+        let size = tokio::fs::metadata(&file).await.map_or(0, |m| m.len());
+        files.push((file, size));
+    }
+    let mut progress = LoadProgress {
+        done: 0,
+        of: files.len(),
+        bytes: 0,
+        total_bytes: files.iter().map(|(_, size)| size).sum(),
+    };
+    if let Some(f) = on_load {
+        f(progress);
+    }
+    for (file, size) in files {
         let reader = tokio::fs::File::open(&file)
             .await
             .map_err(|e| format!("{}: {e}", file.display()))?;
@@ -195,6 +229,11 @@ async fn transfer(host: &Docker, target: &Docker, images: &[String]) -> Result<(
                 }
                 Err(e) => return Err(e.to_string()),
             }
+        }
+        progress.done += 1;
+        progress.bytes += size;
+        if let Some(f) = on_load {
+            f(progress);
         }
     }
     Ok(())

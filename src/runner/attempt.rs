@@ -9,7 +9,7 @@ use super::faults;
 use super::lab::Lab;
 use super::pool::EngineKey;
 use super::step::{Clock, ms_since};
-use super::{ALL_PHASES, Event, Keep, Runner, Step};
+use super::{Event, Keep, Runner, Step};
 use crate::matrix::Cell;
 use crate::results::{
     CellStatus, CheckRecord, EngineFacts, Finding, ImageRecord, ServiceRecord, StepDurations,
@@ -248,7 +248,10 @@ impl<L: Lab> Runner<'_, L> {
         a: &mut Attempt,
     ) -> Result<(), Ended> {
         let provisioned = clock
-            .step(Step::Services, self.lab.provision(stack, engine, cell))
+            .step(
+                Step::Services,
+                self.lab.provision(stack, engine, cell, &*self.steps.emit),
+            )
             .await;
         a.durations.services = provisioned.ms;
         match provisioned.out {
@@ -284,7 +287,7 @@ impl<L: Lab> Runner<'_, L> {
         let ran = clock
             .ungated(
                 self.lab
-                    .checks(stack, engine, cell, ALL_PHASES, gate, &on_check),
+                    .checks(stack, engine, cell, gate, &on_check, &*self.steps.emit),
             )
             .await;
         a.durations.checks = ran.ms;

@@ -28,6 +28,16 @@ pub enum Event {
         reason: String,
         unsupported: bool,
     },
+    /// An engine's images are loading: `done` of `of` images loaded into it, `bytes` of
+    /// `total_bytes` (the saved images' sizes).
+    ImagesLoading {
+        engine: String,
+        driver: String,
+        done: usize,
+        of: usize,
+        bytes: u64,
+        total_bytes: u64,
+    },
     ImagesLoaded {
         engine: String,
         driver: String,
@@ -46,6 +56,20 @@ pub enum Event {
     CellStep {
         id: String,
         step: Step,
+    },
+    /// `ready` of the cell's `of` services are ready.
+    ServicesReady {
+        id: String,
+        ready: usize,
+        of: usize,
+    },
+    /// The cell's `n`th check of `of` starts; `perf`: it measures (under the exclusive gate).
+    CheckStarted {
+        cell: String,
+        name: String,
+        perf: bool,
+        n: usize,
+        of: usize,
     },
     CheckFinished {
         cell: String,

@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::RwLock;
 use tokio_util::sync::CancellationToken;
@@ -19,7 +20,6 @@ use crate::engine::labels::RunLabels;
 use crate::engine::{EngineHandle, EngineTrouble, Host, settled_trouble};
 use crate::matrix::{Cell, PullPolicy};
 use crate::results::{CellStatus, EngineFacts, Finding, ServiceRecord};
-use crate::scenario::Phase;
 use crate::stack::{Stack, StackError};
 
 /// Where a lab sends what it has to tell (engines starting, images loaded).
@@ -84,14 +84,16 @@ pub trait Lab: Sync {
     fn stack(&self, engine: &Self::Engine, cell: &Cell) -> Self::Stack;
 
     /// The services in depends-on order, each ready.
+    /// Starts the cell's services; `emit` hears of each one ready (`ServicesReady`).
     fn provision(
         &self,
         stack: &mut Self::Stack,
         engine: &Self::Engine,
         cell: &Cell,
+        emit: &EmitFn,
     ) -> impl Future<Output = Result<(), StackFailure>> + Send;
 
-    /// The checks of `phases` against the stack, each record handed to `on_check` as it
+    /// The checks of every phase (seed, run, verify) against the stack, each record handed to `on_check` as it
     /// ends (the runner keeps and sends on what it is given). `gate`: the run's perf gate,
     /// not held by the caller.
     fn checks(
@@ -99,9 +101,9 @@ pub trait Lab: Sync {
         stack: &Self::Stack,
         engine: &Self::Engine,
         cell: &Cell,
-        phases: &'static [Phase],
         gate: &RwLock<()>,
         on_check: OnCheck<'_>,
+        emit: &EmitFn,
     ) -> impl Future<Output = ()> + Send;
 
     /// Whether the engine died or froze (asked of whoever can still say so).
@@ -218,9 +220,17 @@ impl Lab for DockerLab<'_> {
         stack: &mut Stack,
         engine: &EngineHandle,
         cell: &Cell,
+        emit: &EmitFn,
     ) -> Result<(), StackFailure> {
+        let on_ready = |ready, of| {
+            emit(Event::ServicesReady {
+                id: cell.id.clone(),
+                ready,
+                of,
+            });
+        };
         stack
-            .provision(engine, self.suites.matrix, cell)
+            .provision(engine, self.suites.matrix, cell, Some(&on_ready))
             .await
             .map_err(|e| StackFailure::of(&e))
     }
@@ -230,12 +240,30 @@ impl Lab for DockerLab<'_> {
         stack: &Stack,
         engine: &EngineHandle,
         cell: &Cell,
-        phases: &'static [Phase],
         gate: &RwLock<()>,
         on_check: OnCheck<'_>,
+        emit: &EmitFn,
     ) {
         let target = stack.target(engine, cell);
-        self.suites.run(&target, phases, gate, Some(on_check)).await;
+        let (of, started) = (self.suites.planned(super::ALL_PHASES), AtomicUsize::new(0));
+        let on_start = |check: &crate::scenario::Check| {
+            emit(Event::CheckStarted {
+                cell: cell.id.clone(),
+                name: check.name.clone(),
+                perf: check.perf.is_some(),
+                n: started.fetch_add(1, Ordering::SeqCst) + 1,
+                of,
+            });
+        };
+        self.suites
+            .run(
+                &target,
+                super::ALL_PHASES,
+                gate,
+                Some(on_check),
+                Some(&on_start),
+            )
+            .await;
     }
 
     async fn trouble(&self, engine: &EngineHandle) -> Option<EngineTrouble> {

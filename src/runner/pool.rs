@@ -339,12 +339,23 @@ impl Pool {
                     .spec
                     .as_ref()
                     .is_none_or(|s| s.kind == EngineKind::Host);
+                let on_load = |p: images::LoadProgress| {
+                    emit(Event::ImagesLoading {
+                        engine: key.engine.clone(),
+                        driver: key.driver_label().to_string(),
+                        done: p.done,
+                        of: p.of,
+                        bytes: p.bytes,
+                        total_bytes: p.total_bytes,
+                    });
+                };
                 let loaded = images::preload(
                     &self.host,
                     &engine.docker,
                     is_host,
                     &entry.images,
                     self.pull,
+                    Some(&on_load),
                 )
                 .await;
                 emit(Event::ImagesLoaded {

@@ -22,7 +22,6 @@ use crate::results::{
     CellRecord, CellStatus, CheckRecord, CheckStatus, EngineFacts, Finding, ImageRecord,
     ServiceRecord,
 };
-use crate::scenario::Phase;
 
 const IMAGE: &str = "dockmatrix/redis:7.0";
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -160,7 +159,13 @@ impl Lab for Scripted {
         Stack { case, script }
     }
 
-    async fn provision(&self, stack: &mut Stack, _: &Engine, _: &Cell) -> Result<(), StackFailure> {
+    async fn provision(
+        &self,
+        stack: &mut Stack,
+        _: &Engine,
+        _: &Cell,
+        _: &EmitFn,
+    ) -> Result<(), StackFailure> {
         tokio::time::sleep(stack.script.provision_takes).await;
         stack.script.provision.clone().map_or(Ok(()), Err)
     }
@@ -170,9 +175,9 @@ impl Lab for Scripted {
         stack: &Stack,
         _: &Engine,
         _: &Cell,
-        _: &'static [Phase],
         gate: &RwLock<()>,
         on_check: OnCheck<'_>,
+        _: &EmitFn,
     ) {
         for &(takes, status, name) in &stack.script.checks {
             let _g = gate.read().await;

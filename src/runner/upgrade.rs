@@ -249,6 +249,7 @@ impl<'a> Rehearsal<'a> {
             false,
             &self.images,
             self.lab.pull,
+            None,
         );
         let loaded = self.clock.gated(preload).await;
         self.a.durations.images = loaded.ms;
@@ -296,7 +297,7 @@ impl<'a> Rehearsal<'a> {
         let stack = self.stack.insert(s);
         let provisioned = self
             .clock
-            .gated(stack.provision(engine, self.lab.suites.matrix, self.cell))
+            .gated(stack.provision(engine, self.lab.suites.matrix, self.cell, None))
             .await;
         self.a.durations.services = provisioned.ms;
         match provisioned.out {
@@ -561,7 +562,11 @@ impl<'a> Rehearsal<'a> {
         let gate = &self.clock.steps.gate;
         let ran = self
             .clock
-            .ungated(self.lab.suites.run(&target, phases, gate, Some(&on_check)))
+            .ungated(
+                self.lab
+                    .suites
+                    .run(&target, phases, gate, Some(&on_check), None),
+            )
             .await;
         let records = seen.into_inner().unwrap_or_else(|p| p.into_inner());
         self.a.checks.extend(records.iter().cloned());

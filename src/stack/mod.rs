@@ -219,11 +219,13 @@ impl Stack {
 
     /// Creates the network and starts every service in `depends-on` order, each waited
     /// for (by its readiness probe) before its dependents start.
+    /// `on_ready(ready, of)` is told as each service becomes ready.
     pub async fn provision(
         &mut self,
         engine: &EngineHandle,
         matrix: &Matrix,
         cell: &Cell,
+        on_ready: Option<&(dyn Fn(usize, usize) + Send + Sync)>,
     ) -> Result<(), StackError> {
         let created = self
             .docker
@@ -247,6 +249,7 @@ impl Stack {
         // services are waited for together (independent stores need not queue).
         let mut ready: Vec<&str> = Vec::new();
         let order: Vec<&ServiceSpec> = specs.iter().collect();
+        let ready_count = std::sync::atomic::AtomicUsize::new(0);
         while ready.len() < order.len() {
             let wave: Vec<&ServiceSpec> = order
                 .iter()
@@ -266,12 +269,17 @@ impl Stack {
                 self.start_service(engine, cell, spec, &image).await?;
             }
             let docker = self.docker.clone();
+            let (count, of) = (&ready_count, order.len());
             let waits = self.services[first..].iter_mut().map(|svc| {
                 let docker = docker.clone();
                 let wait = compose::wait_kind(&specs, &svc.name);
                 async move {
                     wait_service(&docker, svc, wait, engine.publish_ip).await?;
                     svc.ready_ms = Some(svc.started.elapsed().as_millis() as u64);
+                    let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    if let Some(f) = on_ready {
+                        f(n, of);
+                    }
                     Ok::<(), StackError>(())
                 }
             });
