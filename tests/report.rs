@@ -33,6 +33,9 @@ pub(crate) fn redacted(mut r: RunRecord) -> RunRecord {
     r.started_at = "2000-01-01T00:00:00Z".into();
     r.finished_at = r.finished_at.map(|_| "2000-01-01T00:10:00Z".into());
     r.host.hostname = "[host]".into();
+    if let Some((version, _commit)) = r.tool_version.split_once(" (commit ") {
+        r.tool_version = version.to_string();
+    }
     for c in &mut r.cells {
         if let Some((stem, _hash)) = c.id.rsplit_once('-') {
             c.id = format!("{stem}-[id]");

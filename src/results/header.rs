@@ -45,7 +45,12 @@ impl RunRecord {
             partition,
             started_at: started_at.unwrap_or_else(now),
             finished_at: None,
-            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            // The commit too (build.rs), so a record is traced to the build that made it.
+            tool_version: format!(
+                "{} (commit {})",
+                env!("CARGO_PKG_VERSION"),
+                env!("DOCKMATRIX_COMMIT")
+            ),
             host: HostFacts::this_machine(),
             options,
             axes: matrix.keys().iter().map(|k| k.to_string()).collect(),
@@ -148,6 +153,14 @@ image = "redis:{version}"
         assert_eq!(h.axes, ["redis"]);
         assert!(h.finished_at.is_none() && h.cells.is_empty() && !h.interrupted);
         assert!(!h.host.hostname.is_empty());
+        assert_eq!(
+            h.tool_version,
+            format!(
+                "{} (commit {})",
+                env!("CARGO_PKG_VERSION"),
+                env!("DOCKMATRIX_COMMIT")
+            )
+        );
         assert_eq!(
             h.warnings,
             ["[[known]] entry for `nothing` (filter `redis=9.0`) matches no cell of this run"]
