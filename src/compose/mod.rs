@@ -11,10 +11,12 @@
 //! instead of serde structs. No compose-model crate keeps positions for the errors found
 //! after interpolation, so the model here is our own.
 
+mod env_file;
 pub mod interp;
 mod merge;
 pub mod raw;
 mod resolve;
+mod text;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -248,7 +250,7 @@ impl Project {
         let env_file = match env_path {
             Some(p) => match read_bounded(&p, MAX_COMPOSE_BYTES, "env file") {
                 Ok(text) => {
-                    match resolve::parse_env_file(&p, &text, &|k| std::env::var(k).ok()) {
+                    match env_file::parse_env_file(&p, &text, &|k| std::env::var(k).ok()) {
                         Ok(vars) => env_vars.extend(vars),
                         Err(d) => problems.push(d),
                     }
