@@ -7,8 +7,8 @@ use super::{ports, volumes};
 use crate::compose::env_file::parse_env_file;
 use crate::compose::raw::*;
 use crate::compose::*;
-use crate::matrix::units::parse_bytes;
 
+/// One service, step by step in the order its problems are reported.
 pub(super) fn service(cx: &mut Cx<'_>, name: &Key, s: &RawService) -> ComposeService {
     let n = name.v.clone();
     let key = format!("services.{n}");
@@ -18,6 +18,33 @@ pub(super) fn service(cx: &mut Cx<'_>, name: &Key, s: &RawService) -> ComposeSer
         one_shot: cx.project.is_one_shot(&n),
         ..ComposeService::default()
     };
+    image_and_command(cx, s, &key, &n, &mut out);
+    environment(cx, s, &key, &mut out);
+    published_ports(cx, s, &key, &n, &mut out);
+    if let Some(d) = &s.depends_on {
+        out.depends_on = depends_on(cx, d, &k("depends_on"));
+    }
+    if let Some(h) = &s.healthcheck {
+        out.healthcheck = healthcheck(cx, h, &k("healthcheck"));
+    }
+    volumes::mounts(cx, s, &key, &n, &mut out);
+    limits(cx, s, &key, &mut out);
+    process(cx, s, &key, &mut out);
+    runtime(cx, s, &key, &mut out);
+    networks(cx, s, &key, &mut out);
+    ignored_key_warnings(cx, s, &n, &out);
+    out
+}
+
+/// The image (not empty once interpolated), `command` and `entrypoint`.
+fn image_and_command(
+    cx: &mut Cx<'_>,
+    s: &RawService,
+    key: &str,
+    n: &str,
+    out: &mut ComposeService,
+) {
+    let k = |what: &str| format!("{key}.{what}");
     if let Some(i) = &s.image
         && let Some(v) = cx.s(i, &k("image"))
     {
@@ -39,6 +66,11 @@ pub(super) fn service(cx: &mut Cx<'_>, name: &Key, s: &RawService) -> ComposeSer
         .entrypoint
         .as_ref()
         .and_then(|c| cx.str_or_list(c, &k("entrypoint"), true));
+}
+
+/// `env_file` (read from the compose folder, in order) then `environment` over it.
+fn environment(cx: &mut Cx<'_>, s: &RawService, key: &str, out: &mut ComposeService) {
+    let k = |what: &str| format!("{key}.{what}");
     if let Some(files) = &s.env_file {
         let list: Vec<(Sc, bool)> = match &files.v {
             StrOrListOfLong::Str(p) => vec![(At::new(p.clone(), files.pos), true)],
@@ -74,9 +106,14 @@ pub(super) fn service(cx: &mut Cx<'_>, name: &Key, s: &RawService) -> ComposeSer
         let env = cx.map(e, &k("environment"), true);
         out.environment.extend(env);
     }
+}
+
+/// `ports` and `expose`: the container ports.
+fn published_ports(cx: &mut Cx<'_>, s: &RawService, key: &str, n: &str, out: &mut ComposeService) {
+    let k = |what: &str| format!("{key}.{what}");
     for (i, p) in s.ports.iter().flatten().enumerate() {
         let pk = k(&format!("ports[{i}]"));
-        ports::ports(cx, p, &pk, &n, &mut out.ports);
+        ports::ports(cx, p, &pk, n, &mut out.ports);
     }
     for (i, e) in s.expose.iter().flatten().enumerate() {
         let ek = k(&format!("expose[{i}]"));
@@ -87,32 +124,11 @@ pub(super) fn service(cx: &mut Cx<'_>, name: &Key, s: &RawService) -> ComposeSer
             }
         }
     }
-    if let Some(d) = &s.depends_on {
-        out.depends_on = depends_on(cx, d, &k("depends_on"));
-    }
-    if let Some(h) = &s.healthcheck {
-        out.healthcheck = healthcheck(cx, h, &k("healthcheck"));
-    }
-    for (i, m) in s.volumes.iter().flatten().enumerate() {
-        if let Some(mount) = volumes::volume(cx, m, &k(&format!("volumes[{i}]")), &n) {
-            out.mounts.push(mount);
-        }
-    }
-    if let Some(t) = &s.tmpfs {
-        for t in cx.str_or_list(t, &k("tmpfs"), false).unwrap_or_default() {
-            let (target, opts) = t.split_once(':').unwrap_or((&t, ""));
-            let size = opts
-                .split(',')
-                .find_map(|o| o.strip_prefix("size="))
-                .and_then(|s| parse_bytes(s).ok());
-            out.mounts.push(Mount {
-                source: MountSource::Tmpfs { size },
-                target: target.to_string(),
-                read_only: false,
-                nocopy: false,
-            });
-        }
-    }
+}
+
+/// `restart`, memory and CPU limits, and what `deploy` says of them (`deploy` wins, except over an explicit `restart`).
+fn limits(cx: &mut Cx<'_>, s: &RawService, key: &str, out: &mut ComposeService) {
+    let k = |what: &str| format!("{key}.{what}");
     if let Some(r) = &s.restart {
         out.restart = restart(cx, r, &k("restart"));
     }
@@ -160,6 +176,11 @@ pub(super) fn service(cx: &mut Cx<'_>, name: &Key, s: &RawService) -> ComposeSer
             };
         }
     }
+}
+
+/// Who and where the process runs: user, folders, names, labels, hosts, DNS, capabilities.
+fn process(cx: &mut Cx<'_>, s: &RawService, key: &str, out: &mut ComposeService) {
+    let k = |what: &str| format!("{key}.{what}");
     let opt_s =
         |cx: &mut Cx<'_>, x: &Option<Sc>, what: &str| x.as_ref().and_then(|x| cx.s(x, &k(what)));
     out.user = opt_s(cx, &s.user, "user");
@@ -202,6 +223,11 @@ pub(super) fn service(cx: &mut Cx<'_>, name: &Key, s: &RawService) -> ComposeSer
             }
         }
     }
+}
+
+/// Kernel and runtime settings: ulimits, sysctls, /dev/shm, the stop grace period, init and the boolean flags.
+fn runtime(cx: &mut Cx<'_>, s: &RawService, key: &str, out: &mut ComposeService) {
+    let k = |what: &str| format!("{key}.{what}");
     if let Some(u) = &s.ulimits {
         for (name, v) in &u.0 {
             let uk = k(&format!("ulimits.{}", name.v));
@@ -241,6 +267,11 @@ pub(super) fn service(cx: &mut Cx<'_>, name: &Key, s: &RawService) -> ComposeSer
     out.read_only = flag(cx, &s.read_only, "read_only");
     out.tty = flag(cx, &s.tty, "tty");
     out.stdin_open = flag(cx, &s.stdin_open, "stdin_open");
+}
+
+/// The networks and their aliases (`default` when none is named).
+fn networks(cx: &mut Cx<'_>, s: &RawService, key: &str, out: &mut ComposeService) {
+    let k = |what: &str| format!("{key}.{what}");
     out.networks = match &s.networks {
         None => vec![ServiceNetwork {
             name: "default".into(),
@@ -275,6 +306,10 @@ pub(super) fn service(cx: &mut Cx<'_>, name: &Key, s: &RawService) -> ComposeSer
                 .collect(),
         },
     };
+}
+
+/// Keys that are read but ignored, with a warning.
+fn ignored_key_warnings(cx: &mut Cx<'_>, s: &RawService, n: &str, out: &ComposeService) {
     if let Some(c) = &s.container_name {
         cx.warnings.push(format!("service `{n}`: container_name `{}` is ignored (cell containers are named after the cell)", c.v.0));
     }
@@ -285,7 +320,6 @@ pub(super) fn service(cx: &mut Cx<'_>, name: &Key, s: &RawService) -> ComposeSer
         );
         cx.warnings.push(w);
     }
-    out
 }
 
 fn depends_on(cx: &mut Cx<'_>, d: &At<NamesOrMap<RawDependsOn>>, key: &str) -> Vec<Dependency> {
