@@ -36,78 +36,8 @@ pub(super) fn engines(
                 continue;
             }
         };
-        match kind {
-            EngineKind::Dind if e.image.is_none() => cx.err(
-                name.span(),
-                format!("{key}.image"),
-                format!("dind engine `{n}` has no image"),
-                "add image = \"dockmatrix/engine:28.5.2\" (built by scripts/setup.sh) or an official docker:<version>-dind image",
-            ),
-            EngineKind::Endpoint => match &e.url {
-                None => cx.err(name.span(), format!("{key}.url"), format!("endpoint engine `{n}` has no url"), "add url = \"unix:///var/run/docker.sock\" or \"tcp://HOST:2376\""),
-                Some(u) if !(u.get_ref().starts_with("unix://") || u.get_ref().starts_with("tcp://")) => cx.err(
-                    u.span(),
-                    format!("{key}.url"),
-                    format!("`{}` is not a unix:// or tcp:// URL", crate::secrets::mask_url(u.get_ref())),
-                    "url = \"unix:///var/run/docker.sock\" or \"tcp://HOST:2376\"",
-                ),
-                Some(_) => {}
-            },
-            _ => {}
-        }
-        if kind != EngineKind::Endpoint
-            && e.url.is_some()
-            && let Some(u) = &e.url
-        {
-            cx.err(
-                u.span(),
-                format!("{key}.url"),
-                "only endpoint engines take a url",
-                "set kind = \"endpoint\", or remove url",
-            );
-        }
-        if kind == EngineKind::Host
-            && let Some(i) = &e.image
-        {
-            cx.err(
-                i.span(),
-                format!("{key}.image"),
-                "a host engine takes no image: it is the local engine as it is",
-                "remove image, or set kind = \"dind\"",
-            );
-        }
-        let tls_parts = [&e.tls_ca, &e.tls_cert, &e.tls_key];
-        let tls = if tls_parts.iter().all(|p| p.is_some()) {
-            let mut files = Vec::new();
-            for (label, p) in ["tls-ca", "tls-cert", "tls-key"].iter().zip(tls_parts) {
-                let Some(p) = p else { continue };
-                let resolved = base.join(p.get_ref());
-                if !resolved.is_file() {
-                    cx.err(
-                        p.span(),
-                        format!("{key}.{label}"),
-                        format!("`{}` does not exist", resolved.display()),
-                        "paths are relative to the matrix file",
-                    );
-                }
-                files.push(resolved);
-            }
-            let mut it = files.into_iter();
-            match (it.next(), it.next(), it.next()) {
-                (Some(ca), Some(cert), Some(key)) => Some(TlsFiles { ca, cert, key }),
-                _ => None,
-            }
-        } else {
-            if let Some(p) = tls_parts.iter().copied().flatten().next() {
-                cx.err(
-                    p.span(),
-                    format!("{key}.tls-*"),
-                    "TLS needs all three of tls-ca, tls-cert and tls-key",
-                    "give all three files, or none",
-                );
-            }
-            None
-        };
+        kind_needs(cx, name, e, kind, &key);
+        let tls = tls_files(cx, e, &key, base);
         let env = crate::matrix::engine_env::validate(cx, e.env.as_ref(), kind, &key);
         let daemon = e
             .daemon
@@ -129,6 +59,94 @@ pub(super) fn engines(
         );
     }
     out
+}
+
+/// What the engine's kind needs and refuses: a dind engine an image, an endpoint a
+/// unix:// or tcp:// url; only an endpoint takes a url, a host engine no image.
+fn kind_needs(
+    cx: &mut Ctx<'_>,
+    name: &Spanned<String>,
+    e: &RawEngine,
+    kind: EngineKind,
+    key: &str,
+) {
+    let n = name.get_ref();
+    match kind {
+        EngineKind::Dind if e.image.is_none() => cx.err(
+            name.span(),
+            format!("{key}.image"),
+            format!("dind engine `{n}` has no image"),
+            "add image = \"dockmatrix/engine:28.5.2\" (built by scripts/setup.sh) or an official docker:<version>-dind image",
+        ),
+        EngineKind::Endpoint => match &e.url {
+            None => cx.err(name.span(), format!("{key}.url"), format!("endpoint engine `{n}` has no url"), "add url = \"unix:///var/run/docker.sock\" or \"tcp://HOST:2376\""),
+            Some(u) if !(u.get_ref().starts_with("unix://") || u.get_ref().starts_with("tcp://")) => cx.err(
+                u.span(),
+                format!("{key}.url"),
+                format!("`{}` is not a unix:// or tcp:// URL", crate::secrets::mask_url(u.get_ref())),
+                "url = \"unix:///var/run/docker.sock\" or \"tcp://HOST:2376\"",
+            ),
+            Some(_) => {}
+        },
+        _ => {}
+    }
+    if kind != EngineKind::Endpoint
+        && e.url.is_some()
+        && let Some(u) = &e.url
+    {
+        cx.err(
+            u.span(),
+            format!("{key}.url"),
+            "only endpoint engines take a url",
+            "set kind = \"endpoint\", or remove url",
+        );
+    }
+    if kind == EngineKind::Host
+        && let Some(i) = &e.image
+    {
+        cx.err(
+            i.span(),
+            format!("{key}.image"),
+            "a host engine takes no image: it is the local engine as it is",
+            "remove image, or set kind = \"dind\"",
+        );
+    }
+}
+
+/// `tls-ca`, `tls-cert` and `tls-key`: all three files (relative to the matrix), or none.
+fn tls_files(cx: &mut Ctx<'_>, e: &RawEngine, key: &str, base: &Path) -> Option<TlsFiles> {
+    let tls_parts = [&e.tls_ca, &e.tls_cert, &e.tls_key];
+    if tls_parts.iter().all(|p| p.is_some()) {
+        let mut files = Vec::new();
+        for (label, p) in ["tls-ca", "tls-cert", "tls-key"].iter().zip(tls_parts) {
+            let Some(p) = p else { continue };
+            let resolved = base.join(p.get_ref());
+            if !resolved.is_file() {
+                cx.err(
+                    p.span(),
+                    format!("{key}.{label}"),
+                    format!("`{}` does not exist", resolved.display()),
+                    "paths are relative to the matrix file",
+                );
+            }
+            files.push(resolved);
+        }
+        let mut it = files.into_iter();
+        match (it.next(), it.next(), it.next()) {
+            (Some(ca), Some(cert), Some(key)) => Some(TlsFiles { ca, cert, key }),
+            _ => None,
+        }
+    } else {
+        if let Some(p) = tls_parts.iter().copied().flatten().next() {
+            cx.err(
+                p.span(),
+                format!("{key}.tls-*"),
+                "TLS needs all three of tls-ca, tls-cert and tls-key",
+                "give all three files, or none",
+            );
+        }
+        None
+    }
 }
 
 /// Every engine value (from the axis or an include) names an `[engines.*]` entry.

@@ -21,9 +21,36 @@ pub(super) fn upgrades(
     engines: &IndexMap<String, EngineSpec>,
     axes: &mut Vec<Axis>,
 ) -> IndexMap<String, UpgradePath> {
-    let mut out: IndexMap<String, UpgradePath> = IndexMap::new();
-    let dind_hint = || {
-        let dind: Vec<String> = engines
+    let ends = Ends { raw, engines };
+    let mut out = entries(cx, raw, &ends);
+    axis_values(cx, raw, raw_axes, &ends, &mut out);
+    let has_axis = raw_axes.iter().any(|(k, _)| k.get_ref() == axes::UPGRADE);
+    if !has_axis && !raw.upgrade.is_empty() {
+        axes.insert(
+            0,
+            Axis {
+                name: axes::UPGRADE.into(),
+                values: out.keys().cloned().collect(),
+            },
+        );
+    }
+    if !out.is_empty() {
+        no_engine_key(cx, raw, raw_axes);
+    }
+    out
+}
+
+/// What an upgrade's ends are checked against: both must be dind engines of the matrix.
+struct Ends<'a> {
+    raw: &'a RawMatrix,
+    engines: &'a IndexMap<String, EngineSpec>,
+}
+
+impl Ends<'_> {
+    /// The dind engines there are, for a help line.
+    fn hint(&self) -> String {
+        let dind: Vec<String> = self
+            .engines
             .values()
             .filter(|e| e.kind == EngineKind::Dind)
             .map(|e| format!("\"{}\"", e.name))
@@ -33,31 +60,36 @@ pub(super) fn upgrades(
         } else {
             format!("dind engines: {}", dind.join(", "))
         }
-    };
-    let check_end = |cx: &mut Ctx<'_>, v: &Spanned<String>, key: String| {
-        match engines
-        .get(v.get_ref())
-    {
-        // An engine whose table is invalid has its own error.
-        None if raw.engines.keys().any(|k| k.get_ref() == v.get_ref()) => {}
-        None => cx.err(
-            v.span(),
-            key,
-            format!("engine `{}` has no [engines.\"{}\"] entry", v.get_ref(), v.get_ref()),
-            dind_hint(),
-        ),
-        Some(e) if e.kind != EngineKind::Dind => cx.err(
-            v.span(),
-            key,
-            format!(
-                "engine `{}` is not a dind engine: an upgrade stops the engine and starts another on its data",
-                v.get_ref()
-            ),
-            dind_hint(),
-        ),
-        Some(_) => {}
     }
-    };
+
+    /// `v` names a dind engine.
+    fn check(&self, cx: &mut Ctx<'_>, v: &Spanned<String>, key: String) {
+        let name = v.get_ref();
+        match self.engines.get(name) {
+            // An engine whose table is invalid has its own error.
+            None if self.raw.engines.keys().any(|k| k.get_ref() == name) => {}
+            None => cx.err(
+                v.span(),
+                key,
+                format!("engine `{name}` has no [engines.\"{name}\"] entry"),
+                self.hint(),
+            ),
+            Some(e) if e.kind != EngineKind::Dind => cx.err(
+                v.span(),
+                key,
+                format!(
+                    "engine `{name}` is not a dind engine: an upgrade stops the engine and starts another on its data"
+                ),
+                self.hint(),
+            ),
+            Some(_) => {}
+        }
+    }
+}
+
+/// The `[[upgrade]]` entries, by name (`FROM->TO` when unnamed), each name once.
+fn entries(cx: &mut Ctx<'_>, raw: &RawMatrix, ends: &Ends<'_>) -> IndexMap<String, UpgradePath> {
+    let mut out: IndexMap<String, UpgradePath> = IndexMap::new();
     for (i, u) in raw.upgrade.iter().enumerate() {
         let key = format!("upgrade[{i}]");
         let RawUpgrade {
@@ -79,8 +111,8 @@ pub(super) fn upgrades(
                 "to-image-store = \"graphdriver\" or \"containerd\"",
             );
         }
-        check_end(cx, from, format!("{key}.from"));
-        check_end(cx, to, format!("{key}.to"));
+        ends.check(cx, from, format!("{key}.from"));
+        ends.check(cx, to, format!("{key}.to"));
         let n = name.as_ref().map_or_else(
             || format!("{}->{}", from.get_ref(), to.get_ref()),
             |n| n.get_ref().clone(),
@@ -110,6 +142,18 @@ pub(super) fn upgrades(
             },
         );
     }
+    out
+}
+
+/// The `upgrade` axis's values (and include entries'): an entry's name, or `FROM->TO`,
+/// which adds a path of its own.
+fn axis_values(
+    cx: &mut Ctx<'_>,
+    raw: &RawMatrix,
+    raw_axes: &SpannedMap<RawAxis>,
+    ends: &Ends<'_>,
+    out: &mut IndexMap<String, UpgradePath>,
+) {
     let axis = raw_axes.iter().find(|(k, _)| k.get_ref() == axes::UPGRADE);
     let mut values: Vec<(String, Range<usize>, String)> = axis
         .map(|(_, vals)| {
@@ -139,7 +183,7 @@ pub(super) fn upgrades(
             Some((from, to)) if !from.trim().is_empty() && !to.trim().is_empty() => {
                 let (from, to) = (from.trim().to_string(), to.trim().to_string());
                 for end in [&from, &to] {
-                    check_end(cx, &Spanned::new(span.clone(), end.clone()), key.clone());
+                    ends.check(cx, &Spanned::new(span.clone(), end.clone()), key.clone());
                 }
                 out.insert(
                     value.clone(),
@@ -173,34 +217,25 @@ pub(super) fn upgrades(
             }
         }
     }
-    if axis.is_none() && !raw.upgrade.is_empty() {
-        axes.insert(
-            0,
-            Axis {
-                name: axes::UPGRADE.into(),
-                values: out.keys().cloned().collect(),
-            },
+}
+
+/// The engine of an upgrade cell is its path's: an `engine` key would be ambiguous.
+fn no_engine_key(cx: &mut Ctx<'_>, raw: &RawMatrix, raw_axes: &SpannedMap<RawAxis>) {
+    let engine_keys = raw_axes
+        .iter()
+        .map(|(k, v)| (k, v.span()))
+        .chain(
+            raw.include
+                .iter()
+                .flat_map(|inc| inc.get_ref().iter().map(|(k, v)| (k, v.span()))),
+        )
+        .filter(|(k, _)| k.get_ref() == axes::ENGINE);
+    for (k, _) in engine_keys {
+        cx.err(
+            k.span(),
+            "engine",
+            "a matrix with upgrade paths has no `engine` key: an upgrade cell runs on its path's `from` and `to` engines",
+            "name the engines in [[upgrade]] entries (or `upgrade` axis values FROM->TO), and put other engine versions in a separate matrix",
         );
     }
-    if !out.is_empty() {
-        // The engine of an upgrade cell is its path's: a second engine key would be ambiguous.
-        let engine_keys = raw_axes
-            .iter()
-            .map(|(k, v)| (k, v.span()))
-            .chain(
-                raw.include
-                    .iter()
-                    .flat_map(|inc| inc.get_ref().iter().map(|(k, v)| (k, v.span()))),
-            )
-            .filter(|(k, _)| k.get_ref() == axes::ENGINE);
-        for (k, _) in engine_keys {
-            cx.err(
-                k.span(),
-                "engine",
-                "a matrix with upgrade paths has no `engine` key: an upgrade cell runs on its path's `from` and `to` engines",
-                "name the engines in [[upgrade]] entries (or `upgrade` axis values FROM->TO), and put other engine versions in a separate matrix",
-            );
-        }
-    }
-    out
 }
