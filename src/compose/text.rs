@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::matrix::units::parse_duration;
+use crate::units::parse_duration;
 
 /// Go's duration syntax as compose reads it (`1m30s`, `1.5s`, `500ms`, `2h`); a bare
 /// number is seconds.

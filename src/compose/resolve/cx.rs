@@ -13,7 +13,7 @@ use crate::compose::merge::entries_of;
 use crate::compose::raw::{At, MapOrList, Pos, Sc, StrOrList};
 use crate::compose::text::{go_duration, shell_words};
 use crate::diagnostic::Diagnostic;
-use crate::matrix::units::parse_bytes;
+use crate::units::parse_bytes;
 
 /// Collects a cell's problems while its values are read.
 pub(super) struct Cx<'a> {

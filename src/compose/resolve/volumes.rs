@@ -6,7 +6,7 @@ use std::path::{Component, Path, PathBuf};
 use super::cx::Cx;
 use crate::compose::raw::*;
 use crate::compose::{ComposeService, Mount, MountSource};
-use crate::matrix::units::parse_bytes;
+use crate::units::parse_bytes;
 
 /// The socket paths a bind may name although they are outside the compose folder: the
 /// cell's own engine's socket.

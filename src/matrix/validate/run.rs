@@ -4,7 +4,7 @@
 use crate::diagnostic::Ctx;
 use crate::matrix::RunSettings;
 use crate::matrix::raw::RawRun;
-use crate::matrix::units::parse_duration;
+use crate::units::parse_duration;
 
 /// The `[run]` table's settings (defaults where it has none).
 pub(super) fn run_settings(cx: &mut Ctx<'_>, raw: Option<&RawRun>) -> RunSettings {

@@ -11,10 +11,10 @@ use super::axes::{valid_name, value_string};
 use crate::diagnostic::{Ctx, toml_key};
 use crate::matrix::axes::SPECIAL as SPECIAL_AXES;
 use crate::matrix::raw::{RawReady, RawService, SpannedMap};
-use crate::matrix::units::{parse_bytes, parse_duration};
 use crate::matrix::{
     DEFAULT_READY_TIMEOUT, Ready, Restart, ServiceKind, ServiceSpec, placeholders,
 };
+use crate::units::{parse_bytes, parse_duration};
 
 pub(super) fn services(
     cx: &mut Ctx<'_>,

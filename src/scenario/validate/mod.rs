@@ -24,7 +24,7 @@ use toml::Spanned;
 use super::raw::{RawDefaults, RawExpect, RawScenario, Str};
 use super::{Check, Diagnostics, Phase, Scenario, SuiteKind, line_of};
 use crate::diagnostic::Ctx;
-use crate::matrix::units::parse_duration;
+use crate::units::parse_duration;
 
 pub(super) fn validate(
     path: &Path,
