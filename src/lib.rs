@@ -18,3 +18,4 @@ pub mod safe_io;
 pub mod scenario;
 pub mod secrets;
 pub mod stack;
+pub mod units;

@@ -126,7 +126,7 @@ impl TlsEngine {
             ip: String::new(),
         };
         let data = format!("{volume}:/var/lib/docker");
-        // The capability set of src/engine/mod.rs (`--privileged` fails on these hosts).
+        // The capability set of src/engine/dind.rs (`--privileged` fails on these hosts).
         let mut args = vec![
             "run",
             "-d",

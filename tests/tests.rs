@@ -14,6 +14,7 @@ mod fresh_machine;
 mod host_engine;
 mod hostile_files;
 mod install;
+mod layout;
 mod leaks;
 mod matrix_errors;
 mod pipes;

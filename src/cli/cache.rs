@@ -25,7 +25,7 @@ pub struct PruneArgs {
     #[arg(long, value_name = "DURATION", value_parser = super::parse_duration_arg)]
     pub older_than: Option<std::time::Duration>,
     /// Also remove the least recently used files until the cache fits (e.g. 20g).
-    #[arg(long, value_name = "SIZE", value_parser = dockmatrix::matrix::units::parse_bytes)]
+    #[arg(long, value_name = "SIZE", value_parser = dockmatrix::units::parse_bytes)]
     pub max_size: Option<u64>,
 }
 

@@ -231,7 +231,7 @@ pub struct CleanArgs {
 }
 
 fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
-    dockmatrix::matrix::units::parse_duration(s)
+    dockmatrix::units::parse_duration(s)
 }
 
 fn parse_pull(s: &str) -> Result<dockmatrix::matrix::PullPolicy, String> {

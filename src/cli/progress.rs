@@ -212,15 +212,9 @@ impl Progress {
         Some(b)
     }
 
-    pub fn handle(&self, ev: &Event) {
-        let Ok(mut st) = self.state.lock() else {
-            return;
-        };
+    /// The lines and the live view of engines: starting, loading, up, failed, stopped.
+    fn on_engine(&self, st: &mut State, ev: &Event) {
         match ev {
-            Event::RunStarted { run_id, cells, jobs } => {
-                st.jobs = *jobs;
-                self.line(format!("run {run_id}: {cells} cells, {jobs} at a time"));
-            }
             Event::EngineStarting { engine, driver } => {
                 self.line(format!("{} engine {engine}/{driver}: starting", self.elapsed()));
                 let bar = self.cell_bar();
@@ -244,7 +238,7 @@ impl Progress {
                 facts.runc
             )),
             Event::EngineFailed { engine, driver, reason, unsupported } => {
-                self.done_preparing(&mut st, &format!("{engine}/{driver}"));
+                self.done_preparing(st, &format!("{engine}/{driver}"));
                 self.line(format!(
                     "{} engine {engine}/{driver}: {} — {}",
                     self.elapsed(),
@@ -256,7 +250,7 @@ impl Progress {
                 let name = format!("{engine}/{driver}");
                 st.images.insert(name.clone(), *images);
                 let loaded = self
-                    .done_preparing(&mut st, &name)
+                    .done_preparing(st, &name)
                     .and_then(|p| p.load)
                     .filter(|&(done, ..)| done > 0)
                     .map(|(done, _, bytes, _)| format!(" ({done} loaded, {})", mib(bytes)))
@@ -270,7 +264,34 @@ impl Progress {
             Event::EngineStopped { engine, driver } => {
                 self.line(format!("{} engine {engine}/{driver}: stopped and removed", self.elapsed()));
             }
-            Event::CellStarted { id, values, attempt } => {
+            _ => {}
+        }
+    }
+
+    pub fn handle(&self, ev: &Event) {
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        match ev {
+            Event::RunStarted {
+                run_id,
+                cells,
+                jobs,
+            } => {
+                st.jobs = *jobs;
+                self.line(format!("run {run_id}: {cells} cells, {jobs} at a time"));
+            }
+            Event::EngineStarting { .. }
+            | Event::ImagesLoading { .. }
+            | Event::EngineReady { .. }
+            | Event::EngineFailed { .. }
+            | Event::ImagesLoaded { .. }
+            | Event::EngineStopped { .. } => self.on_engine(&mut st, ev),
+            Event::CellStarted {
+                id,
+                values,
+                attempt,
+            } => {
                 if !st.running.contains_key(id) {
                     let engine = values.get(axes::ENGINE).map(|e| {
                         format!(
@@ -292,7 +313,11 @@ impl Progress {
                     );
                 }
                 if self.live.is_none() {
-                    let again = if *attempt > 1 { format!(" (attempt {attempt})") } else { String::new() };
+                    let again = if *attempt > 1 {
+                        format!(" (attempt {attempt})")
+                    } else {
+                        String::new()
+                    };
                     self.line(format!("{} START {id}{again}", self.elapsed()));
                 }
             }
@@ -301,7 +326,12 @@ impl Progress {
                     r.step = Some(*step);
                 }
             }
-            Event::CellRetrying { id, attempt, status, reason } => self.line(format!(
+            Event::CellRetrying {
+                id,
+                attempt,
+                status,
+                reason,
+            } => self.line(format!(
                 "{} RETRY {id}: {status} ({}); attempt {attempt}",
                 self.elapsed(),
                 reason.lines().next().unwrap_or_default()
@@ -344,7 +374,13 @@ impl Progress {
                     r.services = Some((*ready, *of));
                 }
             }
-            Event::CheckStarted { cell, name, perf, n, of } => {
+            Event::CheckStarted {
+                cell,
+                name,
+                perf,
+                n,
+                of,
+            } => {
                 if let Some(r) = st.running.get_mut(cell) {
                     r.check = Some((*n, *of, name.clone(), *perf));
                 }

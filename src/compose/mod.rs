@@ -11,10 +11,12 @@
 //! instead of serde structs. No compose-model crate keeps positions for the errors found
 //! after interpolation, so the model here is our own.
 
+mod env_file;
 pub mod interp;
 mod merge;
 pub mod raw;
 mod resolve;
+mod text;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,7 +26,6 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 use crate::diagnostic::Diagnostic;
-use crate::matrix::{Cell, Restart};
 use raw::{At, Pos, RawFile, RawNetwork, RawService, RawVolume};
 
 pub use resolve::Resolved;
@@ -153,6 +154,28 @@ pub struct ServiceNetwork {
     pub aliases: Vec<String>,
 }
 
+/// A service container's restart policy (Docker's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Restart {
+    No,
+    OnFailure,
+    Always,
+    UnlessStopped,
+}
+
+impl Restart {
+    pub fn parse(s: &str) -> Option<Restart> {
+        match s {
+            "no" => Some(Restart::No),
+            "on-failure" => Some(Restart::OnFailure),
+            "always" => Some(Restart::Always),
+            "unless-stopped" => Some(Restart::UnlessStopped),
+            _ => None,
+        }
+    }
+}
+
 /// A compose service of one cell: every value interpolated and checked.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct ComposeService {
@@ -248,7 +271,7 @@ impl Project {
         let env_file = match env_path {
             Some(p) => match read_bounded(&p, MAX_COMPOSE_BYTES, "env file") {
                 Ok(text) => {
-                    match resolve::parse_env_file(&p, &text, &|k| std::env::var(k).ok()) {
+                    match env_file::parse_env_file(&p, &text, &|k| std::env::var(k).ok()) {
                         Ok(vars) => env_vars.extend(vars),
                         Err(d) => problems.push(d),
                     }
@@ -359,15 +382,14 @@ impl Project {
             .unwrap_or_default()
     }
 
-    /// The variables a cell's values give: each axis upper-cased with `-` → `_`, and
-    /// `DOCKMATRIX_CELL`.
-    pub fn cell_variables(cell: &Cell) -> HashMap<String, String> {
-        let mut out: HashMap<String, String> = cell
-            .values
+    /// The variables a cell gives: each axis of its values upper-cased with `-` → `_`,
+    /// and `DOCKMATRIX_CELL` its id. (A cell is the matrix's; compose sees only these.)
+    pub fn cell_variables(id: &str, values: &IndexMap<String, String>) -> HashMap<String, String> {
+        let mut out: HashMap<String, String> = values
             .iter()
             .map(|(k, v)| (axis_variable(k), v.clone()))
             .collect();
-        out.insert("DOCKMATRIX_CELL".into(), cell.id.clone());
+        out.insert("DOCKMATRIX_CELL".into(), id.to_string());
         out
     }
 
@@ -382,8 +404,8 @@ impl Project {
 
     /// What a cell's resolution depends on: the values of the variables the files read
     /// that the cell gives (the environment and env file are the same for every cell).
-    pub fn cell_key(&self, cell: &Cell) -> Vec<Option<String>> {
-        let vars = Project::cell_variables(cell);
+    pub fn cell_key(&self, id: &str, values: &IndexMap<String, String>) -> Vec<Option<String>> {
+        let vars = Project::cell_variables(id, values);
         self.variables
             .iter()
             .map(|v| vars.get(v).cloned())
@@ -391,14 +413,23 @@ impl Project {
     }
 
     /// The cell's services, interpolated and checked.
-    pub fn resolve(&self, cell: &Cell) -> Result<Resolved, Vec<Diagnostic>> {
-        let vars = Project::cell_variables(cell);
+    pub fn resolve(
+        &self,
+        id: &str,
+        values: &IndexMap<String, String>,
+    ) -> Result<Resolved, Vec<Diagnostic>> {
+        let vars = Project::cell_variables(id, values);
         resolve::resolve(self, &|name| self.lookup(&vars, name))
     }
 
     /// One service's image in a cell (interpolated), without resolving the rest.
-    pub fn image(&self, service: &str, cell: &Cell) -> Result<String, String> {
-        let vars = Project::cell_variables(cell);
+    pub fn image(
+        &self,
+        service: &str,
+        id: &str,
+        values: &IndexMap<String, String>,
+    ) -> Result<String, String> {
+        let vars = Project::cell_variables(id, values);
         let Some((_, s)) = self.services.iter().find(|(k, _)| k.v == service) else {
             return Err(format!("`{service}` is not a service of the compose files"));
         };

@@ -47,7 +47,7 @@ pub async fn remove_run(docker: &Docker, run_id: &str) -> Cleaned {
 
 pub async fn clean(docker: &Docker, scope: &Scope) -> Cleaned {
     let mut out = Cleaned::default();
-    let filter = super::run_filter(match scope {
+    let filter = super::labels::run_filter(match scope {
         Scope::Run(id) => Some(id.as_str()),
         _ => None,
     });

@@ -385,7 +385,7 @@ async fn run_validate(
             path: "/".into(),
             ..Default::default()
         }),
-        bollard::body_full(super::tar_one_file("etc/docker/daemon.json", &json).into()),
+        bollard::body_full(super::dind::tar_one_file("etc/docker/daemon.json", &json).into()),
     )
     .await
     .map_err(|e| format!("failed to write daemon.json into it: {e}"))?;

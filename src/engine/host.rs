@@ -341,7 +341,7 @@ fn tls_files(var: &str, dir: &Path) -> Result<TlsFiles, HostError> {
                 },
             },
         )?;
-        if !super::holds_pem(&String::from_utf8_lossy(&text), kind) {
+        if !super::address::holds_pem(&String::from_utf8_lossy(&text), kind) {
             return Err(HostError::CertNotPem {
                 var: var.to_string(),
                 path: path.clone(),

@@ -101,6 +101,15 @@ pub fn object_name(parts: &[&str]) -> String {
     name
 }
 
+/// Labels filter for listing a run's objects.
+pub fn run_filter(run_id: Option<&str>) -> HashMap<String, Vec<String>> {
+    let label = match run_id {
+        Some(id) => format!("{}={id}", RUN),
+        None => RUN.to_string(),
+    };
+    HashMap::from([("label".to_string(), vec![label])])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

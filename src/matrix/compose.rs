@@ -263,7 +263,7 @@ fn x_ready(
     };
     let r = &r.v;
     let timeout = match &r.timeout {
-        Some(t) => match units::parse_duration(&t.v.0) {
+        Some(t) => match crate::units::parse_duration(&t.v.0) {
             Ok(d) if !d.is_zero() => d,
             _ => {
                 err(t.pos, "timeout", format!("`{}` is not a duration", t.v.0));
@@ -304,7 +304,7 @@ impl Matrix {
     /// then the matrix's own; otherwise the matrix's services. In start order.
     pub fn cell_services(&self, cell: &Cell) -> Result<Vec<ServiceSpec>, Diagnostics> {
         let resolved = match &self.compose {
-            Some(p) => Some(p.resolve(cell).map_err(Diagnostics)?),
+            Some(p) => Some(p.resolve(&cell.id, &cell.values).map_err(Diagnostics)?),
             None => None,
         };
         let mut out = Vec::new();
@@ -334,7 +334,7 @@ impl Matrix {
     pub fn compose_warnings(&self, cell: &Cell) -> Vec<String> {
         self.compose
             .as_ref()
-            .and_then(|p| p.resolve(cell).ok())
+            .and_then(|p| p.resolve(&cell.id, &cell.values).ok())
             .map(|r| r.warnings)
             .unwrap_or_default()
     }
@@ -355,13 +355,13 @@ impl Matrix {
         let mut todo: Vec<Cell> = Vec::new();
         for i in 0..exp.len() {
             let cell = Cell::new(exp.values(i));
-            if seen.insert(project.cell_key(&cell)) {
+            if seen.insert(project.cell_key(&cell.id, &cell.values)) {
                 todo.push(cell);
             }
         }
         let found: Vec<Vec<crate::diagnostic::Diagnostic>> = todo
             .par_iter()
-            .map(|cell| match project.resolve(cell) {
+            .map(|cell| match project.resolve(&cell.id, &cell.values) {
                 Ok(_) => Vec::new(),
                 Err(ds) => ds
                     .into_iter()

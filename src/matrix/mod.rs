@@ -11,7 +11,6 @@ pub mod filter;
 pub mod image_store;
 mod raw;
 pub mod socket;
-pub mod units;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -22,6 +21,9 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde::Serialize;
 
+/// A service's restart policy: compose's vocabulary (Docker's names), which the matrix's
+/// `restart` key shares.
+pub use crate::compose::Restart;
 pub use cell::{Cell, Partition, PartitionKind};
 pub use compose::kind_of_image;
 pub use filter::{Filter, FilterError, Requirement, Version};
@@ -221,28 +223,6 @@ pub struct ServiceSpec {
     pub docker_socket: bool,
 }
 
-/// A service container's restart policy (Docker's names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Restart {
-    No,
-    OnFailure,
-    Always,
-    UnlessStopped,
-}
-
-impl Restart {
-    pub fn parse(s: &str) -> Option<Restart> {
-        match s {
-            "no" => Some(Restart::No),
-            "on-failure" => Some(Restart::OnFailure),
-            "always" => Some(Restart::Always),
-            "unless-stopped" => Some(Restart::UnlessStopped),
-            _ => None,
-        }
-    }
-}
-
 /// How a service is known to be ready: a real protocol handshake per kind by default.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
@@ -432,7 +412,7 @@ impl Matrix {
         if svc.from_compose
             && let Some(project) = &self.compose
         {
-            return project.image(&svc.name, cell);
+            return project.image(&svc.name, &cell.id, &cell.values);
         }
         fill_template(&svc.image, |name| {
             if name == "version" {

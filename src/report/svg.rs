@@ -89,11 +89,6 @@ pub fn with_glyphs(text: &str) -> String {
 
 // ---- perf charts ----
 
-/// The axes a chart groups by (the special axes' one list); a cell without them is
-/// grouped by what its engine measured.
-const ENGINE_AXIS: &str = crate::matrix::axes::ENGINE;
-const DRIVER_AXIS: &str = crate::matrix::axes::STORAGE_DRIVER;
-
 /// Chart geometry, in SVG user units (the chart scales to the page's width).
 const WIDTH: f64 = 960.0;
 const LABEL_W: f64 = 330.0;
@@ -133,28 +128,13 @@ pub fn perf_charts(r: &RunRecord) -> String {
 /// `engine 28.5.2 · overlay2`: a cell's group, from its values, else from what its engine
 /// measured.
 fn group_of(c: &CellRecord) -> String {
-    let measured = c.engine.as_ref();
-    let engine = c
-        .values
-        .get(ENGINE_AXIS)
-        .cloned()
-        .or_else(|| measured.map(|e| e.server_version.clone()))
-        .unwrap_or_default();
-    let driver = c
-        .values
-        .get(DRIVER_AXIS)
-        .cloned()
-        .or_else(|| measured.map(|e| e.storage_driver.clone()))
-        .unwrap_or_default();
-    format!("engine {engine} · {driver}")
+    format!("engine {} · {}", c.engine_version(), c.storage_driver())
 }
 
 /// The rest of a cell's values, for its row.
 fn row_label(c: &CellRecord) -> String {
     let rest: Vec<String> = c
-        .values
-        .iter()
-        .filter(|(k, _)| *k != ENGINE_AXIS && *k != DRIVER_AXIS)
+        .values_but_engine()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     if rest.is_empty() {
@@ -209,11 +189,6 @@ fn chart(
     for (c, p) in rows {
         groups.entry(group_of(c)).or_default().push((c, p));
     }
-    let band_top = |p: &PerfStats| {
-        p.baseline
-            .as_ref()
-            .map_or(0.0, |b| b.p95_ms * (1.0 + b.tolerance_pct.max(0.0) / 100.0))
-    };
     let max = rows
         .iter()
         .map(|(_, p)| p.p95_ms.max(p.p50_ms).max(band_top(p)))
@@ -289,66 +264,79 @@ fn chart(
         );
         y += GROUP_H;
         for (c, p) in cells {
-            let label = row_label(c);
-            let _ = write!(
-                out,
-                "<g class=\"row\" data-cell=\"{}\"><text x=\"{}\" y=\"{}\" text-anchor=\"end\"><title>{}</title>{}</text>",
-                esc(&c.id),
-                n(LABEL_W),
-                n(y + 17.0),
-                esc(&describe_values(c)),
-                esc(&clip(&label, 46))
-            );
-            if let Some(b) = &p.baseline {
-                let (b0, b1) = (x(b.p95_ms), x(band_top(p)));
-                let _ = write!(
-                    out,
-                    "<rect class=\"band\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{BAND_FILL}\" fill-opacity=\"0.45\"><title>baseline p95 {} (run {}), tolerance {:.0}%: up to {}</title></rect><line class=\"baseline\" x1=\"{b0}\" y1=\"{}\" x2=\"{b0}\" y2=\"{}\" stroke=\"#7d4e00\" stroke-width=\"2\"/>",
-                    n(b0),
-                    n(y + 1.0),
-                    n((b1 - b0).max(1.0)),
-                    n(ROW_H - 2.0),
-                    esc(&fmt_ms(b.p95_ms)),
-                    esc(&b.run_id),
-                    b.tolerance_pct,
-                    esc(&fmt_ms(band_top(p))),
-                    n(y + 1.0),
-                    n(y + ROW_H - 1.0),
-                    b0 = n(b0)
-                );
-            }
-            let regressed = p.baseline.as_ref().is_some_and(|b| b.regressed);
-            let p95_fill = if regressed { REGRESSED_FILL } else { P95_FILL };
-            let _ = write!(
-                out,
-                "<rect class=\"p50\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"8\" fill=\"{P50_FILL}\"><title>p50 {}</title></rect>\
-                 <rect class=\"p95\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"10\" fill=\"{p95_fill}\"><title>p95 {}</title></rect>",
-                n(BAR_X),
-                n(y + 3.0),
-                n(x(p.p50_ms) - BAR_X),
-                esc(&fmt_ms(p.p50_ms)),
-                n(BAR_X),
-                n(y + 12.0),
-                n(x(p.p95_ms) - BAR_X),
-                esc(&fmt_ms(p.p95_ms)),
-            );
-            let mut figure = format!("{} / {}", fmt_ms(p.p50_ms), fmt_ms(p.p95_ms));
-            if let Some(b) = &p.baseline {
-                figure.push_str(&format!(" {}", fmt_pct(b.p95_delta_pct)));
-            }
-            let fx = x(p.p95_ms.max(p.p50_ms)).max(x(band_top(p))) + 4.0;
-            let _ = writeln!(
-                out,
-                "<text x=\"{}\" y=\"{}\" fill=\"{}\">{}</text></g>",
-                n(fx),
-                n(y + 17.0),
-                if regressed { REGRESSED_FILL } else { "#1f2328" },
-                esc(&figure)
-            );
+            row(out, c, p, y, &x);
             y += ROW_H;
         }
     }
     out.push_str("</svg>\n</figure>\n");
+}
+
+/// One cell's row of a chart at height `y`: its label, the baseline band, the p50 and p95
+/// bars and their figures.
+fn row(out: &mut String, c: &CellRecord, p: &PerfStats, y: f64, x: &impl Fn(f64) -> f64) {
+    let label = row_label(c);
+    let _ = write!(
+        out,
+        "<g class=\"row\" data-cell=\"{}\"><text x=\"{}\" y=\"{}\" text-anchor=\"end\"><title>{}</title>{}</text>",
+        esc(&c.id),
+        n(LABEL_W),
+        n(y + 17.0),
+        esc(&describe_values(c)),
+        esc(&clip(&label, 46))
+    );
+    if let Some(b) = &p.baseline {
+        let (b0, b1) = (x(b.p95_ms), x(band_top(p)));
+        let _ = write!(
+            out,
+            "<rect class=\"band\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{BAND_FILL}\" fill-opacity=\"0.45\"><title>baseline p95 {} (run {}), tolerance {:.0}%: up to {}</title></rect><line class=\"baseline\" x1=\"{b0}\" y1=\"{}\" x2=\"{b0}\" y2=\"{}\" stroke=\"#7d4e00\" stroke-width=\"2\"/>",
+            n(b0),
+            n(y + 1.0),
+            n((b1 - b0).max(1.0)),
+            n(ROW_H - 2.0),
+            esc(&fmt_ms(b.p95_ms)),
+            esc(&b.run_id),
+            b.tolerance_pct,
+            esc(&fmt_ms(band_top(p))),
+            n(y + 1.0),
+            n(y + ROW_H - 1.0),
+            b0 = n(b0)
+        );
+    }
+    let regressed = p.baseline.as_ref().is_some_and(|b| b.regressed);
+    let p95_fill = if regressed { REGRESSED_FILL } else { P95_FILL };
+    let _ = write!(
+        out,
+        "<rect class=\"p50\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"8\" fill=\"{P50_FILL}\"><title>p50 {}</title></rect>\
+         <rect class=\"p95\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"10\" fill=\"{p95_fill}\"><title>p95 {}</title></rect>",
+        n(BAR_X),
+        n(y + 3.0),
+        n(x(p.p50_ms) - BAR_X),
+        esc(&fmt_ms(p.p50_ms)),
+        n(BAR_X),
+        n(y + 12.0),
+        n(x(p.p95_ms) - BAR_X),
+        esc(&fmt_ms(p.p95_ms)),
+    );
+    let mut figure = format!("{} / {}", fmt_ms(p.p50_ms), fmt_ms(p.p95_ms));
+    if let Some(b) = &p.baseline {
+        figure.push_str(&format!(" {}", fmt_pct(b.p95_delta_pct)));
+    }
+    let fx = x(p.p95_ms.max(p.p50_ms)).max(x(band_top(p))) + 4.0;
+    let _ = writeln!(
+        out,
+        "<text x=\"{}\" y=\"{}\" fill=\"{}\">{}</text></g>",
+        n(fx),
+        n(y + 17.0),
+        if regressed { REGRESSED_FILL } else { "#1f2328" },
+        esc(&figure)
+    );
+}
+
+/// Where the baseline's tolerance band ends (0 without a baseline).
+fn band_top(p: &PerfStats) -> f64 {
+    p.baseline
+        .as_ref()
+        .map_or(0.0, |b| b.p95_ms * (1.0 + b.tolerance_pct.max(0.0) / 100.0))
 }
 
 // ---- comparison deltas ----

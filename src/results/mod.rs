@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+mod cell_axes;
 pub mod compare;
 mod header;
 pub mod merge;

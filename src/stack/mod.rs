@@ -298,102 +298,14 @@ impl Stack {
         spec: &ServiceSpec,
         image: &str,
     ) -> Result<(), StackError> {
-        // A compose service's values are interpolated already (`$$` gave a literal `$`).
-        let env = match &spec.compose {
-            Some(_) => spec.env.clone(),
-            None => env::resolve(&spec.env, &|k| std::env::var(k).ok()).map_err(|source| {
-                StackError::Env {
-                    service: spec.name.clone(),
-                    source,
-                }
-            })?,
-        };
+        let env = service_env(spec)?;
         // The resolved secrets (from the caller's environment) are masked in every output.
         crate::secrets::remember_env(env.iter());
         let container_name = labels::object_name(&["dm", self.run_id(), &cell.id, &spec.name]);
         let mut svc_labels = self.labels.clone();
         svc_labels.insert(labels::SERVICE.into(), spec.name.clone());
-        let mut binds = Vec::new();
-        for (vol, mount) in &spec.volumes {
-            let name = labels::object_name(&["dm", self.run_id(), &cell.id, &spec.name, vol]);
-            let mut vol_labels = self.labels.clone();
-            vol_labels.insert(labels::SERVICE.into(), spec.name.clone());
-            self.docker
-                .create_volume(bollard::models::VolumeCreateRequest {
-                    name: Some(name.clone()),
-                    labels: Some(vol_labels),
-                    ..Default::default()
-                })
-                .await
-                .map_err(|source| StackError::CreateVolume {
-                    service: spec.name.clone(),
-                    name: name.clone(),
-                    source,
-                })?;
-            self.volumes.push(name.clone());
-            binds.push(format!("{name}:{mount}"));
-        }
-        if spec.docker_socket {
-            let path = crate::matrix::socket::PATH;
-            binds.push(format!("{}:{path}", socket_source(engine)));
-        }
-        let ports = ready::ports_to_publish(spec);
-        let exposed: HashMap<String, HashMap<(), ()>> = ports
-            .iter()
-            .map(|p| (format!("{p}/tcp"), HashMap::new()))
-            .collect();
-        let bindings: HashMap<String, Option<Vec<PortBinding>>> = ports
-            .iter()
-            .map(|p| {
-                (
-                    format!("{p}/tcp"),
-                    Some(vec![PortBinding {
-                        host_ip: Some("0.0.0.0".into()),
-                        host_port: Some(String::new()),
-                    }]),
-                )
-            })
-            .collect();
-        let mut body = ContainerCreateBody {
-            image: Some(image.to_string()),
-            env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-            cmd: spec.command.clone(),
-            labels: Some(svc_labels),
-            exposed_ports: Some(exposed.into_keys().collect()),
-            host_config: Some(HostConfig {
-                network_mode: Some(self.network.clone()),
-                port_bindings: Some(bindings),
-                memory: spec.memory.map(|m| m as i64),
-                // Without a swap limit equal to the memory limit, the kernel swaps instead
-                // of OOM-killing where swap exists.
-                memory_swap: spec.memory.map(|m| m as i64),
-                nano_cpus: spec.cpus.map(|c| (c * 1e9) as i64),
-                binds: (!binds.is_empty()).then_some(binds),
-                restart_policy: spec
-                    .restart
-                    .or(self.default_restart)
-                    .map(|r| RestartPolicy {
-                        name: Some(match r {
-                            Restart::No => RestartPolicyNameEnum::NO,
-                            Restart::OnFailure => RestartPolicyNameEnum::ON_FAILURE,
-                            Restart::Always => RestartPolicyNameEnum::ALWAYS,
-                            Restart::UnlessStopped => RestartPolicyNameEnum::UNLESS_STOPPED,
-                        }),
-                        maximum_retry_count: None,
-                    }),
-                ..Default::default()
-            }),
-            networking_config: Some(NetworkingConfig {
-                endpoints_config: Some(HashMap::from([(
-                    self.network.clone(),
-                    EndpointSettings {
-                        aliases: Some(vec![spec.name.clone()]),
-                        ..Default::default()
-                    },
-                )])),
-            }),
-            ..Default::default()
-        };
+        let binds = self.binds(engine, cell, spec).await?;
+        let mut body = self.container_body(spec, image, &env, binds, svc_labels);
         let after = match &spec.compose {
             Some(c) => Some(self.compose_body(&cell.id, c, engine, &mut body).await?),
             None => None,
@@ -447,6 +359,111 @@ impl Stack {
             figures,
         });
         Ok(())
+    }
+
+    /// A service's named volumes (created, one per cell) and the engine socket it asks
+    /// for, as binds.
+    async fn binds(
+        &mut self,
+        engine: &EngineHandle,
+        cell: &Cell,
+        spec: &ServiceSpec,
+    ) -> Result<Vec<String>, StackError> {
+        let mut binds = Vec::new();
+        for (vol, mount) in &spec.volumes {
+            let name = labels::object_name(&["dm", self.run_id(), &cell.id, &spec.name, vol]);
+            let mut vol_labels = self.labels.clone();
+            vol_labels.insert(labels::SERVICE.into(), spec.name.clone());
+            self.docker
+                .create_volume(bollard::models::VolumeCreateRequest {
+                    name: Some(name.clone()),
+                    labels: Some(vol_labels),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|source| StackError::CreateVolume {
+                    service: spec.name.clone(),
+                    name: name.clone(),
+                    source,
+                })?;
+            self.volumes.push(name.clone());
+            binds.push(format!("{name}:{mount}"));
+        }
+        if spec.docker_socket {
+            let path = crate::matrix::socket::PATH;
+            binds.push(format!("{}:{path}", socket_source(engine)));
+        }
+        Ok(binds)
+    }
+
+    /// What the service's container is created with: its image, environment, command,
+    /// labels, ephemeral published ports, limits, binds, restart policy and its network
+    /// alias (a compose service's other keys are added by `compose_body`).
+    fn container_body(
+        &self,
+        spec: &ServiceSpec,
+        image: &str,
+        env: &IndexMap<String, String>,
+        binds: Vec<String>,
+        svc_labels: HashMap<String, String>,
+    ) -> ContainerCreateBody {
+        let ports = ready::ports_to_publish(spec);
+        let exposed: HashMap<String, HashMap<(), ()>> = ports
+            .iter()
+            .map(|p| (format!("{p}/tcp"), HashMap::new()))
+            .collect();
+        let bindings: HashMap<String, Option<Vec<PortBinding>>> = ports
+            .iter()
+            .map(|p| {
+                (
+                    format!("{p}/tcp"),
+                    Some(vec![PortBinding {
+                        host_ip: Some("0.0.0.0".into()),
+                        host_port: Some(String::new()),
+                    }]),
+                )
+            })
+            .collect();
+        ContainerCreateBody {
+            image: Some(image.to_string()),
+            env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            cmd: spec.command.clone(),
+            labels: Some(svc_labels),
+            exposed_ports: Some(exposed.into_keys().collect()),
+            host_config: Some(HostConfig {
+                network_mode: Some(self.network.clone()),
+                port_bindings: Some(bindings),
+                memory: spec.memory.map(|m| m as i64),
+                // Without a swap limit equal to the memory limit, the kernel swaps instead
+                // of OOM-killing where swap exists.
+                memory_swap: spec.memory.map(|m| m as i64),
+                nano_cpus: spec.cpus.map(|c| (c * 1e9) as i64),
+                binds: (!binds.is_empty()).then_some(binds),
+                restart_policy: spec
+                    .restart
+                    .or(self.default_restart)
+                    .map(|r| RestartPolicy {
+                        name: Some(match r {
+                            Restart::No => RestartPolicyNameEnum::NO,
+                            Restart::OnFailure => RestartPolicyNameEnum::ON_FAILURE,
+                            Restart::Always => RestartPolicyNameEnum::ALWAYS,
+                            Restart::UnlessStopped => RestartPolicyNameEnum::UNLESS_STOPPED,
+                        }),
+                        maximum_retry_count: None,
+                    }),
+                ..Default::default()
+            }),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    self.network.clone(),
+                    EndpointSettings {
+                        aliases: Some(vec![spec.name.clone()]),
+                        ..Default::default()
+                    },
+                )])),
+            }),
+            ..Default::default()
+        }
     }
 
     /// The run this stack belongs to.
@@ -581,6 +598,20 @@ impl Stack {
         }
         problems
     }
+}
+
+/// A service's environment: a compose service's is interpolated already (`$$` gave a
+/// literal `$`); a matrix service's `${VAR}`s are filled from the caller's environment.
+fn service_env(spec: &ServiceSpec) -> Result<IndexMap<String, String>, StackError> {
+    Ok(match &spec.compose {
+        Some(_) => spec.env.clone(),
+        None => env::resolve(&spec.env, &|k| std::env::var(k).ok()).map_err(|source| {
+            StackError::Env {
+                service: spec.name.clone(),
+                source,
+            }
+        })?,
+    })
 }
 
 /// Waits for a started service as its dependents need it: a one-shot job to exit 0, a

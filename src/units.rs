@@ -1,5 +1,5 @@
 //! Durations (`90s`, `10m`, `1h30m`, `500ms`) and byte sizes (`512m`, `1g`) as written in
-//! matrix and scenario files.
+//! matrix, scenario and compose files.
 
 use std::time::Duration;
 
