@@ -529,3 +529,112 @@ fn run_prepares_engines_ahead_of_their_cells_within_max_engines() {
         said(&o)
     );
 }
+
+/// The dind engine's container, once the engine runs a container of its own (a cell's
+/// service is up inside it).
+fn busy_dind(run_id: &str) -> Option<String> {
+    let docker = |args: &[&str]| {
+        let o = Command::new("docker").args(args).output().ok()?;
+        Some(String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let dind = docker(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=io.dockmatrix.run={run_id}"),
+        "--filter",
+        "label=io.dockmatrix.engine",
+    ])?;
+    let dind = dind.lines().next()?.to_string();
+    let inner = docker(&["exec", &dind, "docker", "ps", "-q"])?;
+    (!inner.is_empty()).then_some(dind)
+}
+
+#[test]
+fn run_gives_a_retry_and_the_next_cell_a_new_engine_when_theirs_died() {
+    if !docker_available("engine_replaced")
+        || !images_available("engine_replaced", &[REDIS_IMAGE, ENGINE_IMAGE])
+    {
+        return;
+    }
+    // Cell `a` holds its checks for a while; `b` comes after it (`-j 1`), on the same engine.
+    let checks = r#"
+kind = "regression"
+[[check]]
+name = "sched: redis answers PING"
+service = "redis"
+redis = ["PING"]
+expect = { reply = "PONG" }
+
+[[check]]
+name = "sched: holds the cell"
+service = "redis"
+when = { case = "=a" }
+exec = ["sleep", "15"]
+"#;
+    let (dir, path) = write_matrix(&matrix(r#""a", "b""#, Some(ENGINE_IMAGE), ""), checks);
+    let out = dir.path().join("run");
+    let (mut child, rx) = spawn_dockmatrix(
+        &[
+            "run",
+            path.to_str().expect("utf-8"),
+            "--out",
+            out.to_str().expect("utf-8"),
+            "-j",
+            "1",
+            "--retries",
+            "1",
+        ],
+        &[],
+    );
+    let mut run_id = String::new();
+    while run_id.is_empty() {
+        let line = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("the run prints progress");
+        if let Some(rest) = line.strip_prefix("run ") {
+            run_id = rest.split(':').next().unwrap_or_default().to_string();
+        }
+    }
+    let log = std::thread::spawn(move || rx.into_iter().collect::<Vec<String>>().join("\n"));
+    let started = Instant::now();
+    let dind = loop {
+        if let Some(d) = busy_dind(&run_id) {
+            break d;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "no cell came up"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    std::thread::sleep(Duration::from_secs(3));
+    let killed = Command::new("docker")
+        .args(["kill", &dind])
+        .output()
+        .expect("docker kill");
+    assert!(killed.status.success(), "{killed:?}");
+    let status = child.wait().expect("the run ends");
+    let log = log.join().expect("log");
+    assert_eq!(status.code(), Some(0), "{log}");
+    let run = run_json(&out);
+    assert_eq!(
+        statuses(&run),
+        pairs(&[("a", "flaky"), ("b", "pass")]),
+        "{run}"
+    );
+    let a = cell(&run, &[("case", "a")]);
+    let before = a["previous_attempts"][0]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        before.contains("exited with code 137"),
+        "the first attempt names the engine's death: {a}"
+    );
+    assert!(log.contains("died and was removed"), "{log}");
+    assert_eq!(
+        labelled_objects(&run_id),
+        Vec::<String>::new(),
+        "nothing left of either engine"
+    );
+}

@@ -10,6 +10,7 @@ use super::lab::Lab;
 use super::pool::EngineKey;
 use super::step::{Clock, ms_since};
 use super::{Event, Keep, Runner, Step};
+use crate::engine::EngineTrouble;
 use crate::matrix::Cell;
 use crate::results::{
     CellStatus, CheckRecord, EngineFacts, Finding, ImageRecord, ServiceRecord, StepDurations,
@@ -140,7 +141,7 @@ impl<L: Lab> Runner<'_, L> {
             self.checks_step(&clock, cell, &engine, &stack, &mut a)
                 .await;
         }
-        let engine_lost = self.aftermath(&engine, &stack, &mut a).await;
+        let engine_lost = self.aftermath(key, &engine, &stack, &mut a).await;
         // An attempt that will be retried is always torn down: the retry provisions the
         // same names (a kept stack made it fail with 409 Conflict), and only the cell's
         // final outcome decides what `--keep` keeps.
@@ -308,13 +309,24 @@ impl<L: Lab> Runner<'_, L> {
     /// nothing more); else the services' figures and, for a cell that did not pass, their
     /// last log lines; a service OOM-killed meanwhile fails a cell that passed. Returns
     /// whether the engine is past asking.
-    async fn aftermath(&self, engine: &L::Engine, stack: &L::Stack, a: &mut Attempt) -> bool {
+    async fn aftermath(
+        &self,
+        key: &EngineKey,
+        engine: &L::Engine,
+        stack: &L::Stack,
+        a: &mut Attempt,
+    ) -> bool {
         let mut engine_lost = false;
         if !matches!(a.status, CellStatus::Pass | CellStatus::Cancelled)
             && let Some(trouble) = self.lab.trouble(engine).await
         {
             faults::engine_trouble(a, &trouble);
             engine_lost = true;
+            // A dead engine is removed and replaced: a retry, or a later cell of the same
+            // engine, gets a new one.
+            if matches!(trouble, EngineTrouble::Gone(_)) {
+                self.lab.replace(key, &*self.steps.emit).await;
+            }
         }
         if !engine_lost {
             let with_logs = a.status != CellStatus::Pass;

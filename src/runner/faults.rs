@@ -8,8 +8,8 @@ use crate::engine::EngineTrouble;
 use crate::results::CellStatus;
 
 /// After an attempt that did not pass, its engine is past asking: if it died, the cell is
-/// `error` naming the engine's exit (nothing about compatibility can be said), for good;
-/// if it froze, the reason says so.
+/// `error` naming the engine's exit (nothing about compatibility can be said); a retry
+/// gets a new engine ([`super::lab::Lab::replace`]). If it froze, the reason says so.
 pub(super) fn engine_trouble(a: &mut Attempt, trouble: &EngineTrouble) {
     let engine = a.engine.as_ref().map_or("", |f| f.name.as_str());
     let said = trouble.describe(engine);
@@ -21,9 +21,6 @@ pub(super) fn engine_trouble(a: &mut Attempt, trouble: &EngineTrouble) {
     a.reason = Some(match trouble {
         EngineTrouble::Gone(_) => {
             a.status = CellStatus::Error;
-            // The pool cannot start the same engine again within this run: a retry
-            // would only meet the same dead engine.
-            a.final_ = true;
             format!("{said}{step}; then: {before}")
         }
         EngineTrouble::Paused => format!("{before}; {said}"),

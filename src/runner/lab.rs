@@ -134,6 +134,12 @@ pub trait Lab: Sync {
     /// Releases every engine still up (end of run, or cancellation).
     fn release_all(&self, emit: &EmitFn) -> impl Future<Output = ()> + Send;
 
+    /// The engine of `key` died: forget it, so that the next cell or retry that needs it
+    /// gets a new one. A lab whose engines cannot die has nothing to do.
+    fn replace(&self, _key: &EngineKey, _emit: &EmitFn) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
     /// Prepares engines ahead of their cells, at most `max_engines` alive at once, each
     /// step under the perf gate's read side; returns once all are prepared or the run is
     /// cancelled. A lab whose engines need no preparation has nothing to do.
@@ -297,6 +303,10 @@ impl Lab for DockerLab<'_> {
         self.pool
             .prepare_ahead(max_engines, gate, cancel, emit)
             .await;
+    }
+
+    async fn replace(&self, key: &EngineKey, emit: &EmitFn) {
+        self.pool.replace(key, emit).await;
     }
 
     async fn ready(&self, key: &EngineKey) {

@@ -120,8 +120,11 @@ struct Entry {
     spec: Option<EngineSpec>,
     daemon: Option<serde_json::Value>,
     images: Vec<String>,
-    engine: OnceCell<Result<EngineHandle, EngineFailure>>,
-    loaded: OnceCell<Arc<Loaded>>,
+    /// The engine now serving the key's cells, and its images; a new one replaces an
+    /// engine that died ([`Pool::replace`]).
+    current: std::sync::Mutex<Arc<Generation>>,
+    /// Held while a dead engine is removed and replaced.
+    replacing: Mutex<()>,
     /// Set by the start task itself, so that an engine whose waiting cell was cancelled
     /// mid-start is still released.
     started: std::sync::Mutex<Option<EngineHandle>>,
@@ -139,6 +142,21 @@ struct Entry {
     /// The engine's place in the budget of engines alive at once, held from the start of
     /// its preparation until it is released (or failed to start).
     budget: std::sync::Mutex<Option<OwnedSemaphorePermit>>,
+}
+
+/// One engine's life under a key: started on first use, loaded once.
+#[derive(Default)]
+struct Generation {
+    engine: OnceCell<Result<EngineHandle, EngineFailure>>,
+    loaded: OnceCell<Arc<Loaded>>,
+}
+
+impl Entry {
+    fn current(&self) -> Arc<Generation> {
+        self.current
+            .lock()
+            .map_or_else(|_| Arc::new(Generation::default()), |g| g.clone())
+    }
 }
 
 pub struct Pool {
@@ -189,8 +207,8 @@ impl Pool {
                         spec,
                         daemon,
                         images,
-                        engine: OnceCell::new(),
-                        loaded: OnceCell::new(),
+                        current: std::sync::Mutex::new(Arc::default()),
+                        replacing: Mutex::new(()),
                         started: std::sync::Mutex::new(None),
                         findings: std::sync::Mutex::new(Vec::new()),
                         remaining: AtomicUsize::new(n),
@@ -237,6 +255,7 @@ impl Pool {
             });
         };
         entry
+            .current()
             .engine
             .get_or_init(|| async {
                 emit(Event::EngineStarting {
@@ -332,6 +351,7 @@ impl Pool {
             return Arc::new(Loaded::new());
         };
         entry
+            .current()
             .loaded
             .get_or_init(|| async {
                 let t = Instant::now();
@@ -455,6 +475,40 @@ impl Pool {
             let mut rx = entry.prepared.subscribe();
             let _ = rx.wait_for(|prepared| *prepared).await;
         }
+    }
+
+    /// The engine of `key` died (its container exited or vanished): remove what is left
+    /// of it and forget it, so that the next cell or retry that asks starts a new one. The
+    /// engine now current is judged again first (under a lock), so that cells finding the
+    /// same dead engine replace it once, and never an engine already started anew.
+    pub async fn replace(&self, key: &EngineKey, emit: &(dyn Fn(Event) + Send + Sync)) {
+        let Some(entry) = self.entries.get(key) else {
+            return;
+        };
+        let _one = entry.replacing.lock().await;
+        let Some(Ok(dead)) = entry.current().engine.get().cloned() else {
+            return;
+        };
+        if !matches!(
+            engine::settled_trouble(&self.host, &dead).await,
+            Some(engine::EngineTrouble::Gone(_))
+        ) {
+            return;
+        }
+        drop(entry.started.lock().ok().and_then(|mut s| s.take()));
+        // An engine that died did not stop cleanly: a cache it held is thrown away.
+        match entry.lease.lock().ok().and_then(|mut s| s.take()) {
+            Some(lease) => engine::cache::release(&self.host, &dead, &lease).await,
+            None => engine::release(&self.host, &dead).await,
+        }
+        if let Ok(mut current) = entry.current.lock() {
+            *current = Arc::default();
+        }
+        emit(Event::Warning(format!(
+            "engine {}/{} died and was removed; the next cell or retry that needs it starts a new one",
+            key.engine,
+            key.driver_label()
+        )));
     }
 
     /// What preflight and the daemon.json lint said of the engine of `key`.

@@ -221,6 +221,10 @@ impl Lab for Scripted {
         self.note(format!("cell_done {}", key.engine));
     }
 
+    async fn replace(&self, key: &EngineKey, _: &EmitFn) {
+        self.note(format!("replace {}", key.engine));
+    }
+
     async fn release_all(&self, _: &EmitFn) {
         self.note("release_all".into());
     }
@@ -403,9 +407,9 @@ async fn a_service_oom_killed_turns_a_pass_into_a_fail() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_engine_lost_mid_cell_is_error_not_retried_and_not_asked_for_anything_more() {
+async fn an_engine_lost_mid_cell_is_error_replaced_and_not_asked_for_anything_more() {
     let cfg = config(&["a"], |c| {
-        c.retries = 1;
+        c.retries = 0;
         c.keep = Keep::None;
     });
     let lab = Scripted {
@@ -419,7 +423,6 @@ async fn an_engine_lost_mid_cell_is_error_not_retried_and_not_asked_for_anything
         CellStatus::Error,
         "the engine's fault outranks the fail"
     );
-    assert_eq!(c.attempts, 1, "a dead engine is not retried");
     assert_eq!(
         c.reason.as_deref(),
         Some(
@@ -429,9 +432,28 @@ async fn an_engine_lost_mid_cell_is_error_not_retried_and_not_asked_for_anything
     assert!(c.services.is_empty(), "a dead engine has no figures");
     assert_eq!(
         lab.log(),
-        ["cell_done host", "release_all"],
-        "and no teardown"
+        ["replace host", "cell_done host", "release_all"],
+        "the dead engine is replaced for whoever needs it next, and nothing is torn down on it"
     );
+
+    // With a retry, the retry runs on the new engine: a pass then makes the cell flaky.
+    let cfg = config(&["a"], |c| c.retries = 1);
+    let lab = Scripted {
+        trouble: Some(EngineTrouble::Gone("exited with code 137".into())),
+        ..Scripted::with(&[("a", vec![Script::failing(), Script::passing()])])
+    };
+    let ran = run(&cfg, &lab).await;
+    let c = ran.cell("a");
+    assert_eq!(c.status, CellStatus::Flaky, "{c:?}");
+    assert_eq!(c.attempts, 2);
+    assert!(
+        c.previous_attempts[0]
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("exited with code 137")),
+        "{c:?}"
+    );
+    assert_eq!(lab.log()[0], "replace host");
 
     // A passing cell is never asked about its engine.
     let lab = Scripted {
