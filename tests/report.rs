@@ -9,7 +9,9 @@ use dockmatrix::matrix::{Cell, Partition};
 use dockmatrix::report::{self, Format, Options, Pivot};
 use dockmatrix::results::compare::compare;
 use dockmatrix::results::merge::{MergeError, merge};
-use dockmatrix::results::{CellRecord, CellStatus, CheckStatus, FindingLevel, RunRecord};
+use dockmatrix::results::{
+    CellRecord, CellStatus, CheckStatus, FindingLevel, RunRecord, UpgradePhase,
+};
 
 use crate::common::{dockmatrix, root, stderr, stdout};
 
@@ -128,19 +130,19 @@ fn fixture_covers_every_status() {
     let up = |c: &&CellRecord| c.upgrade.clone();
     assert!(r.cells.iter().filter_map(|c| up(&c)).any(|u| {
         u.rollback
-            && u.phase("rollback")
+            && u.phase(UpgradePhase::Rollback)
                 .is_some_and(|p| p.status == CellStatus::Pass)
     }));
     assert!(r.cells.iter().filter_map(|c| up(&c)).any(|u| {
         u.from_driver != u.to_driver
-            && u.phase("verify")
+            && u.phase(UpgradePhase::Verify)
                 .is_some_and(|p| p.status == CellStatus::Fail && !p.findings.is_empty())
     }));
     assert!(r.cells.iter().any(|c| {
         c.status == CellStatus::Unsupported
             && c.upgrade
                 .as_ref()
-                .and_then(|u| u.phase("upgrade"))
+                .and_then(|u| u.phase(UpgradePhase::Upgrade))
                 .is_some_and(|p| p.status == CellStatus::Unsupported)
     }));
     assert!(
@@ -543,7 +545,7 @@ fn csv_rows_and_columns() {
                 Some(ch) => {
                     assert_eq!(&row[col("check")], ch.name);
                     assert_eq!(&row[col("check_status")], ch.status.as_str());
-                    assert_eq!(&row[col("phase")], ch.phase.as_deref().unwrap_or_default());
+                    assert_eq!(&row[col("phase")], ch.phase.map_or("", |p| p.as_str()));
                 }
                 None => assert_eq!(&row[col("check")], ""),
             }
@@ -874,12 +876,12 @@ fn compare_finds_the_broken_cell() {
         .iter_mut()
         .filter(|c| c.status == CellStatus::Pass)
         .flat_map(|c| &mut c.checks)
-        .find(|ch| ch.phase.as_deref() == Some("verify"))
+        .find(|ch| ch.phase == Some(UpgradePhase::Verify))
         .expect("a passing verify check");
     ch.status = CheckStatus::Fail;
     let c = compare(&base, &broken_verify, 15.0);
     assert_eq!(c.checks.len(), 1);
-    assert_eq!(c.checks[0].phase.as_deref(), Some("verify"));
+    assert_eq!(c.checks[0].phase, Some(UpgradePhase::Verify));
     // Perf alone: a p95 50 % slower is a regression.
     let mut slow = base.clone();
     let p = slow

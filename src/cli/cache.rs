@@ -3,7 +3,7 @@
 
 use clap::Subcommand;
 
-use super::Outcome;
+use super::{CliError, Outcome};
 use dockmatrix::engine::image_cache::{self, Budget};
 
 #[derive(Debug, clap::Args)]
@@ -32,14 +32,11 @@ pub struct PruneArgs {
 pub fn run(args: &CacheArgs) -> Outcome {
     let CacheCommand::Prune(args) = &args.command;
     let dir = dockmatrix::engine::images::cache_dir().join("images");
-    let rt = match super::runtime() {
-        Ok(r) => r,
-        Err(o) => return o,
-    };
+    let rt = super::runtime()?;
     rt.block_on(async {
         let host = match dockmatrix::engine::connect_host().await {
             Ok(h) => h,
-            Err(e) => return super::host_unavailable(&e),
+            Err(e) => return super::host_unavailable(e),
         };
         let budget = Budget {
             older_than: args.older_than,
@@ -63,16 +60,14 @@ pub fn run(args: &CacheArgs) -> Outcome {
             mib(done.kept_bytes)
         ));
         // A closed stdout (`| head`) ends quietly, like every other command.
-        if let Err(o) = super::print_result(&text) {
-            return o;
-        }
+        super::print_result(&text)?;
         for p in &done.problems {
             eprintln!("warning: {p}");
         }
         if done.problems.is_empty() {
-            Outcome::Success
+            Ok(())
         } else {
-            Outcome::Failed
+            Err(CliError::Failed)
         }
     })
 }

@@ -1,7 +1,7 @@
 //! `dockmatrix clean`: removes labelled objects left by runs whose process is gone, by one
 //! run, or all of them.
 
-use super::{CleanArgs, Outcome};
+use super::{CleanArgs, CliError, Outcome};
 use dockmatrix::engine::clean::{Scope, clean};
 
 pub fn run(args: &CleanArgs) -> Outcome {
@@ -10,14 +10,11 @@ pub fn run(args: &CleanArgs) -> Outcome {
         (None, true) => Scope::All,
         (None, false) => Scope::Dead,
     };
-    let rt = match super::runtime() {
-        Ok(r) => r,
-        Err(o) => return o,
-    };
+    let rt = super::runtime()?;
     rt.block_on(async {
         let host = match dockmatrix::engine::connect_host().await {
             Ok(h) => h,
-            Err(e) => return super::host_unavailable(&e),
+            Err(e) => return super::host_unavailable(e),
         };
         if args.cache {
             let (removed, busy) = dockmatrix::engine::cache::remove_all(&host).await;
@@ -31,10 +28,7 @@ pub fn run(args: &CleanArgs) -> Outcome {
             for v in &busy {
                 eprintln!("engine cache {v} is in use by a live run: left alone");
             }
-            return match super::print_result(&text) {
-                Ok(()) => Outcome::Success,
-                Err(o) => o,
-            };
+            return super::print_result(&text);
         }
         let done = clean(&host, &scope).await;
         let mut runs: Vec<&String> = done
@@ -66,9 +60,7 @@ pub fn run(args: &CleanArgs) -> Outcome {
         for p in &done.problems {
             eprintln!("warning: {p}");
         }
-        if let Err(o) = printed {
-            return o;
-        }
-        if done.problems.is_empty() { Outcome::Success } else { Outcome::Failed }
+        printed?;
+        if done.problems.is_empty() { Ok(()) } else { Err(CliError::Failed) }
     })
 }

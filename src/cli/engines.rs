@@ -5,7 +5,7 @@
 use tabled::builder::Builder;
 use tabled::settings::Style;
 
-use super::{EnginesArgs, Outcome};
+use super::{CliError, EnginesArgs, Outcome};
 use dockmatrix::engine::labels::RunLabels;
 use dockmatrix::engine::{EngineError, EngineHandle, preflight};
 use dockmatrix::matrix::{EngineKind, Matrix};
@@ -21,10 +21,7 @@ enum Started {
 }
 
 pub fn run(args: &EnginesArgs) -> Outcome {
-    let (matrix, cells) = match super::plan::select(&args.matrix, &args.selection) {
-        Ok(x) => x,
-        Err(o) => return o,
-    };
+    let (matrix, cells) = super::plan::select(&args.matrix, &args.selection)?;
     // Each (engine, driver, daemon.json) once, with the images of every cell on it; an
     // upgrade cell's FROM and TO engines both.
     let mut keys: Vec<(EngineKey, Vec<String>, Option<serde_json::Value>)> = Vec::new();
@@ -46,19 +43,16 @@ pub fn run(args: &EnginesArgs) -> Outcome {
             }
         }
     }
-    let rt = match super::runtime() {
-        Ok(r) => r,
-        Err(o) => return o,
-    };
+    let rt = super::runtime()?;
     rt.block_on(async {
         let host = match dockmatrix::engine::connect_host().await {
             Ok(h) => h,
-            Err(e) => return super::host_unavailable(&e),
+            Err(e) => return super::host_unavailable(e),
         };
         if let Ok(h) = dockmatrix::engine::host::resolved()
             && let Err(o) = super::print_result(&format!("host engine: {h}\n"))
         {
-            return o;
+            return Err(o);
         }
         let run_id = format!("engines-{}", dockmatrix::runner::new_run_id());
         let labels = RunLabels::new(&run_id);
@@ -76,16 +70,14 @@ pub fn run(args: &EnginesArgs) -> Outcome {
         let results = futures_util::future::join_all(starts).await;
         dockmatrix::engine::clean::remove_run(&host, &run_id).await;
         let text = format!("{}\n{}\n", facts_table(&results), findings_table(&results));
-        if let Err(o) = super::print_result(&text) {
-            return o;
-        }
+        super::print_result(&text)?;
         if results
             .iter()
             .any(|(_, r, _)| matches!(r, Started::Failed(e) if !e.is_refusal()))
         {
-            Outcome::Failed
+            Err(CliError::Failed)
         } else {
-            Outcome::Success
+            Ok(())
         }
     })
 }

@@ -4,6 +4,7 @@
 mod cache;
 mod clean;
 mod engines;
+mod error;
 mod plan;
 mod progress;
 mod report;
@@ -17,6 +18,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use dockmatrix::matrix::{Filter, Partition};
+pub use error::CliError;
 
 /// `0.1.0 (commit 0123456789ab, built 2026-12-01)`: which build made a report.
 pub const LONG_VERSION: &str = concat!(
@@ -108,13 +110,13 @@ fn parse_partition(s: &str) -> Result<PartitionArg, String> {
 
 impl Selection {
     /// Turns `--partition auto` into the CI system's shard, saying which it used.
-    fn resolve_partition(&mut self) -> Result<(), Outcome> {
+    fn resolve_partition(&mut self) -> Result<(), CliError> {
         self.partition = match self.partition_arg {
             None => None,
             Some(PartitionArg::Fixed(p)) => Some(p),
             Some(PartitionArg::Auto) => {
                 let auto = dockmatrix::matrix::auto_partition::from_env(&|k| std::env::var(k).ok())
-                    .map_err(|e| Outcome::BadInput(format!("error: {e}")))?;
+                    .map_err(CliError::from_source)?;
                 eprintln!("{auto}");
                 auto.partition
             }
@@ -248,20 +250,16 @@ fn parse_keep(s: &str) -> Result<dockmatrix::runner::Keep, String> {
 }
 
 /// The async runtime of the commands that talk to Docker.
-fn runtime() -> Result<tokio::runtime::Runtime, Outcome> {
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Outcome::BadInput(format!("error: failed to start the async runtime: {e}")))
+        .map_err(|e| CliError::input("failed to start the async runtime", e))
 }
 
 /// The host engine could not be resolved (bad input: exit 2) or does not answer (exit 3).
-fn host_unavailable(e: &dockmatrix::engine::host::HostError) -> Outcome {
-    if e.is_bad_input() {
-        Outcome::BadInput(format!("error: {}", chain(e)))
-    } else {
-        Outcome::NoDocker(chain(e))
-    }
+fn host_unavailable(e: dockmatrix::engine::host::HostError) -> Outcome {
+    Err(CliError::Host(e))
 }
 
 /// An error and its causes, once each.
@@ -280,38 +278,8 @@ pub struct ImagesArgs {
     pub per_cell: bool,
 }
 
-/// What ended a command; each maps to one exit code of DESIGN.md.
-#[derive(Debug)]
-pub enum Outcome {
-    /// 0
-    Success,
-    /// 1: a cell failed or errored (already reported).
-    Failed,
-    /// 2: bad input or usage; the message is printed.
-    BadInput(String),
-    /// 3: no Docker engine answers.
-    NoDocker(String),
-    /// 130: Ctrl-C.
-    Interrupted,
-    /// 143: SIGTERM.
-    Terminated,
-    /// 141, quietly: stdout's reader went away (`| head`).
-    BrokenPipe,
-}
-
-impl Outcome {
-    fn exit_code(&self) -> u8 {
-        match self {
-            Outcome::Success => 0,
-            Outcome::Failed => 1,
-            Outcome::BadInput(_) => 2,
-            Outcome::NoDocker(_) => 3,
-            Outcome::Interrupted => 130,
-            Outcome::Terminated => 143,
-            Outcome::BrokenPipe => 141,
-        }
-    }
-}
+/// What a command ends with: `Ok` is exit 0, each [`CliError`] its own exit code.
+pub type Outcome = Result<(), CliError>;
 
 /// Parses the process arguments, runs the command and returns its exit code.
 pub fn main() -> ExitCode {
@@ -328,16 +296,14 @@ pub fn main() -> ExitCode {
         .command
         .selection_mut()
         .map_or(Ok(()), Selection::resolve_partition);
-    let outcome = match (resolved, cli.command) {
-        (Err(o), _) => o,
-        (Ok(()), command) => dispatch(command),
+    let Err(error) = resolved.and_then(|()| dispatch(cli.command)) else {
+        return ExitCode::SUCCESS;
     };
-    match &outcome {
-        Outcome::BadInput(msg) => eprintln!("{msg}"),
-        Outcome::NoDocker(msg) => eprintln!("error: no Docker engine answers: {msg}"),
-        _ => {}
+    // The one place a command's error is shown.
+    if let Some(message) = error.message() {
+        eprintln!("{message}");
     }
-    ExitCode::from(outcome.exit_code())
+    ExitCode::from(error.exit_code())
 }
 
 fn dispatch(command: Command) -> Outcome {
@@ -357,16 +323,16 @@ fn dispatch(command: Command) -> Outcome {
             use clap::CommandFactory as _;
             let mut cmd = Cli::command();
             clap_complete::generate(args.shell, &mut cmd, "dockmatrix", &mut std::io::stdout());
-            Outcome::Success
+            Ok(())
         }
         Command::Cache(args) => cache::run(&args),
         Command::Man => {
             use clap::CommandFactory as _;
             match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
-                Ok(()) => Outcome::Success,
+                Ok(()) => Ok(()),
                 // A closed pipe (`| head`) ends quietly.
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Outcome::Success,
-                Err(e) => Outcome::BadInput(format!("error: failed to write the man page: {e}")),
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                Err(e) => Err(CliError::input("failed to write the man page", e)),
             }
         }
     }
@@ -374,23 +340,21 @@ fn dispatch(command: Command) -> Outcome {
 
 /// Writes a command's result to stdout: a closed pipe ends the command quietly (141, as a
 /// shell reports a process killed by SIGPIPE), any other failure is an error.
-pub(crate) fn print_result(text: &str) -> Result<(), Outcome> {
+pub(crate) fn print_result(text: &str) -> Outcome {
     match dockmatrix::safe_io::print_stdout(text) {
         Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Outcome::BrokenPipe),
-        Err(e) => Err(Outcome::BadInput(format!(
-            "error: failed to write to stdout: {e}"
-        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(CliError::BrokenPipe),
+        Err(e) => Err(CliError::input("failed to write to stdout", e)),
     }
 }
 
 /// Joins repeated `--filter` flags into one filter.
-pub fn parse_filters(filters: &[String]) -> Result<Option<Filter>, Outcome> {
+pub fn parse_filters(filters: &[String]) -> Result<Option<Filter>, CliError> {
     let mut joined: Option<Filter> = None;
     for f in filters {
         let parsed = Filter::parse(f).map_err(|e| {
-            Outcome::BadInput(format!(
-                "error: invalid --filter `{f}`: {e}\n  = help: {}",
+            CliError::Usage(format!(
+                "invalid --filter `{f}`: {e}\n  = help: {}",
                 e.help()
             ))
         })?;

@@ -4,23 +4,21 @@ use indexmap::IndexSet;
 use tabled::builder::Builder;
 use tabled::settings::Style;
 
-use super::{ImagesArgs, Outcome, PlanArgs, PlanFormat, Selection, parse_filters};
+use super::{CliError, ImagesArgs, Outcome, PlanArgs, PlanFormat, Selection, parse_filters};
 use dockmatrix::matrix::{Cell, Matrix, PlanError};
 
 /// Loads the matrix and applies the selection; every failure is exit 2 with its message.
-pub fn select(matrix: &std::path::Path, sel: &Selection) -> Result<(Matrix, Vec<Cell>), Outcome> {
-    let m = Matrix::load(matrix).map_err(|d| Outcome::BadInput(d.to_string()))?;
+pub fn select(matrix: &std::path::Path, sel: &Selection) -> Result<(Matrix, Vec<Cell>), CliError> {
+    let m = Matrix::load(matrix).map_err(CliError::Diagnostics)?;
     let filter = parse_filters(&sel.filter)?;
-    let cells = m.plan(filter.as_ref(), sel.partition).map_err(|e| {
-        Outcome::BadInput(match e {
-            PlanError::Matrix(d) => d.to_string(),
-            PlanError::Filter(f) => format!("error: invalid --filter: {f}\n  = help: {}", f.help()),
-            PlanError::NoMatch(f) => format!(
-                "error: the filter `{f}` matches no cell of {}\n  = help: `dockmatrix plan {}` lists the cells",
-                matrix.display(),
-                matrix.display()
-            ),
-        })
+    let cells = m.plan(filter.as_ref(), sel.partition).map_err(|e| match e {
+        PlanError::Matrix(d) => CliError::Diagnostics(d),
+        PlanError::Filter(f) => CliError::Usage(format!("invalid --filter: {f}\n  = help: {}", f.help())),
+        PlanError::NoMatch(f) => CliError::Usage(format!(
+            "the filter `{f}` matches no cell of {}\n  = help: `dockmatrix plan {}` lists the cells",
+            matrix.display(),
+            matrix.display()
+        )),
     })?;
     if let Some(first) = cells.first() {
         for w in m.compose_warnings(first) {
@@ -36,13 +34,10 @@ pub fn select(matrix: &std::path::Path, sel: &Selection) -> Result<(Matrix, Vec<
 }
 
 pub fn plan(args: &PlanArgs) -> Outcome {
-    let (m, cells) = match select(&args.matrix, &args.selection) {
-        Ok(x) => x,
-        Err(o) => return o,
-    };
+    let (m, cells) = select(&args.matrix, &args.selection)?;
     // The scenarios are part of the plan: a bad one is reported here, not mid-run.
     if let Err(d) = dockmatrix::scenario::load_all(&m) {
-        return Outcome::BadInput(d.to_string());
+        return Err(CliError::Diagnostics(d));
     }
     // What is shown is masked and free of control characters (a clear-screen in an axis
     // value or the matrix name must not reach the terminal); cells only cloned if needed.
@@ -87,10 +82,10 @@ pub fn plan(args: &PlanArgs) -> Outcome {
             match written {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                    return Outcome::BrokenPipe;
+                    return Err(CliError::BrokenPipe);
                 }
                 Err(e) => {
-                    return Outcome::BadInput(format!("error: failed to write to stdout: {e}"));
+                    return Err(CliError::input("failed to write to stdout", e));
                 }
             }
         }
@@ -113,19 +108,14 @@ pub fn plan(args: &PlanArgs) -> Outcome {
                 cells.len(),
                 shown(&m.name)
             );
-            if let Err(o) = super::print_result(&text) {
-                return o;
-            }
+            super::print_result(&text)?
         }
     }
-    Outcome::Success
+    Ok(())
 }
 
 pub fn images(args: &ImagesArgs) -> Outcome {
-    let (m, cells) = match select(&args.matrix, &args.selection) {
-        Ok(x) => x,
-        Err(o) => return o,
-    };
+    let (m, cells) = select(&args.matrix, &args.selection)?;
     let mut seen: IndexSet<String> = IndexSet::new();
     for c in &cells {
         let mut of_cell: IndexSet<String> = IndexSet::new();
@@ -137,7 +127,7 @@ pub fn images(args: &ImagesArgs) -> Outcome {
                 Ok(img) => {
                     of_cell.insert(img);
                 }
-                Err(e) => return Outcome::BadInput(format!("error: cell {}: {e}", c.id)),
+                Err(e) => return Err(CliError::Usage(format!("cell {}: {e}", c.id))),
             }
         }
         if args.per_cell {
@@ -151,8 +141,5 @@ pub fn images(args: &ImagesArgs) -> Outcome {
         text.push_str(&img);
         text.push('\n');
     }
-    match super::print_result(&text) {
-        Ok(()) => Outcome::Success,
-        Err(o) => o,
-    }
+    super::print_result(&text)
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 
-use super::Outcome;
+use super::{CliError, Outcome};
 use dockmatrix::report::{self, Format, Options, Pivot};
 use dockmatrix::results::compare::{DEFAULT_TOLERANCE_PCT, compare as compare_runs};
 use dockmatrix::results::merge::merge as merge_runs;
@@ -84,12 +84,8 @@ pub struct MergeArgs {
 }
 
 /// `error: failed to read …: No such file or directory`: the chain of causes, once.
-fn render_error(e: &dyn std::error::Error) -> String {
-    format!("error: {}", super::chain(e))
-}
-
-fn load(path: &Path) -> Result<RunRecord, Outcome> {
-    RunRecord::load(path).map_err(|e| Outcome::BadInput(render_error(&e)))
+fn load(path: &Path) -> Result<RunRecord, CliError> {
+    RunRecord::load(path).map_err(CliError::from_source)
 }
 
 /// Colour on stdout, for `report` and `run` alike: `--color`, else a terminal that
@@ -102,36 +98,27 @@ pub(super) fn stdout_wants_colour() -> bool {
 /// [`write_output`]) or to stdout (a closed pipe ends quietly).
 fn emit(text: &str, output: Option<&Path>, inputs: &[FileId]) -> Outcome {
     match output {
-        Some(path) => match write_output(path, text.as_bytes(), inputs) {
-            Ok(()) => Outcome::Success,
-            Err(e) => Outcome::BadInput(render_error(&e)),
-        },
-        None => match super::print_result(text) {
-            Ok(()) => Outcome::Success,
-            Err(o) => o,
-        },
+        Some(path) => write_output(path, text.as_bytes(), inputs).map_err(CliError::from_source),
+        None => super::print_result(text),
     }
 }
 
 pub fn report(args: &ReportArgs) -> Outcome {
     let format = Format::from(args.format);
-    let record = match load(&args.run) {
-        Ok(r) => r,
-        Err(o) => return o,
-    };
+    let record = load(&args.run)?;
     let pivot = match &args.pivot {
         None => None,
         Some(_) if !format.supports_pivot() => {
-            return Outcome::BadInput(
-                "error: --pivot works with --format table, markdown or html".to_string(),
-            );
+            return Err(CliError::Usage(
+                "--pivot works with --format table, markdown or html".to_string(),
+            ));
         }
         Some(p) => match p
             .parse::<Pivot>()
             .and_then(|p| p.check(&record).map(|()| p))
         {
             Ok(p) => Some(p),
-            Err(e) => return Outcome::BadInput(format!("error: invalid --pivot: {e}")),
+            Err(e) => return Err(CliError::Usage(format!("invalid --pivot: {e}"))),
         },
     };
     let to_stdout = format == Format::Table && args.output.is_none();
@@ -154,19 +141,13 @@ pub fn report(args: &ReportArgs) -> Outcome {
 
 pub fn compare(args: &CompareArgs) -> Outcome {
     if !(args.tolerance.is_finite() && args.tolerance >= 0.0) {
-        return Outcome::BadInput(format!(
-            "error: --tolerance must be a percentage of 0 or more, not {}",
+        return Err(CliError::Usage(format!(
+            "--tolerance must be a percentage of 0 or more, not {}",
             args.tolerance
-        ));
+        )));
     }
-    let base = match load(&args.base) {
-        Ok(r) => r,
-        Err(o) => return o,
-    };
-    let new = match load(&args.new) {
-        Ok(r) => r,
-        Err(o) => return o,
-    };
+    let base = load(&args.base)?;
+    let new = load(&args.new)?;
     // Every string of both runs masked and free of control characters, whatever format
     // shows it (a run.json may have been written by hand or by an older dockmatrix).
     let (base, new) = (
@@ -187,23 +168,21 @@ pub fn compare(args: &CompareArgs) -> Outcome {
         CompareFormat::Json => report::compare::render_json(&cmp),
         CompareFormat::Html => report::compare::render_html(&cmp),
     };
-    if let Outcome::BrokenPipe = emit(&text, None, &[]) {
-        return Outcome::BrokenPipe;
+    // Only a closed pipe changes the outcome; the comparison's verdict is the exit code.
+    if let Err(CliError::BrokenPipe) = emit(&text, None, &[]) {
+        return Err(CliError::BrokenPipe);
     }
     if cmp.regressed {
-        Outcome::Failed
+        Err(CliError::Failed)
     } else {
-        Outcome::Success
+        Ok(())
     }
 }
 
 pub fn merge(args: &MergeArgs) -> Outcome {
     let mut shards = Vec::with_capacity(args.runs.len());
     for p in &args.runs {
-        match load(p) {
-            Ok(r) => shards.push(r),
-            Err(o) => return o,
-        }
+        shards.push(load(p)?);
     }
     // The merged record, its warnings and reports hold only masked, clean text.
     let shards: Vec<RunRecord> = shards
@@ -212,7 +191,7 @@ pub fn merge(args: &MergeArgs) -> Outcome {
         .collect();
     let merged = match merge_runs(&shards) {
         Ok(m) => m,
-        Err(e) => return Outcome::BadInput(format!("error: cannot merge: {e}")),
+        Err(e) => return Err(CliError::Usage(format!("cannot merge: {e}"))),
     };
     // Never into `/`, a shard, or a folder holding anything but a run of this matrix.
     let inputs: Vec<FileId> = args
@@ -230,14 +209,14 @@ pub fn merge(args: &MergeArgs) -> Outcome {
         },
     ) {
         Ok(o) => o,
-        Err(e) => return Outcome::BadInput(render_error(&e)),
+        Err(e) => return Err(CliError::from_source(e)),
     };
     if let Err(e) = merged
         .save(out.path())
         .and_then(|_| report::write_all(&merged, out.path()))
     {
         out.abandon();
-        return Outcome::BadInput(render_error(&e));
+        return Err(CliError::from_source(e));
     }
     for w in &merged.warnings {
         eprintln!("warning: {w}");
@@ -249,7 +228,7 @@ pub fn merge(args: &MergeArgs) -> Outcome {
         merged.run_id,
         report::summary_line(&merged)
     );
-    Outcome::Success
+    Ok(())
 }
 
 #[cfg(test)]

@@ -122,7 +122,7 @@ fn sections(c: &Comparison) -> Sections {
             format!(
                 "{} › {}",
                 clean(&x.suite),
-                clean(&super::upgrade::phased_name(x.phase.as_deref(), &x.name))
+                clean(&super::upgrade::phased_name(x.phase, &x.name))
             ),
             format!("{} {}", x.base.symbol(), x.base),
             format!("{} {}", x.new.symbol(), x.new),

@@ -166,7 +166,9 @@ fn fill(
     row.push(e.map(|e| e.storage_driver.clone()).unwrap_or_default());
     row.push(cell.durations_ms.total.to_string());
     let upgrade = cell.upgrade.as_ref();
-    let phase = check.and_then(|c| c.phase.clone()).unwrap_or_default();
+    let phase = check
+        .and_then(|c| c.phase)
+        .map_or_else(String::new, |p| p.as_str().to_string());
     check_columns(row, check);
     row.push(phase);
     match upgrade {
@@ -188,11 +190,13 @@ fn fill(
             });
             row.push(u.data_kept.map(|k| k.to_string()).unwrap_or_default());
             row.push(u.containers_back.map(|c| c.to_string()).unwrap_or_default());
-            row.push(match (u.rollback, u.phase("rollback")) {
-                (false, _) => String::new(),
-                (true, Some(p)) => p.status.to_string(),
-                (true, None) => "not reached".to_string(),
-            });
+            row.push(
+                match (u.rollback, u.phase(crate::results::UpgradePhase::Rollback)) {
+                    (false, _) => String::new(),
+                    (true, Some(p)) => p.status.to_string(),
+                    (true, None) => "not reached".to_string(),
+                },
+            );
         }
     }
     row.push(e.map(|e| e.min_api_version.clone()).unwrap_or_default());

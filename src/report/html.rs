@@ -359,9 +359,9 @@ fn upgrades(o: &mut String, r: &RunRecord) {
             let _ = write!(
                 o,
                 "<li class=\"phase st-{st}\" data-phase=\"{}\" data-status=\"{st}\">{} <b>{}</b> {st} ({})",
-                esc(&p.name),
+                esc(p.name.as_str()),
                 with_glyphs(p.status.symbol()),
-                esc(&p.name),
+                esc(p.name.as_str()),
                 fmt_duration(p.duration_ms)
             );
             if let Some(reason) = p.reason.as_deref().filter(|x| !x.trim().is_empty()) {
@@ -563,7 +563,7 @@ fn failures(o: &mut String, r: &RunRecord) {
                             ch.status,
                             with_glyphs(ch.status.symbol()),
                             esc(&ch.suite),
-                            esc(&upgrade::phased_name(ch.phase.as_deref(), &ch.name)),
+                            esc(&upgrade::phased_name(ch.phase, &ch.name)),
                             ch.status,
                             fmt_duration(ch.duration_ms)
                         );

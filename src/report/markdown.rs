@@ -175,7 +175,7 @@ fn upgrade_paths(out: &mut String, record: &RunRecord) {
                 "**{}** ({}), phase **{}**: {} {}",
                 md(&r.path),
                 md(&r.driver),
-                md(&p.name),
+                md(p.name.as_str()),
                 p.status.symbol(),
                 p.status
             );
@@ -264,7 +264,7 @@ fn cell_detail(out: &mut String, cell: &CellRecord) {
             "- {} **{} › {}** ({})\n",
             ch.status.symbol(),
             md(&ch.suite),
-            md(&upgrade::phased_name(ch.phase.as_deref(), &ch.name)),
+            md(&upgrade::phased_name(ch.phase, &ch.name)),
             ch.status
         );
         if !ch.message.trim().is_empty() {

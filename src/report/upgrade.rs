@@ -5,10 +5,12 @@
 //! show nothing of it.
 
 use super::Tally;
-use crate::results::{CellRecord, FindingLevel, PhaseRecord, RunRecord, UpgradeRecord};
+use crate::results::{
+    CellRecord, FindingLevel, PhaseRecord, RunRecord, UpgradePhase, UpgradeRecord,
+};
 
 /// The phase whose checks ran on the TO engine after the upgrade.
-pub(crate) const TO_PHASE: &str = "verify";
+pub(crate) const TO_PHASE: UpgradePhase = UpgradePhase::Verify;
 
 /// Column titles, in order (`stack` only when some row has one: see [`has_stack`]).
 pub(crate) const COLUMNS: [&str; 8] = [
@@ -133,14 +135,12 @@ fn row(cell: &CellRecord) -> Option<PathRow<'_>> {
         |c: Option<crate::results::Counted>| c.map_or("–".to_string(), |c| c.to_string());
     let suites = Tally::of(
         cell,
-        cell.checks
-            .iter()
-            .filter(|c| c.phase.as_deref() == Some(TO_PHASE)),
+        cell.checks.iter().filter(|c| c.phase == Some(TO_PHASE)),
     );
     let rollback = if !u.rollback {
         "–".to_string()
     } else {
-        match u.phase("rollback") {
+        match u.phase(UpgradePhase::Rollback) {
             Some(p) => match u.rollback_containers_back {
                 Some(c) => format!("{} {} {c}", p.status.symbol(), p.status),
                 None => format!("{} {}", p.status.symbol(), p.status),
@@ -182,7 +182,7 @@ pub(crate) fn level_label(level: FindingLevel) -> &'static str {
 }
 
 /// A check's name as a report lists it: `verify › name` when it ran in an upgrade phase.
-pub(crate) fn phased_name(phase: Option<&str>, name: &str) -> String {
+pub(crate) fn phased_name(phase: Option<UpgradePhase>, name: &str) -> String {
     match phase {
         Some(p) => format!("{p} › {name}"),
         None => name.to_string(),

@@ -57,7 +57,7 @@ pub struct CheckChange {
     pub name: String,
     /// The upgrade phase the check ran in (`seed`, `verify`, `rollback`), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub phase: Option<String>,
+    pub phase: Option<super::UpgradePhase>,
     pub base: CheckStatus,
     pub new: CheckStatus,
     /// The new run's message.
@@ -221,7 +221,7 @@ fn compare_checks(
                 values: n.values.clone(),
                 suite: nc.suite.clone(),
                 name: nc.name.clone(),
-                phase: nc.phase.clone(),
+                phase: nc.phase,
                 base: bc.status,
                 new: nc.status,
                 message: nc.message.clone(),

@@ -348,8 +348,8 @@ pub struct UpgradeRecord {
 }
 
 impl UpgradeRecord {
-    /// The phase named `name`, if it ran.
-    pub fn phase(&self, name: &str) -> Option<&PhaseRecord> {
+    /// The phase `name`, if it ran.
+    pub fn phase(&self, name: UpgradePhase) -> Option<&PhaseRecord> {
         self.phases.iter().find(|p| p.name == name)
     }
 }
@@ -366,11 +366,52 @@ impl fmt::Display for Counted {
     }
 }
 
+/// A phase of an upgrade rehearsal, in the order they run; run.json spells them `seed`,
+/// `upgrade`, `verify` and `rollback`. The runner's steps of the same names and the
+/// scenario phases that run in one convert to it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum UpgradePhase {
+    /// On FROM: the checks that write the data `verify` reads back.
+    Seed,
+    /// The engine is switched from FROM to TO.
+    Upgrade,
+    /// On TO: the data read back and the ordinary checks.
+    Verify,
+    /// On FROM again, when the rehearsal rolls back.
+    Rollback,
+}
+
+impl UpgradePhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpgradePhase::Seed => "seed",
+            UpgradePhase::Upgrade => "upgrade",
+            UpgradePhase::Verify => "verify",
+            UpgradePhase::Rollback => "rollback",
+        }
+    }
+
+    /// The upgrade phase a scenario phase is named after (`run` checks run in several).
+    pub fn of_scenario(p: crate::scenario::Phase) -> Option<UpgradePhase> {
+        match p {
+            crate::scenario::Phase::Seed => Some(UpgradePhase::Seed),
+            crate::scenario::Phase::Verify => Some(UpgradePhase::Verify),
+            crate::scenario::Phase::Run => None,
+        }
+    }
+}
+
+impl fmt::Display for UpgradePhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One phase of an upgrade rehearsal.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PhaseRecord {
-    /// `seed`, `upgrade`, `verify` or `rollback`.
-    pub name: String,
+    pub name: UpgradePhase,
     /// `pass`, `fail`, `unsupported` (the engine refused), `error` or `cancelled`.
     pub status: CellStatus,
     pub duration_ms: u64,
@@ -493,7 +534,7 @@ pub struct CheckRecord {
     /// For an upgrade cell: the phase the check ran in (`seed` on FROM, `verify` on TO
     /// after the upgrade, `rollback` on FROM again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phase: Option<String>,
+    pub phase: Option<UpgradePhase>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -711,6 +752,32 @@ pub enum ResultsError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upgrade_phases_keep_their_run_json_spelling_and_map_scenario_phases() {
+        use crate::scenario::Phase;
+        for (p, text) in [
+            (UpgradePhase::Seed, "seed"),
+            (UpgradePhase::Upgrade, "upgrade"),
+            (UpgradePhase::Verify, "verify"),
+            (UpgradePhase::Rollback, "rollback"),
+        ] {
+            assert_eq!(serde_json::to_string(&p).ok(), Some(format!("\"{text}\"")));
+            assert_eq!(p.to_string(), text);
+            let back: Option<UpgradePhase> = serde_json::from_str(&format!("\"{text}\"")).ok();
+            assert_eq!(back, Some(p));
+        }
+        assert!(serde_json::from_str::<UpgradePhase>("\"reboot\"").is_err());
+        assert_eq!(
+            UpgradePhase::of_scenario(Phase::Seed),
+            Some(UpgradePhase::Seed)
+        );
+        assert_eq!(
+            UpgradePhase::of_scenario(Phase::Verify),
+            Some(UpgradePhase::Verify)
+        );
+        assert_eq!(UpgradePhase::of_scenario(Phase::Run), None);
+    }
 
     fn cell(status: CellStatus) -> CellRecord {
         CellRecord {

@@ -112,6 +112,18 @@ pub enum Step {
     Rollback,
 }
 
+/// An upgrade phase is the step the rehearsal is in while it runs.
+impl From<crate::results::UpgradePhase> for Step {
+    fn from(p: crate::results::UpgradePhase) -> Step {
+        match p {
+            crate::results::UpgradePhase::Seed => Step::Seed,
+            crate::results::UpgradePhase::Upgrade => Step::Upgrade,
+            crate::results::UpgradePhase::Verify => Step::Verify,
+            crate::results::UpgradePhase::Rollback => Step::Rollback,
+        }
+    }
+}
+
 impl Step {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -131,5 +143,23 @@ impl Step {
 impl std::fmt::Display for Step {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Step;
+    use crate::results::UpgradePhase;
+
+    #[test]
+    fn each_upgrade_phase_is_the_step_of_its_name() {
+        for p in [
+            UpgradePhase::Seed,
+            UpgradePhase::Upgrade,
+            UpgradePhase::Verify,
+            UpgradePhase::Rollback,
+        ] {
+            assert_eq!(Step::from(p).as_str(), p.as_str());
+        }
     }
 }

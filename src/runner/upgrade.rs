@@ -24,7 +24,8 @@ use crate::engine::labels::{self, RunLabels};
 use crate::engine::{self, DindPlace, EngineHandle, Host, images};
 use crate::matrix::{Cell, EngineSpec, Restart, UpgradePath};
 use crate::results::{
-    CellStatus, CheckRecord, CheckStatus, Counted, ImageRecord, PhaseRecord, UpgradeRecord,
+    CellStatus, CheckRecord, CheckStatus, Counted, ImageRecord, PhaseRecord, UpgradePhase,
+    UpgradeRecord,
 };
 use crate::runner::{Event, Step};
 use crate::scenario::Phase;
@@ -201,12 +202,16 @@ impl<'a> Rehearsal<'a> {
             .await;
         self.a.durations.engine = started.ms;
         let engine = match started.out {
-            Err(why) => return Err(self.interrupted("seed", t, why)),
+            Err(why) => return Err(self.interrupted(UpgradePhase::Seed, t, why)),
             Ok(Err(e)) => {
                 let (status, reason) = engine_failure(&e);
-                self.rec
-                    .phases
-                    .push(phase("seed", status, t, Some(reason.clone()), Vec::new()));
+                self.rec.phases.push(phase(
+                    UpgradePhase::Seed,
+                    status,
+                    t,
+                    Some(reason.clone()),
+                    Vec::new(),
+                ));
                 let reason = format!("engine {}: {reason}", self.path.from);
                 return Err(self.a.end_final(status, Some(Step::Seed), reason));
             }
@@ -219,13 +224,13 @@ impl<'a> Rehearsal<'a> {
         self.provision(&engine, t).await?;
 
         let target = self.stack_ref().target(&engine, self.cell);
-        let checks = match self.suites(target, SEED_PHASES, "seed").await {
-            Err(why) => return Err(self.interrupted("seed", t, why)),
+        let checks = match self.suites(target, SEED_PHASES, UpgradePhase::Seed).await {
+            Err(why) => return Err(self.interrupted(UpgradePhase::Seed, t, why)),
             Ok(c) => c,
         };
         if let Some(reason) = failing_checks(&checks) {
             let p = phase(
-                "seed",
+                UpgradePhase::Seed,
                 CellStatus::Fail,
                 t,
                 Some(reason.clone()),
@@ -235,9 +240,13 @@ impl<'a> Rehearsal<'a> {
             let reason = format!("before the upgrade: {reason}");
             return Err(self.a.end(CellStatus::Fail, Some(Step::Seed), reason));
         }
-        self.rec
-            .phases
-            .push(phase("seed", CellStatus::Pass, t, None, Vec::new()));
+        self.rec.phases.push(phase(
+            UpgradePhase::Seed,
+            CellStatus::Pass,
+            t,
+            None,
+            Vec::new(),
+        ));
         Ok(Inventory::take(&engine, &self.cell.id, &self.images).await)
     }
 
@@ -254,7 +263,7 @@ impl<'a> Rehearsal<'a> {
         let loaded = self.clock.gated(preload).await;
         self.a.durations.images = loaded.ms;
         let loaded = match loaded.out {
-            Err(why) => return Err(self.interrupted("seed", t, why)),
+            Err(why) => return Err(self.interrupted(UpgradePhase::Seed, t, why)),
             Ok(l) => l,
         };
         let matrix = self.lab.suites.matrix;
@@ -277,7 +286,7 @@ impl<'a> Rehearsal<'a> {
         }
         let reason = missing.join("; ");
         let p = phase(
-            "seed",
+            UpgradePhase::Seed,
             CellStatus::Error,
             t,
             Some(reason.clone()),
@@ -301,10 +310,16 @@ impl<'a> Rehearsal<'a> {
             .await;
         self.a.durations.services = provisioned.ms;
         match provisioned.out {
-            Err(why) => Err(self.interrupted("seed", t, why)),
+            Err(why) => Err(self.interrupted(UpgradePhase::Seed, t, why)),
             Ok(Err(e)) => {
                 let f = StackFailure::of(&e);
-                let p = phase("seed", f.status, t, Some(f.reason.clone()), Vec::new());
+                let p = phase(
+                    UpgradePhase::Seed,
+                    f.status,
+                    t,
+                    Some(f.reason.clone()),
+                    Vec::new(),
+                );
                 self.rec.phases.push(p);
                 Err(self.a.end(f.status, Some(Step::Seed), f.reason))
             }
@@ -318,10 +333,16 @@ impl<'a> Rehearsal<'a> {
         self.clock.enter(Step::Upgrade);
         let place = self.place("to", &self.to);
         let to_engine = match self.switch(true, &place).await {
-            Err(why) => return Err(self.interrupted("upgrade", t, why)),
+            Err(why) => return Err(self.interrupted(UpgradePhase::Upgrade, t, why)),
             Ok(Err(e)) => {
                 let (status, reason) = engine_failure(&e);
-                let p = phase("upgrade", status, t, Some(reason.clone()), Vec::new());
+                let p = phase(
+                    UpgradePhase::Upgrade,
+                    status,
+                    t,
+                    Some(reason.clone()),
+                    Vec::new(),
+                );
                 self.rec.phases.push(p);
                 let reason = format!(
                     "engine {} did not start on {}'s data: {reason}",
@@ -333,7 +354,7 @@ impl<'a> Rehearsal<'a> {
         };
         self.rec.to_engine = Some(to_engine.facts.clone());
         self.a.engine = Some(to_engine.facts.clone());
-        let p = phase("upgrade", CellStatus::Pass, t, None, Vec::new());
+        let p = phase(UpgradePhase::Upgrade, CellStatus::Pass, t, None, Vec::new());
         self.rec.phases.push(p);
         Ok(to_engine)
     }
@@ -343,15 +364,21 @@ impl<'a> Rehearsal<'a> {
     async fn verify(&mut self, to: &EngineHandle, before: &Inventory) -> Result<(), Ended> {
         let t = Instant::now();
         self.clock.enter(Step::Verify);
-        let v = match self.after_switch(to, before, "verify").await {
-            Err(why) => return Err(self.interrupted("verify", t, why)),
+        let v = match self.after_switch(to, before, UpgradePhase::Verify).await {
+            Err(why) => return Err(self.interrupted(UpgradePhase::Verify, t, why)),
             Ok(v) => v,
         };
         self.rec.containers_back = Some(v.back);
         self.rec.data_kept = v.kept;
-        let reason =
-            (v.status != CellStatus::Pass).then(|| summary(&v.findings, &self.a.checks, "verify"));
-        let p = phase("verify", v.status, t, reason.clone(), v.findings);
+        let reason = (v.status != CellStatus::Pass)
+            .then(|| summary(&v.findings, &self.a.checks, UpgradePhase::Verify));
+        let p = phase(
+            UpgradePhase::Verify,
+            v.status,
+            t,
+            reason.clone(),
+            v.findings,
+        );
         self.rec.phases.push(p);
         if let Some(reason) = reason {
             let reason = format!("after the upgrade to {}: {reason}", self.path.to);
@@ -366,7 +393,7 @@ impl<'a> Rehearsal<'a> {
         self.clock.enter(Step::Rollback);
         let place = self.place("rollback", &self.from);
         let back_engine = match self.switch(false, &place).await {
-            Err(why) => return Err(self.interrupted("rollback", t, why)),
+            Err(why) => return Err(self.interrupted(UpgradePhase::Rollback, t, why)),
             Ok(Err(e)) => {
                 // A downgrade the old engine refuses is the rollback failing, not an
                 // unsupported combination.
@@ -376,7 +403,7 @@ impl<'a> Rehearsal<'a> {
                     self.path.from, self.path.to
                 );
                 let p = phase(
-                    "rollback",
+                    UpgradePhase::Rollback,
                     CellStatus::Fail,
                     t,
                     Some(reason.clone()),
@@ -387,14 +414,23 @@ impl<'a> Rehearsal<'a> {
             }
             Ok(Ok(h)) => h,
         };
-        let v = match self.after_switch(&back_engine, before, "rollback").await {
-            Err(why) => return Err(self.interrupted("rollback", t, why)),
+        let v = match self
+            .after_switch(&back_engine, before, UpgradePhase::Rollback)
+            .await
+        {
+            Err(why) => return Err(self.interrupted(UpgradePhase::Rollback, t, why)),
             Ok(v) => v,
         };
         self.rec.rollback_containers_back = Some(v.back);
         let reason = (v.status != CellStatus::Pass)
-            .then(|| summary(&v.findings, &self.a.checks, "rollback"));
-        let p = phase("rollback", v.status, t, reason.clone(), v.findings);
+            .then(|| summary(&v.findings, &self.a.checks, UpgradePhase::Rollback));
+        let p = phase(
+            UpgradePhase::Rollback,
+            v.status,
+            t,
+            reason.clone(),
+            v.findings,
+        );
         self.rec.phases.push(p);
         if let Some(reason) = reason
             && self.a.status == CellStatus::Pass
@@ -485,7 +521,7 @@ impl<'a> Rehearsal<'a> {
         &mut self,
         engine: &EngineHandle,
         before: &Inventory,
-        upgrade_phase: &str,
+        upgrade_phase: UpgradePhase,
     ) -> Result<Verified, Interrupt> {
         let after = Inventory::take(engine, &self.cell.id, &self.images).await;
         let mut findings = inventory::missing(before, &after);
@@ -545,12 +581,12 @@ impl<'a> Rehearsal<'a> {
         &mut self,
         target: crate::checks::Target,
         phases: &[Phase],
-        upgrade_phase: &str,
+        upgrade_phase: UpgradePhase,
     ) -> Result<Vec<CheckRecord>, Interrupt> {
         let seen = Mutex::new(Vec::new());
         let on_check = |r: &CheckRecord| {
             let mut r = r.clone();
-            r.phase = Some(upgrade_phase.to_string());
+            r.phase = Some(upgrade_phase);
             self.clock.emit(Event::CheckFinished {
                 cell: self.cell.id.clone(),
                 record: Box::new(r.clone()),
@@ -574,14 +610,8 @@ impl<'a> Rehearsal<'a> {
     }
 
     /// The phase `name` was cut short: the attempt ends in its step, and the record says so.
-    fn interrupted(&mut self, name: &str, t: Instant, why: Interrupt) -> Ended {
-        let step = match name {
-            "seed" => Step::Seed,
-            "upgrade" => Step::Upgrade,
-            "verify" => Step::Verify,
-            _ => Step::Rollback,
-        };
-        let ended = self.clock.interrupted(&mut self.a, why, step);
+    fn interrupted(&mut self, name: UpgradePhase, t: Instant, why: Interrupt) -> Ended {
+        let ended = self.clock.interrupted(&mut self.a, why, Step::from(name));
         let p = phase(name, self.a.status, t, self.a.reason.clone(), Vec::new());
         self.rec.phases.push(p);
         ended
@@ -629,14 +659,14 @@ fn engine_failure(e: &engine::EngineError) -> (CellStatus, String) {
 }
 
 fn phase(
-    name: &str,
+    name: UpgradePhase,
     status: CellStatus,
     t: Instant,
     reason: Option<String>,
     findings: Vec<String>,
 ) -> PhaseRecord {
     PhaseRecord {
-        name: name.to_string(),
+        name,
         status,
         duration_ms: ms_since(t),
         reason,
@@ -645,13 +675,13 @@ fn phase(
 }
 
 /// The reason of a phase that did not pass: its first finding, else its failing checks.
-fn summary(findings: &[String], checks: &[CheckRecord], upgrade_phase: &str) -> String {
+fn summary(findings: &[String], checks: &[CheckRecord], upgrade_phase: UpgradePhase) -> String {
     if let Some(f) = findings.first() {
         return f.clone();
     }
     let in_phase: Vec<CheckRecord> = checks
         .iter()
-        .filter(|c| c.phase.as_deref() == Some(upgrade_phase))
+        .filter(|c| c.phase == Some(upgrade_phase))
         .cloned()
         .collect();
     failing_checks(&in_phase).unwrap_or_else(|| "the phase did not pass".into())
