@@ -8,9 +8,10 @@ use tabled::settings::Style;
 use super::{EnginesArgs, Outcome};
 use dockmatrix::engine::labels::RunLabels;
 use dockmatrix::engine::{EngineError, EngineHandle, preflight};
+use dockmatrix::matrix::plan::{CellPlan, EngineKey, PlannedEngine};
 use dockmatrix::matrix::{EngineKind, Matrix};
 use dockmatrix::results::{Finding, FindingLevel};
-use dockmatrix::runner::pool::{EngineKey, error_chain};
+use dockmatrix::runner::pool::error_chain;
 
 /// What became of one (engine, driver).
 enum Started {
@@ -28,20 +29,19 @@ pub fn run(args: &EnginesArgs) -> Outcome {
     // Each (engine, driver, daemon.json) once, with the images of every cell on it; an
     // upgrade cell's FROM and TO engines both.
     let mut keys: Vec<(EngineKey, Vec<String>, Option<serde_json::Value>)> = Vec::new();
-    for c in &cells {
-        for (k, daemon) in EngineKey::all_of(&matrix, c) {
-            let at = match keys.iter().position(|(x, _, _)| *x == k) {
+    for plan in cells.iter().map(|c| CellPlan::of(&matrix, c)) {
+        let images = plan.image_list();
+        for PlannedEngine { key, daemon } in plan.engines {
+            let at = match keys.iter().position(|(x, _, _)| *x == key) {
                 Some(at) => at,
                 None => {
-                    keys.push((k, Vec::new(), daemon));
+                    keys.push((key, Vec::new(), daemon));
                     keys.len() - 1
                 }
             };
-            for svc in matrix.services.values() {
-                if let Ok(img) = matrix.image_for(svc, c)
-                    && !keys[at].1.contains(&img)
-                {
-                    keys[at].1.push(img);
+            for img in &images {
+                if !keys[at].1.contains(img) {
+                    keys[at].1.push(img.clone());
                 }
             }
         }
