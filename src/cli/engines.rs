@@ -6,20 +6,13 @@ use tabled::builder::Builder;
 use tabled::settings::Style;
 
 use super::{EnginesArgs, Outcome};
+use dockmatrix::engine::EngineHandle;
+use dockmatrix::engine::admit::{self, Admission};
 use dockmatrix::engine::labels::RunLabels;
-use dockmatrix::engine::{EngineError, EngineHandle, preflight};
+use dockmatrix::matrix::Matrix;
 use dockmatrix::matrix::plan::{CellPlan, EngineKey, PlannedEngine};
-use dockmatrix::matrix::{EngineKind, Matrix};
-use dockmatrix::results::{Finding, FindingLevel};
+use dockmatrix::results::Finding;
 use dockmatrix::runner::pool::error_chain;
-
-/// What became of one (engine, driver).
-enum Started {
-    Up(Box<EngineHandle>),
-    Failed(EngineError),
-    /// Preflight blocked it: not started.
-    Blocked,
-}
 
 pub fn run(args: &EnginesArgs) -> Outcome {
     let (matrix, cells) = match super::plan::select(&args.matrix, &args.selection) {
@@ -67,7 +60,7 @@ pub fn run(args: &EnginesArgs) -> Outcome {
             async move {
                 let (started, findings) =
                     start_checked(&host, matrix, k, images, daemon.as_ref(), &labels).await;
-                if let Started::Up(h) = &started {
+                if let Admission::Up(h) | Admission::BlockedUp { engine: h, .. } = &started {
                     dockmatrix::engine::release(&host, h).await;
                 }
                 (k, started, findings)
@@ -81,7 +74,7 @@ pub fn run(args: &EnginesArgs) -> Outcome {
         }
         if results
             .iter()
-            .any(|(_, r, _)| matches!(r, Started::Failed(e) if !e.is_refusal()))
+            .any(|(_, r, _)| matches!(r, Admission::Failed(e) if !e.is_refusal()))
         {
             Outcome::Failed
         } else {
@@ -90,9 +83,7 @@ pub fn run(args: &EnginesArgs) -> Outcome {
     })
 }
 
-/// Preflight (and the lint of the engine's daemon.json) first; then the engine is
-/// started unless a finding blocks it. Host and endpoint engines run already: they are
-/// measured first and judged on what they measured.
+/// The engine's admission, as `run` makes it (`engine::admit`); only announced here.
 async fn start_checked(
     host: &dockmatrix::engine::Host,
     matrix: &Matrix,
@@ -100,18 +91,8 @@ async fn start_checked(
     images: &[String],
     daemon: Option<&serde_json::Value>,
     labels: &RunLabels,
-) -> (Started, Vec<Finding>) {
+) -> (Admission<EngineHandle>, Vec<Finding>) {
     let spec = matrix.engines.get(&k.engine);
-    let dind = spec.filter(|s| s.kind == EngineKind::Dind);
-    let mut findings = Vec::new();
-    if let Some(spec) = dind {
-        findings =
-            preflight::before_start(host, spec, k.driver.as_deref(), daemon, images, labels).await;
-        if findings.iter().any(|f| f.level == FindingLevel::Block) {
-            return (Started::Blocked, findings);
-        }
-    }
-    eprintln!("starting {}/{}…", k.engine, k.driver_label());
     let config = dockmatrix::engine::Config {
         driver: k.driver.as_deref(),
         daemon,
@@ -119,19 +100,23 @@ async fn start_checked(
         ro_folders: &[],
         containerd: k.containerd,
     };
-    match dockmatrix::engine::start(host, spec, config, labels).await {
-        Ok(h) => {
-            if dind.is_none() {
-                let platforms = preflight::image_platforms(&h.docker, images).await;
-                findings = preflight::check(&preflight::Subject::from_facts(&h.facts, platforms));
-            }
-            (Started::Up(Box::new(h)), findings)
-        }
-        Err(e) => (Started::Failed(e), findings),
-    }
+    let admitted = admit::admit(
+        host,
+        spec,
+        config,
+        images,
+        labels,
+        |h| h,
+        || {
+            eprintln!("starting {}/{}…", k.engine, k.driver_label());
+            dockmatrix::engine::start(host, spec, config, labels)
+        },
+    )
+    .await;
+    (admitted.outcome, admitted.findings)
 }
 
-fn facts_table(results: &[(&EngineKey, Started, Vec<Finding>)]) -> String {
+fn facts_table(results: &[(&EngineKey, Admission<EngineHandle>, Vec<Finding>)]) -> String {
     let mut b = Builder::default();
     b.push_record([
         "engine",
@@ -148,13 +133,14 @@ fn facts_table(results: &[(&EngineKey, Started, Vec<Finding>)]) -> String {
         "cgroup",
         "os/arch",
     ]);
-    for (k, r, findings) in results {
+    for (k, r, _) in results {
         let mut row = vec![k.engine.clone(), k.driver_label().to_string()];
         match r {
-            Started::Up(h) => {
+            Admission::Up(h) | Admission::BlockedUp { engine: h, .. } => {
                 let f = &h.facts;
-                // A host or endpoint engine runs anyway; a block says its cells cannot.
-                let status = if findings.iter().any(|f| f.level == FindingLevel::Block) {
+                // A host or endpoint engine runs anyway; a block says its cells cannot
+                // (`run` refuses them with the same reason).
+                let status = if matches!(r, Admission::BlockedUp { .. }) {
                     "⛔ up, blocked by preflight"
                 } else {
                     "✅ up"
@@ -173,7 +159,7 @@ fn facts_table(results: &[(&EngineKey, Started, Vec<Finding>)]) -> String {
                     format!("{}/{}", f.os, f.arch),
                 ]);
             }
-            Started::Failed(e) => {
+            Admission::Failed(e) => {
                 let status = if e.is_refusal() {
                     "⛔ unsupported"
                 } else {
@@ -182,12 +168,9 @@ fn facts_table(results: &[(&EngineKey, Started, Vec<Finding>)]) -> String {
                 row.push(status.to_string());
                 row.push(dockmatrix::secrets::mask_urls(&error_chain(e)).replace('\n', " | "));
             }
-            Started::Blocked => {
+            Admission::Blocked { reason } => {
                 row.push("⛔ unsupported".to_string());
-                row.push(format!(
-                    "not started: preflight: {}",
-                    preflight::blocking(findings)
-                ));
+                row.push(format!("not started: preflight: {reason}"));
             }
         }
         row.resize(13, String::new());
@@ -198,7 +181,7 @@ fn facts_table(results: &[(&EngineKey, Started, Vec<Finding>)]) -> String {
     t.to_string()
 }
 
-fn findings_table(results: &[(&EngineKey, Started, Vec<Finding>)]) -> String {
+fn findings_table(results: &[(&EngineKey, Admission<EngineHandle>, Vec<Finding>)]) -> String {
     let mut b = Builder::default();
     b.push_record(["engine", "driver", "check", "finding", "reason"]);
     for (k, _, findings) in results {

@@ -177,24 +177,34 @@ impl Pool {
                         ro_folders: &folders,
                         containerd: task_key.containerd,
                     };
-                    let r = match checked(&host, &task_entry, config, &labels).await {
-                        Err(blocked) => Err(blocked),
-                        Ok(()) => engine::cache::start(
-                            &host,
-                            task_entry.spec.as_ref(),
-                            config,
-                            &labels,
-                            cache,
-                        )
-                        .await
-                        .map(|s| {
-                            leftovers(&task_entry, &task_key, &s.removed);
-                            if let Ok(mut slot) = task_entry.lease.lock() {
-                                *slot = s.lease;
-                            }
-                            s.handle
-                        }),
-                    };
+                    let admitted = engine::admit::admit(
+                        &host,
+                        task_entry.spec.as_ref(),
+                        config,
+                        &task_entry.images,
+                        &labels,
+                        |s: &engine::cache::Started| &s.handle,
+                        || {
+                            engine::cache::start(
+                                &host,
+                                task_entry.spec.as_ref(),
+                                config,
+                                &labels,
+                                cache,
+                            )
+                        },
+                    )
+                    .await;
+                    if let Ok(mut slot) = task_entry.findings.lock() {
+                        *slot = admitted.findings;
+                    }
+                    let r = admitted.outcome.into_result().map(|s| {
+                        leftovers(&task_entry, &task_key, &s.removed);
+                        if let Ok(mut slot) = task_entry.lease.lock() {
+                            *slot = s.lease;
+                        }
+                        s.handle
+                    });
                     if let (Ok(h), Ok(mut slot)) = (&r, task_entry.started.lock()) {
                         *slot = Some(h.clone());
                     }
@@ -447,37 +457,6 @@ fn leftovers(entry: &Entry, key: &EngineKey, removed: &[String]) {
             ),
         });
     }
-}
-
-/// Preflight of a dind engine before it starts; its findings are kept in the entry. A
-/// blocking finding is a refusal: the cells are `unsupported` without trying.
-async fn checked(
-    host: &Host,
-    entry: &Entry,
-    config: engine::Config<'_>,
-    labels: &RunLabels,
-) -> Result<(), engine::EngineError> {
-    let Some(spec) = entry.spec.as_ref().filter(|s| s.kind == EngineKind::Dind) else {
-        return Ok(());
-    };
-    let findings = engine::preflight::before_start(
-        host,
-        spec,
-        config.driver,
-        config.daemon,
-        &entry.images,
-        labels,
-    )
-    .await;
-    let blocked = findings.iter().any(|f| f.level == FindingLevel::Block);
-    let reason = engine::preflight::blocking(&findings);
-    if let Ok(mut slot) = entry.findings.lock() {
-        *slot = findings;
-    }
-    if blocked {
-        return Err(engine::EngineError::Blocked { reason });
-    }
-    Ok(())
 }
 
 pub use crate::diagnostic::error_chain;
