@@ -6,39 +6,32 @@ use tabled::builder::Builder;
 use tabled::settings::Style;
 
 use super::{CliError, EnginesArgs, Outcome};
+use dockmatrix::engine::EngineHandle;
+use dockmatrix::engine::admit::{self, Admission};
 use dockmatrix::engine::labels::RunLabels;
-use dockmatrix::engine::{EngineError, EngineHandle, preflight};
-use dockmatrix::matrix::{EngineKind, Matrix};
-use dockmatrix::results::{Finding, FindingLevel};
-use dockmatrix::runner::pool::{EngineKey, error_chain};
-
-/// What became of one (engine, driver).
-enum Started {
-    Up(Box<EngineHandle>),
-    Failed(EngineError),
-    /// Preflight blocked it: not started.
-    Blocked,
-}
+use dockmatrix::matrix::Matrix;
+use dockmatrix::matrix::plan::{CellPlan, EngineKey, PlannedEngine};
+use dockmatrix::results::Finding;
+use dockmatrix::runner::pool::error_chain;
 
 pub fn run(args: &EnginesArgs) -> Outcome {
     let (matrix, cells) = super::plan::select(&args.matrix, &args.selection)?;
     // Each (engine, driver, daemon.json) once, with the images of every cell on it; an
     // upgrade cell's FROM and TO engines both.
     let mut keys: Vec<(EngineKey, Vec<String>, Option<serde_json::Value>)> = Vec::new();
-    for c in &cells {
-        for (k, daemon) in EngineKey::all_of(&matrix, c) {
-            let at = match keys.iter().position(|(x, _, _)| *x == k) {
+    for plan in cells.iter().map(|c| CellPlan::of(&matrix, c)) {
+        let images = plan.image_list();
+        for PlannedEngine { key, daemon } in plan.engines {
+            let at = match keys.iter().position(|(x, _, _)| *x == key) {
                 Some(at) => at,
                 None => {
-                    keys.push((k, Vec::new(), daemon));
+                    keys.push((key, Vec::new(), daemon));
                     keys.len() - 1
                 }
             };
-            for svc in matrix.services.values() {
-                if let Ok(img) = matrix.image_for(svc, c)
-                    && !keys[at].1.contains(&img)
-                {
-                    keys[at].1.push(img);
+            for img in &images {
+                if !keys[at].1.contains(img) {
+                    keys[at].1.push(img.clone());
                 }
             }
         }
@@ -61,7 +54,7 @@ pub fn run(args: &EnginesArgs) -> Outcome {
             async move {
                 let (started, findings) =
                     start_checked(&host, matrix, k, images, daemon.as_ref(), &labels).await;
-                if let Started::Up(h) = &started {
+                if let Admission::Up(h) | Admission::BlockedUp { engine: h, .. } = &started {
                     dockmatrix::engine::release(&host, h).await;
                 }
                 (k, started, findings)
@@ -73,7 +66,7 @@ pub fn run(args: &EnginesArgs) -> Outcome {
         super::print_result(&text)?;
         if results
             .iter()
-            .any(|(_, r, _)| matches!(r, Started::Failed(e) if !e.is_refusal()))
+            .any(|(_, r, _)| matches!(r, Admission::Failed(e) if !e.is_refusal()))
         {
             Err(CliError::Failed)
         } else {
@@ -82,9 +75,7 @@ pub fn run(args: &EnginesArgs) -> Outcome {
     })
 }
 
-/// Preflight (and the lint of the engine's daemon.json) first; then the engine is
-/// started unless a finding blocks it. Host and endpoint engines run already: they are
-/// measured first and judged on what they measured.
+/// The engine's admission, as `run` makes it (`engine::admit`); only announced here.
 async fn start_checked(
     host: &dockmatrix::engine::Host,
     matrix: &Matrix,
@@ -92,18 +83,8 @@ async fn start_checked(
     images: &[String],
     daemon: Option<&serde_json::Value>,
     labels: &RunLabels,
-) -> (Started, Vec<Finding>) {
+) -> (Admission<EngineHandle>, Vec<Finding>) {
     let spec = matrix.engines.get(&k.engine);
-    let dind = spec.filter(|s| s.kind == EngineKind::Dind);
-    let mut findings = Vec::new();
-    if let Some(spec) = dind {
-        findings =
-            preflight::before_start(host, spec, k.driver.as_deref(), daemon, images, labels).await;
-        if findings.iter().any(|f| f.level == FindingLevel::Block) {
-            return (Started::Blocked, findings);
-        }
-    }
-    eprintln!("starting {}/{}…", k.engine, k.driver_label());
     let config = dockmatrix::engine::Config {
         driver: k.driver.as_deref(),
         daemon,
@@ -111,19 +92,23 @@ async fn start_checked(
         ro_folders: &[],
         containerd: k.containerd,
     };
-    match dockmatrix::engine::start(host, spec, config, labels).await {
-        Ok(h) => {
-            if dind.is_none() {
-                let platforms = preflight::image_platforms(&h.docker, images).await;
-                findings = preflight::check(&preflight::Subject::from_facts(&h.facts, platforms));
-            }
-            (Started::Up(Box::new(h)), findings)
-        }
-        Err(e) => (Started::Failed(e), findings),
-    }
+    let admitted = admit::admit(
+        host,
+        spec,
+        config,
+        images,
+        labels,
+        |h| h,
+        || {
+            eprintln!("starting {}/{}…", k.engine, k.driver_label());
+            dockmatrix::engine::start(host, spec, config, labels)
+        },
+    )
+    .await;
+    (admitted.outcome, admitted.findings)
 }
 
-fn facts_table(results: &[(&EngineKey, Started, Vec<Finding>)]) -> String {
+fn facts_table(results: &[(&EngineKey, Admission<EngineHandle>, Vec<Finding>)]) -> String {
     let mut b = Builder::default();
     b.push_record([
         "engine",
@@ -140,13 +125,14 @@ fn facts_table(results: &[(&EngineKey, Started, Vec<Finding>)]) -> String {
         "cgroup",
         "os/arch",
     ]);
-    for (k, r, findings) in results {
+    for (k, r, _) in results {
         let mut row = vec![k.engine.clone(), k.driver_label().to_string()];
         match r {
-            Started::Up(h) => {
+            Admission::Up(h) | Admission::BlockedUp { engine: h, .. } => {
                 let f = &h.facts;
-                // A host or endpoint engine runs anyway; a block says its cells cannot.
-                let status = if findings.iter().any(|f| f.level == FindingLevel::Block) {
+                // A host or endpoint engine runs anyway; a block says its cells cannot
+                // (`run` refuses them with the same reason).
+                let status = if matches!(r, Admission::BlockedUp { .. }) {
                     "⛔ up, blocked by preflight"
                 } else {
                     "✅ up"
@@ -165,7 +151,7 @@ fn facts_table(results: &[(&EngineKey, Started, Vec<Finding>)]) -> String {
                     format!("{}/{}", f.os, f.arch),
                 ]);
             }
-            Started::Failed(e) => {
+            Admission::Failed(e) => {
                 let status = if e.is_refusal() {
                     "⛔ unsupported"
                 } else {
@@ -174,12 +160,9 @@ fn facts_table(results: &[(&EngineKey, Started, Vec<Finding>)]) -> String {
                 row.push(status.to_string());
                 row.push(dockmatrix::secrets::mask_urls(&error_chain(e)).replace('\n', " | "));
             }
-            Started::Blocked => {
+            Admission::Blocked { reason } => {
                 row.push("⛔ unsupported".to_string());
-                row.push(format!(
-                    "not started: preflight: {}",
-                    preflight::blocking(findings)
-                ));
+                row.push(format!("not started: preflight: {reason}"));
             }
         }
         row.resize(13, String::new());
@@ -190,7 +173,7 @@ fn facts_table(results: &[(&EngineKey, Started, Vec<Finding>)]) -> String {
     t.to_string()
 }
 
-fn findings_table(results: &[(&EngineKey, Started, Vec<Finding>)]) -> String {
+fn findings_table(results: &[(&EngineKey, Admission<EngineHandle>, Vec<Finding>)]) -> String {
     let mut b = Builder::default();
     b.push_record(["engine", "driver", "check", "finding", "reason"]);
     for (k, _, findings) in results {

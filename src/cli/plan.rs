@@ -5,6 +5,7 @@ use tabled::builder::Builder;
 use tabled::settings::Style;
 
 use super::{CliError, ImagesArgs, Outcome, PlanArgs, PlanFormat, Selection, parse_filters};
+use dockmatrix::matrix::plan::CellPlan;
 use dockmatrix::matrix::{Cell, Matrix, PlanError};
 
 /// Loads the matrix and applies the selection; every failure is exit 2 with its message.
@@ -118,18 +119,12 @@ pub fn images(args: &ImagesArgs) -> Outcome {
     let (m, cells) = select(&args.matrix, &args.selection)?;
     let mut seen: IndexSet<String> = IndexSet::new();
     for c in &cells {
-        let mut of_cell: IndexSet<String> = IndexSet::new();
-        if let Some(img) = m.engine_for(c).and_then(|e| e.image.clone()) {
-            of_cell.insert(img);
+        let plan = CellPlan::of(&m, c);
+        if let Some(e) = plan.image_error() {
+            return Err(CliError::Usage(format!("cell {}: {e}", c.id)));
         }
-        for svc in m.services.values() {
-            match m.image_for(svc, c) {
-                Ok(img) => {
-                    of_cell.insert(img);
-                }
-                Err(e) => return Err(CliError::Usage(format!("cell {}: {e}", c.id))),
-            }
-        }
+        let mut of_cell: IndexSet<String> = plan.engine_image.iter().cloned().collect();
+        of_cell.extend(plan.image_list());
         if args.per_cell {
             seen.extend(of_cell.into_iter().map(|img| format!("{}\t{img}", c.id)));
         } else {

@@ -8,6 +8,7 @@
 //! facts in `measure.rs`.
 
 mod address;
+pub mod admit;
 pub mod cache;
 pub mod clean;
 pub mod daemon_lint;

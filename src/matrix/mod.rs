@@ -9,6 +9,7 @@ mod engine_env;
 pub mod expand;
 pub mod filter;
 pub mod image_store;
+pub mod plan;
 mod raw;
 pub mod socket;
 mod validate;

@@ -18,96 +18,11 @@ use super::events::Event;
 use crate::engine::images::{self, Loaded};
 use crate::engine::labels::RunLabels;
 use crate::engine::{self, EngineHandle, Host};
-use crate::matrix::{Cell, EngineKind, EngineSpec, Matrix, PullPolicy, UpgradePath};
+use crate::matrix::plan::{CellPlan, PlannedEngine};
+use crate::matrix::{Cell, EngineKind, EngineSpec, Matrix, PullPolicy};
 use crate::results::{Finding, FindingLevel};
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct EngineKey {
-    pub engine: String,
-    pub driver: Option<String>,
-    /// The cell's `daemon-config` value: engines started with different daemon.json
-    /// files are different engines.
-    pub daemon_config: Option<String>,
-    /// The cell asks for the containerd image store: another engine than the graph
-    /// driver one, even with the same driver name.
-    pub containerd: bool,
-}
-
-impl EngineKey {
-    pub fn of(cell: &Cell) -> EngineKey {
-        EngineKey {
-            engine: cell.engine().unwrap_or("host").to_string(),
-            driver: cell.storage_driver().map(str::to_string),
-            daemon_config: cell.daemon_config().map(str::to_string),
-            containerd: crate::matrix::image_store::is_containerd(cell.image_store()),
-        }
-    }
-
-    /// The engines a cell uses, each with the daemon.json it starts with: its engine, or
-    /// for an upgrade cell its path's FROM and TO.
-    pub fn all_of(matrix: &Matrix, cell: &Cell) -> Vec<(EngineKey, Option<serde_json::Value>)> {
-        match matrix.upgrade_for(cell) {
-            Some(path) => EngineKey::upgrade_pair(matrix, cell, path).into(),
-            None => {
-                let daemon = matrix
-                    .engine_for(cell)
-                    .and_then(|spec| matrix.daemon_for(spec, cell));
-                vec![(EngineKey::of(cell), daemon)]
-            }
-        }
-    }
-
-    /// FROM (the cell's driver and daemon.json) and TO (`to-storage-driver`, and
-    /// `to-daemon` over its daemon.json) of an upgrade cell.
-    pub fn upgrade_pair(
-        matrix: &Matrix,
-        cell: &Cell,
-        path: &UpgradePath,
-    ) -> [(EngineKey, Option<serde_json::Value>); 2] {
-        let driver = cell.storage_driver().map(str::to_string);
-        let config = cell.daemon_config().map(str::to_string);
-        let containerd = crate::matrix::image_store::is_containerd(cell.image_store());
-        let daemon_of = |name: &str| {
-            matrix
-                .engines
-                .get(name)
-                .and_then(|s| matrix.daemon_for(s, cell))
-        };
-        [
-            (
-                EngineKey {
-                    engine: path.from.clone(),
-                    driver: driver.clone(),
-                    daemon_config: config.clone(),
-                    containerd,
-                },
-                daemon_of(&path.from),
-            ),
-            (
-                EngineKey {
-                    engine: path.to.clone(),
-                    driver: path.to_storage_driver.clone().or(driver),
-                    daemon_config: config,
-                    containerd: path.to_image_store.as_deref().map_or(containerd, |s| {
-                        crate::matrix::image_store::is_containerd(Some(s))
-                    }),
-                },
-                crate::matrix::merge_daemon(daemon_of(&path.to).as_ref(), path.to_daemon.as_ref()),
-            ),
-        ]
-    }
-
-    /// The driver, with `/containerd` for the containerd image store (as the engine
-    /// label says it).
-    pub fn driver_label(&self) -> String {
-        let driver = self.driver.as_deref().unwrap_or("default");
-        if self.containerd {
-            format!("{driver}/containerd")
-        } else {
-            driver.to_string()
-        }
-    }
-}
+pub use crate::matrix::plan::EngineKey;
 
 /// Why a cell cannot have its engine: a refusal (`unsupported`) or a fault (`error`).
 #[derive(Debug, Clone)]
@@ -183,16 +98,15 @@ impl Pool {
         let mut plan: HashMap<EngineKey, (Vec<String>, usize, Option<serde_json::Value>)> =
             HashMap::new();
         // An upgrade cell owns its engines: it stops one and starts another on its data.
-        for cell in cells.iter().filter(|c| matrix.upgrade_for(c).is_none()) {
-            let Some((key, daemon)) = EngineKey::all_of(matrix, cell).into_iter().next() else {
+        for cell_plan in cells.iter().map(|c| CellPlan::of(matrix, c)) {
+            if cell_plan.upgrade {
                 continue;
-            };
+            }
+            let PlannedEngine { key, daemon } = cell_plan.engine().clone();
             let e = plan.entry(key).or_insert_with(|| (Vec::new(), 0, daemon));
             e.1 += 1;
-            for svc in matrix.services.values() {
-                if let Ok(img) = matrix.image_for(svc, cell)
-                    && !e.0.contains(&img)
-                {
+            for img in cell_plan.image_list() {
+                if !e.0.contains(&img) {
                     e.0.push(img);
                 }
             }
@@ -282,24 +196,34 @@ impl Pool {
                         ro_folders: &folders,
                         containerd: task_key.containerd,
                     };
-                    let r = match checked(&host, &task_entry, config, &labels).await {
-                        Err(blocked) => Err(blocked),
-                        Ok(()) => engine::cache::start(
-                            &host,
-                            task_entry.spec.as_ref(),
-                            config,
-                            &labels,
-                            cache,
-                        )
-                        .await
-                        .map(|s| {
-                            leftovers(&task_entry, &task_key, &s.removed);
-                            if let Ok(mut slot) = task_entry.lease.lock() {
-                                *slot = s.lease;
-                            }
-                            s.handle
-                        }),
-                    };
+                    let admitted = engine::admit::admit(
+                        &host,
+                        task_entry.spec.as_ref(),
+                        config,
+                        &task_entry.images,
+                        &labels,
+                        |s: &engine::cache::Started| &s.handle,
+                        || {
+                            engine::cache::start(
+                                &host,
+                                task_entry.spec.as_ref(),
+                                config,
+                                &labels,
+                                cache,
+                            )
+                        },
+                    )
+                    .await;
+                    if let Ok(mut slot) = task_entry.findings.lock() {
+                        *slot = admitted.findings;
+                    }
+                    let r = admitted.outcome.into_result().map(|s| {
+                        leftovers(&task_entry, &task_key, &s.removed);
+                        if let Ok(mut slot) = task_entry.lease.lock() {
+                            *slot = s.lease;
+                        }
+                        s.handle
+                    });
                     if let (Ok(h), Ok(mut slot)) = (&r, task_entry.started.lock()) {
                         *slot = Some(h.clone());
                     }
@@ -587,37 +511,6 @@ fn leftovers(entry: &Entry, key: &EngineKey, removed: &[String]) {
             ),
         });
     }
-}
-
-/// Preflight of a dind engine before it starts; its findings are kept in the entry. A
-/// blocking finding is a refusal: the cells are `unsupported` without trying.
-async fn checked(
-    host: &Host,
-    entry: &Entry,
-    config: engine::Config<'_>,
-    labels: &RunLabels,
-) -> Result<(), engine::EngineError> {
-    let Some(spec) = entry.spec.as_ref().filter(|s| s.kind == EngineKind::Dind) else {
-        return Ok(());
-    };
-    let findings = engine::preflight::before_start(
-        host,
-        spec,
-        config.driver,
-        config.daemon,
-        &entry.images,
-        labels,
-    )
-    .await;
-    let blocked = findings.iter().any(|f| f.level == FindingLevel::Block);
-    let reason = engine::preflight::blocking(&findings);
-    if let Ok(mut slot) = entry.findings.lock() {
-        *slot = findings;
-    }
-    if blocked {
-        return Err(engine::EngineError::Blocked { reason });
-    }
-    Ok(())
 }
 
 pub use crate::diagnostic::error_chain;

@@ -22,6 +22,7 @@ use super::pool;
 use super::step::{Clock, Interrupt, ms_since};
 use crate::engine::labels::{self, RunLabels};
 use crate::engine::{self, DindPlace, EngineHandle, Host, images};
+use crate::matrix::plan::CellPlan;
 use crate::matrix::{Cell, EngineSpec, Restart, UpgradePath};
 use crate::results::{
     CellStatus, CheckRecord, CheckStatus, Counted, ImageRecord, PhaseRecord, UpgradePhase,
@@ -109,8 +110,10 @@ impl<'a> Rehearsal<'a> {
         let matrix = lab.suites.matrix;
         let from_spec = matrix.engines.get(&path.from)?;
         let to_spec = matrix.engines.get(&path.to)?;
-        let [(from_key, from_daemon), (to_key, to_daemon)] =
-            pool::EngineKey::upgrade_pair(matrix, cell, path);
+        let plan = CellPlan::of(matrix, cell);
+        let [from_engine, to_engine] = <[_; 2]>::try_from(plan.engines.clone()).ok()?;
+        let (from_key, from_daemon) = (from_engine.key, from_engine.daemon);
+        let (to_key, to_daemon) = (to_engine.key, to_engine.daemon);
         // As the engine label says it: `overlayfs/containerd` for the containerd store.
         let (from_driver, to_driver) = (from_key.driver_label(), to_key.driver_label());
         let from = EnginePlan {
@@ -133,11 +136,7 @@ impl<'a> Rehearsal<'a> {
             rollback: path.rollback,
             ..UpgradeRecord::default()
         };
-        let images = matrix
-            .services
-            .values()
-            .filter_map(|s| matrix.image_for(s, cell).ok())
-            .collect();
+        let images = plan.image_list();
         let volume = labels::object_name(&["dm", &lab.labels.run_id, &cell.id, "engine-data"]);
         Some(Rehearsal {
             lab,
