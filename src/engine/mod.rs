@@ -19,6 +19,7 @@ pub mod images;
 pub mod labels;
 mod measure;
 pub mod preflight;
+mod ssh;
 mod trouble;
 pub mod version;
 
