@@ -28,16 +28,7 @@ pub fn connect(
     port: Option<u16>,
     timeout_secs: u64,
 ) -> Result<Docker, bollard::errors::Error> {
-    let mut args: Vec<String> = vec!["-o".into(), "BatchMode=yes".into()];
-    if let Some(u) = user {
-        args.extend(["-l".into(), u.to_string()]);
-    }
-    if let Some(p) = port {
-        args.extend(["-p".into(), p.to_string()]);
-    }
-    // `--` so that a host can never be read as an option of ssh.
-    args.extend(["--".into(), host.to_string()]);
-    args.extend(["docker", "system", "dial-stdio"].map(String::from));
+    let args = ssh_args(user, host, port);
     let said = Arc::new(Mutex::new(String::new()));
     let connector = Dialer {
         args: Arc::new(args),
@@ -61,6 +52,21 @@ pub fn connect(
         timeout_secs,
         bollard::API_DEFAULT_VERSION,
     )
+}
+
+/// `ssh`'s arguments: the user and port as options (never inside the destination, where
+/// ssh would read `host:port` as a host name), `--` so that a host is never an option.
+fn ssh_args(user: Option<&str>, host: &str, port: Option<u16>) -> Vec<String> {
+    let mut args: Vec<String> = vec!["-o".into(), "BatchMode=yes".into()];
+    if let Some(u) = user {
+        args.extend(["-l".into(), u.to_string()]);
+    }
+    if let Some(p) = port {
+        args.extend(["-p".into(), p.to_string()]);
+    }
+    args.extend(["--".into(), host.to_string()]);
+    args.extend(["docker", "system", "dial-stdio"].map(String::from));
+    args
 }
 
 /// The request's error, or what `ssh` said on stderr when it said something: "connect
@@ -176,5 +182,22 @@ impl hyper::rt::Write for SshStream {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_and_user_are_options_and_the_host_comes_after_the_separator() {
+        assert_eq!(
+            ssh_args(Some("qa"), "10.0.0.5", Some(2222)).join(" "),
+            "-o BatchMode=yes -l qa -p 2222 -- 10.0.0.5 docker system dial-stdio"
+        );
+        assert_eq!(
+            ssh_args(None, "-oProxyCommand=x", None).join(" "),
+            "-o BatchMode=yes -- -oProxyCommand=x docker system dial-stdio"
+        );
     }
 }
