@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs and starts what the tests need
-# (Docker, the offline images CI uses, Chromium for the HTML report), then checks
+# (Docker, the offline images CI uses, Chromium for the HTML report, sshd for the ssh://
+# DOCKER_HOST test), then checks
 # formatting and lints, then runs every test under cargo-nextest's `ci` profile.
 #
 #   scripts/test.sh            # README.md's test command
@@ -18,6 +19,11 @@ scripts/setup.sh ci
 if ! command -v chromium >/dev/null 2>&1; then
   step "installing Chromium for the HTML report test"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
+if ! [ -x /usr/sbin/sshd ]; then
+  step "installing openssh-server for the ssh:// DOCKER_HOST test"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null
 fi
 
 step "cargo fmt --check"

@@ -2,7 +2,8 @@
 //! is reached through a TCP listener on loopback that forwards to its socket (counting
 //! connections, so a test knows the tool went through it and did not fall back to the
 //! socket), through a docker context in a temporary config folder, and through a
-//! rootless-style `$XDG_RUNTIME_DIR/docker.sock`. A dead `DOCKER_HOST` is exit 3 naming
+//! rootless-style `$XDG_RUNTIME_DIR/docker.sock`, and over `ssh://` through an sshd of
+//! the test's own on loopback. A dead `DOCKER_HOST` is exit 3 naming
 //! it; a malformed one, an unknown context or unreadable certificates are exit 2 naming
 //! the variable.
 
@@ -346,4 +347,219 @@ fn host_engine_rootless_socket_under_xdg_runtime_dir() {
         "{}",
         stdout(&o)
     );
+}
+
+/// Whether `/usr/sbin/sshd` is here (scripts/test.sh installs openssh-server); like
+/// [`docker_available`], a skip with a message outside CI and a failure under
+/// DOCKMATRIX_REQUIRE_DOCKER=1.
+fn sshd_available(test: &str) -> bool {
+    if Path::new(SSHD).exists() {
+        return true;
+    }
+    if std::env::var("DOCKMATRIX_REQUIRE_DOCKER").as_deref() == Ok("1") {
+        panic!("{test}: {SSHD} is missing (scripts/test.sh installs openssh-server)");
+    }
+    eprintln!("SKIPPED {test}: {SSHD} is missing (scripts/test.sh installs openssh-server)");
+    false
+}
+
+const SSHD: &str = "/usr/sbin/sshd";
+
+/// An sshd of the test's own on a free loopback port: its own host key, config, pid file
+/// and authorized key; the client's side is an `ssh` on PATH that reads the test's client
+/// config (ssh takes `~` from the password database, not from HOME, so a HOME of our own
+/// would not do). Killed on drop.
+struct Sshd {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: std::process::Child,
+}
+
+impl Sshd {
+    fn start() -> Sshd {
+        let dir = tempfile::tempdir().expect("sshd dir");
+        let d = dir.path();
+        let keygen = |file: &str| {
+            let o = std::process::Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(d.join(file))
+                .output()
+                .expect("ssh-keygen runs");
+            assert!(o.status.success(), "ssh-keygen: {}", stderr(&o));
+        };
+        keygen("host_key");
+        keygen("client_key");
+        std::fs::copy(d.join("client_key.pub"), d.join("authorized_keys")).expect("keys");
+        let port = dead_port();
+        let p = |f: &str| d.join(f).display().to_string();
+        std::fs::write(
+            d.join("sshd_config"),
+            format!(
+                "ListenAddress 127.0.0.1\nPort {port}\nHostKey {}\nPidFile {}\n\
+                 AuthorizedKeysFile {}\nPasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n\
+                 UsePAM no\nStrictModes no\nLogLevel INFO\n",
+                p("host_key"),
+                p("sshd.pid"),
+                p("authorized_keys"),
+            ),
+        )
+        .expect("sshd_config");
+        std::fs::write(
+            d.join("ssh_config"),
+            format!(
+                "Host *\n  IdentityFile {}\n  IdentitiesOnly yes\n  StrictHostKeyChecking no\n  \
+                 UserKnownHostsFile /dev/null\n  LogLevel ERROR\n",
+                p("client_key")
+            ),
+        )
+        .expect("ssh_config");
+        // The client `dockmatrix` runs: the real ssh, with the test's config.
+        let real_ssh = which("ssh");
+        std::fs::create_dir(d.join("bin")).expect("bin");
+        let wrapper = d.join("bin").join("ssh");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nexec {} -F {} \"$@\"\n",
+                real_ssh.display(),
+                p("ssh_config")
+            ),
+        )
+        .expect("ssh wrapper");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        // sshd's privilege separation directory (a tmpfs in /run may have lost it).
+        std::fs::create_dir_all("/run/sshd").expect("/run/sshd");
+        let child = std::process::Command::new(SSHD)
+            .arg("-D")
+            .arg("-f")
+            .arg(d.join("sshd_config"))
+            .arg("-E")
+            .arg(d.join("sshd.log"))
+            .spawn()
+            .expect("sshd starts");
+        let sshd = Sshd { dir, port, child };
+        // Ready when it accepts connections.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "sshd did not listen on {port}: {}",
+                sshd.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        sshd
+    }
+
+    /// PATH with the test's `ssh` first.
+    fn path(&self) -> String {
+        format!(
+            "{}:{}",
+            self.dir.path().join("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        )
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+
+    /// Sessions sshd accepted with the test's key.
+    fn logins(&self) -> usize {
+        self.log().matches("Accepted publickey").count()
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The full path of `bin` on PATH.
+fn which(bin: &str) -> std::path::PathBuf {
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .map(|d| Path::new(d).join(bin))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("no `{bin}` on PATH"))
+}
+
+fn user_name() -> String {
+    let o = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .expect("id runs");
+    stdout(&o).trim().to_string()
+}
+
+#[test]
+fn host_engine_through_docker_host_ssh_and_a_run_on_it() {
+    let test = "host_engine_docker_host_ssh";
+    if !sshd_available(test) || !docker_available(test) || !images_available(test, &[REDIS_IMAGE]) {
+        return;
+    }
+    let sshd = Sshd::start();
+    let path = sshd.path();
+    let home = tempfile::tempdir().expect("home");
+    let home = home.path().to_str().expect("utf-8");
+    let url = format!("ssh://{}@127.0.0.1:{}", user_name(), sshd.port);
+    let (_d, matrix) = host_matrix();
+    let matrix = matrix.to_str().expect("utf-8");
+    let env = [
+        ("HOME", home),
+        ("PATH", path.as_str()),
+        ("DOCKER_HOST", url.as_str()),
+        ("DOCKMATRIX_ENGINE_CACHE", "off"),
+    ];
+
+    // The port goes to ssh as a port (it once became part of the host name).
+    let o = dockmatrix_env(&["engines", matrix], &env);
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", both(&o), sshd.log());
+    let out = stdout(&o);
+    assert!(out.contains("host engine: DOCKER_HOST=ssh://"), "{out}");
+    assert!(out.contains(&format!("@127.0.0.1:{}", sshd.port)), "{out}");
+    assert!(out.contains("✅ up"), "{out}");
+    let after_engines = sshd.logins();
+    assert!(after_engines > 0, "no ssh login: {}", sshd.log());
+
+    // A one-cell run over ssh: its published port is reached at the ssh host (loopback).
+    let out_dir = tempfile::tempdir().expect("out");
+    let run_dir = out_dir.path().join("run");
+    let o = dockmatrix_env(
+        &["run", matrix, "--out", run_dir.to_str().expect("utf-8")],
+        &env,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", both(&o), sshd.log());
+    let run = run_json(&run_dir);
+    assert_eq!(run["cells"][0]["status"], "pass", "{run}");
+    assert!(sshd.logins() > after_engines, "the run did not use {url}");
+    let run_id = run["run_id"].as_str().expect("run id");
+    assert!(labelled_objects(run_id).is_empty(), "left behind");
+
+    // An ssh:// host that does not answer: exit 3 naming it and what ssh said, never a
+    // fall-back to the socket.
+    let dead = dead_port();
+    let dead_url = format!("ssh://{}@127.0.0.1:{dead}", user_name());
+    let o = dockmatrix_env(
+        &["engines", matrix],
+        &[
+            ("HOME", home),
+            ("PATH", path.as_str()),
+            ("DOCKER_HOST", dead_url.as_str()),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", both(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("no Docker engine answers: DOCKER_HOST=ssh://")
+            && err.contains(&format!("@127.0.0.1:{dead}"))
+            && err.contains("Connection refused"),
+        "{err}"
+    );
+    assert!(!stdout(&o).contains("✅ up"), "{}", stdout(&o));
 }

@@ -484,9 +484,8 @@ impl HostEndpoint {
                 Docker::connect_with_http(&self.address.to_string(), timeout_secs, version)
                     .map_err(failed)?
             }
-            (Address::Ssh { .. }, _) => {
-                Docker::connect_with_ssh(&self.address.to_string(), timeout_secs, version, None)
-                    .map_err(failed)?
+            (Address::Ssh { user, host, port }, _) => {
+                super::ssh::connect(user.as_deref(), host, *port, timeout_secs).map_err(failed)?
             }
         };
         // A dead address must fail fast, whatever the per-request timeout of later calls;

@@ -20,6 +20,7 @@ pub mod images;
 pub mod labels;
 mod measure;
 pub mod preflight;
+mod ssh;
 mod trouble;
 pub mod version;
 
