@@ -786,6 +786,8 @@ fn engines(
             None
         };
         let env = super::engine_env::validate(cx, e.env.as_ref(), kind, &key);
+        let data_volume_opts =
+            super::engine_env::volume_opts(cx, e.data_volume_opts.as_ref(), kind, &key);
         let daemon = e
             .daemon
             .as_ref()
@@ -802,6 +804,7 @@ fn engines(
                 privileged: e.privileged,
                 args: e.args.iter().map(|a| a.get_ref().clone()).collect(),
                 env,
+                data_volume_opts,
             },
         );
     }
