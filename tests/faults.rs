@@ -1,7 +1,8 @@
 //! Faults survived (issue 13, item 6), against real engines, each small (one dind engine,
 //! one or two cells, short timeouts): a dind engine killed in the middle of a cell, a
-//! service container killed during the checks, an engine frozen with `docker pause`.
-//! Each ends with a clear status and reason, never a hang, and nothing labelled left.
+//! service container killed during the checks, an engine frozen with `docker pause`, an
+//! engine whose data volume is full. Each ends with a clear status and reason, never a
+//! hang, and nothing labelled left.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -255,4 +256,66 @@ fn fault_paused_engine_times_out_and_is_torn_down() {
         Vec::<String>::new(),
         "nothing left"
     );
+}
+
+#[test]
+fn fault_engine_data_volume_full_errors_in_the_engines_words() {
+    if !docker_available("fault_volume_full")
+        || !images_available("fault_volume_full", &[ENGINE, REDIS])
+    {
+        return;
+    }
+    // An 8 MB tmpfs as the engine's /var/lib/docker: dockerd starts (it needs ~200 KB),
+    // the Redis image (~90 MB) does not fit. The engine cache is asked for on purpose:
+    // an engine with its own kind of volume must not start on a cache volume instead
+    // (the image would then load, and a cache volume would be left).
+    let small = format!(
+        r#"
+[engines.small]
+kind = "dind"
+image = "{ENGINE}"
+data-volume-opts = {{ type = "tmpfs", device = "tmpfs", o = "size=8m" }}
+"#
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("suite.toml"), suite(1)).expect("suite");
+    let m = dir.path().join("matrix.toml");
+    std::fs::write(&m, matrix(r#""small", "local""#, 1, &small)).expect("matrix");
+    let out = dir.path().join("run");
+    let (mut child, rx) = spawn_dockmatrix(
+        &[
+            "run",
+            m.to_str().expect("utf-8"),
+            "--out",
+            out.to_str().expect("utf-8"),
+            "--retries",
+            "0",
+            "--engine-cache",
+            "on",
+        ],
+        &[],
+    );
+    std::thread::spawn(move || for _ in rx {});
+    let status = wait(&mut child, Duration::from_secs(240));
+    let run = run_json(&out);
+    let run_id = run["run_id"].as_str().expect("run id").to_string();
+    let left = labelled_objects(&run_id);
+    for o in &left {
+        // Never leave a cache volume on the shared host, even when the test fails.
+        if let Some(v) = o.strip_prefix("volume:") {
+            docker(&["volume", "rm", "-f", v]);
+        }
+    }
+    assert_eq!(status.code(), Some(1), "a cell errored: {run}");
+    let full = cell(&run, &[("engine", "small")]);
+    assert_eq!(full["status"], "error", "{full}");
+    let reason = full["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("no space left on device") && reason.contains(REDIS),
+        "the engine's words, and what it was doing: {reason}"
+    );
+    assert_eq!(full["engine"]["cache"], "fresh", "not a cache: {full}");
+    let other = cell(&run, &[("engine", "local")]);
+    assert_eq!(other["status"], "pass", "the other engine's cell: {other}");
+    assert_eq!(left, Vec::<String>::new(), "nothing left");
 }
