@@ -1,7 +1,7 @@
 //! Faults under a running cell, told in the words of whoever saw them: a dind engine whose
 //! container exited or froze (asked of the host engine, since the engine itself answers
 //! nothing then), and a service container that exited during the checks (its exit code and
-//! restarts, from the cell's engine).
+//! restarts, from the cell's engine) or was cut off from the cell's network.
 
 use super::Attempt;
 use crate::engine::{EngineHandle, EngineTrouble, Host, settled_trouble};
@@ -37,27 +37,82 @@ pub(super) async fn engine_trouble(host: &Host, engine: &EngineHandle, a: &mut A
     true
 }
 
-/// A cell that failed while one of its services was not running: the reason names the
-/// service's exit code and its restarts (what `docker ps` would have shown).
+/// A cell that failed while one of its services was not running, or was cut off from a
+/// network of the cell: the reason names the service's exit code and its restarts (what
+/// `docker ps` would have shown), and each network it lost. A lost network is someone
+/// else's doing (the stack never takes a service off its networks), so the cell is
+/// `error`: nothing about compatibility can be said.
 pub(super) fn note_exited_services(a: &mut Attempt) {
     if !matches!(a.status, CellStatus::Fail | CellStatus::Error) {
         return;
     }
-    let exited: Vec<String> = a
-        .services
-        .iter()
-        .filter_map(|s| {
-            s.exit_code.map(|code| {
-                format!(
-                    "service `{}` exited with code {code} ({} restarts)",
-                    s.name, s.restarts
-                )
-            })
-        })
-        .collect();
-    if exited.is_empty() {
+    let mut said: Vec<String> = Vec::new();
+    for s in &a.services {
+        if let Some(code) = s.exit_code {
+            said.push(format!(
+                "service `{}` exited with code {code} ({} restarts)",
+                s.name, s.restarts
+            ));
+        }
+        if !s.lost_networks.is_empty() {
+            said.push(format!(
+                "service `{}` was cut off from the cell's network {} while the cell ran (not by dockmatrix)",
+                s.name,
+                s.lost_networks.join(", ")
+            ));
+        }
+    }
+    if said.is_empty() {
         return;
     }
+    if a.services.iter().any(|s| !s.lost_networks.is_empty()) {
+        a.status = CellStatus::Error;
+    }
     let before = a.reason.take().unwrap_or_default();
-    a.reason = Some(format!("{}; {before}", exited.join("; ")));
+    a.reason = Some(format!("{}; {before}", said.join("; ")));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::ServiceRecord;
+
+    fn failed(services: Vec<ServiceRecord>) -> Attempt {
+        let mut a = Attempt::new().end(CellStatus::Fail, None, "1 check(s) failed: x".into());
+        a.services = services;
+        a
+    }
+
+    #[test]
+    fn a_lost_network_makes_the_cell_error_and_says_which() {
+        let mut a = failed(vec![ServiceRecord {
+            name: "redis".into(),
+            lost_networks: vec!["dm-net (removed)".into()],
+            ..ServiceRecord::default()
+        }]);
+        note_exited_services(&mut a);
+        assert_eq!(a.status, CellStatus::Error);
+        assert_eq!(
+            a.reason.as_deref(),
+            Some(
+                "service `redis` was cut off from the cell's network dm-net (removed) while the cell ran (not by dockmatrix); 1 check(s) failed: x"
+            )
+        );
+    }
+
+    #[test]
+    fn an_exited_service_keeps_the_cell_failing() {
+        let mut a = failed(vec![ServiceRecord {
+            name: "redis".into(),
+            exit_code: Some(137),
+            restarts: 2,
+            ..ServiceRecord::default()
+        }]);
+        note_exited_services(&mut a);
+        assert_eq!(a.status, CellStatus::Fail);
+        assert_eq!(
+            a.reason.as_deref(),
+            Some("service `redis` exited with code 137 (2 restarts); 1 check(s) failed: x")
+        );
+    }
 }
