@@ -1,7 +1,7 @@
 //! Faults survived (issue 13, item 6), against real engines, each small (one dind engine,
 //! one or two cells, short timeouts): a dind engine killed in the middle of a cell, a
 //! service container killed during the checks, an engine frozen with `docker pause`, an
-//! engine whose data volume is full. Each ends with a clear status and reason, never a
+//! engine whose data volume is full, the cell's network removed under it. Each ends with a clear status and reason, never a
 //! hang, and nothing labelled left.
 
 use std::process::Command;
@@ -21,7 +21,7 @@ fn docker(args: &[&str]) -> String {
 }
 
 /// The matrix of these tests: `engines` as the engine axis, a Redis service and a suite
-/// whose check holds the cell in `checks` for `hold` seconds.
+/// whose check holds the cell in `checks` for `hold` seconds (then Redis is asked again).
 fn matrix(engines: &str, hold: u32, extra: &str) -> String {
     format!(
         r#"
@@ -59,6 +59,12 @@ service = "redis"
 exec = ["sh", "-c", "sleep {hold}"]
 timeout = "5m"
 expect = {{ exit-code = 0 }}
+
+[[check]]
+name = "faults: redis still answers"
+service = "redis"
+redis = ["PING"]
+expect = {{ reply = "PONG" }}
 "#
     )
 }
@@ -318,4 +324,66 @@ data-volume-opts = {{ type = "tmpfs", device = "tmpfs", o = "size=8m" }}
     let other = cell(&run, &[("engine", "local")]);
     assert_eq!(other["status"], "pass", "the other engine's cell: {other}");
     assert_eq!(left, Vec::<String>::new(), "nothing left");
+}
+
+#[test]
+fn fault_network_removed_mid_cell_errors_that_cell_and_the_run_goes_on() {
+    if !docker_available("fault_network_removed")
+        || !images_available("fault_network_removed", &[REDIS])
+    {
+        return;
+    }
+    // Two cells one after the other on the host engine (so that what is left is seen
+    // directly): the first loses its network while a check holds it.
+    let text = matrix(r#""local""#, 20, "").replace(
+        "engine = [\"local\"]",
+        "engine = [\"local\"]\ncase = [\"a\", \"b\"]",
+    );
+    let (_dir, out, mut child, run_id) = start(&text, 20, &["-j", "1"]);
+    let label = format!("label=io.dockmatrix.run={run_id}");
+    let network = docker(&["network", "ls", "--filter", &label, "--format", "{{.Name}}"]);
+    assert_eq!(network.lines().count(), 1, "one cell runs: {network}");
+    let redis = docker(&[
+        "ps",
+        "--filter",
+        &label,
+        "--filter",
+        "label=io.dockmatrix.service=redis",
+        "--format",
+        "{{.Names}}",
+    ]);
+    // Through the cell's engine, as a cleanup job or a person would.
+    let disconnect = Command::new("docker")
+        .args(["network", "disconnect", "-f", &network, &redis])
+        .status()
+        .expect("docker runs");
+    let rm = Command::new("docker")
+        .args(["network", "rm", &network])
+        .status()
+        .expect("docker runs");
+    assert!(disconnect.success() && rm.success(), "the network is gone");
+    let status = wait(&mut child, Duration::from_secs(180));
+    assert_eq!(status.code(), Some(1), "a cell errored");
+    let run = run_json(&out);
+    let hit = cell(&run, &[("case", "a")]);
+    assert_eq!(hit["status"], "error", "{hit}");
+    let reason = hit["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(&format!(
+            "service `redis` was cut off from the cell's network {network} (removed)"
+        )),
+        "says so: {reason}"
+    );
+    assert_eq!(
+        hit["services"][0]["lost_networks"][0],
+        format!("{network} (removed)"),
+        "{hit}"
+    );
+    let next = cell(&run, &[("case", "b")]);
+    assert_eq!(next["status"], "pass", "the run went on: {next}");
+    assert_eq!(
+        labelled_objects(&run_id),
+        Vec::<String>::new(),
+        "nothing left"
+    );
 }
