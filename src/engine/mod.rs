@@ -16,7 +16,7 @@ mod trouble;
 pub mod version;
 
 pub use docker_api::is_not_found;
-pub use trouble::{EngineTrouble, dind_trouble, settled_trouble};
+pub use trouble::{Contact, EngineTrouble, dind_trouble, settled_trouble};
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -54,6 +54,8 @@ pub struct EngineHandle {
     /// Where this process reaches the engine's API (for `docker-api` and `command`
     /// checks, which speak to it without bollard).
     pub address: EngineAddress,
+    /// For host and endpoint engines: whether contact broke (they stopped or restarted).
+    pub contact: Option<Contact>,
 }
 
 /// Where an engine's API is reached from this process.
@@ -360,6 +362,7 @@ pub async fn start(
                 publish_ip: host_publish_ip(),
                 dind: None,
                 address: EngineAddress::of_host(),
+                contact: Some(Contact::watch(host.clone())),
             }
         }
         EngineKind::Endpoint => {
@@ -370,6 +373,7 @@ pub async fn start(
             EngineHandle {
                 name,
                 driver: facts.storage_driver.clone(),
+                contact: Some(Contact::watch(docker.clone())),
                 docker,
                 facts,
                 publish_ip,
@@ -727,6 +731,7 @@ pub async fn start_dind(
                 url: format!("tcp://{}", std::net::SocketAddr::new(ip, 2375)),
                 tls: None,
             },
+            contact: None,
         }),
         Err(e) => {
             stop_dind(host, &dind).await;

@@ -1,7 +1,10 @@
 //! Faults under a running cell, told in the words of whoever saw them: a dind engine whose
 //! container exited or froze (asked of the host engine, since the engine itself answers
-//! nothing then), and a service container that exited during the checks (its exit code and
+//! nothing then), a host or endpoint engine that closed its connection (stopped or
+//! restarted), and a service container that exited during the checks (its exit code and
 //! restarts, from the cell's engine) or was cut off from the cell's network.
+
+use std::time::{Duration, Instant};
 
 use super::Attempt;
 use crate::engine::{EngineHandle, EngineTrouble, Host, settled_trouble};
@@ -9,13 +12,20 @@ use crate::results::CellStatus;
 
 /// After an attempt that did not pass: if its dind engine died, the cell is `error`
 /// naming the engine's exit (nothing about compatibility can be said); if it froze, the
-/// reason says so. Returns whether the engine is past asking (no figures, no teardown:
-/// removing its container removes everything in it).
+/// reason says so; if a host or endpoint engine closed its connection meanwhile (it
+/// stopped or restarted, and its containers with it), the cell is `error` saying when and
+/// whether it came back. Returns whether the engine is past asking (no figures, no
+/// teardown: removing a dind engine's container removes everything in it); a host or
+/// endpoint engine never is (its teardown is tried, and `clean` removes what it could not).
 pub(super) async fn engine_trouble(host: &Host, engine: &EngineHandle, a: &mut Attempt) -> bool {
     if a.status == CellStatus::Pass || a.status == CellStatus::Cancelled {
         return false;
     }
-    let Some(trouble) = settled_trouble(host, engine).await else {
+    let trouble = match &engine.contact {
+        Some(contact) => contact.settled(&engine.docker, attempt_start(a)).await,
+        None => settled_trouble(host, engine).await,
+    };
+    let Some(trouble) = trouble else {
         return false;
     };
     let said = trouble.describe(&engine.name);
@@ -24,7 +34,7 @@ pub(super) async fn engine_trouble(host: &Host, engine: &EngineHandle, a: &mut A
         .map(|s| format!(" during step `{s}`"))
         .unwrap_or_default();
     let before = a.reason.take().unwrap_or_default();
-    a.reason = Some(match trouble {
+    a.reason = Some(match &trouble {
         EngineTrouble::Gone(_) => {
             a.status = CellStatus::Error;
             // The pool cannot start the same engine again within this run: a retry
@@ -33,8 +43,25 @@ pub(super) async fn engine_trouble(host: &Host, engine: &EngineHandle, a: &mut A
             format!("{said}{step}; then: {before}")
         }
         EngineTrouble::Paused => format!("{before}; {said}"),
+        EngineTrouble::Lost { back, .. } => {
+            a.status = CellStatus::Error;
+            // Back: a retry may run on it; still gone: it would meet the same silence.
+            a.final_ = !back;
+            let step = a
+                .failed_step
+                .map(|s| format!("in step `{s}`: "))
+                .unwrap_or_default();
+            format!("{step}{said}; then: {before}")
+        }
     });
-    true
+    matches!(trouble, EngineTrouble::Gone(_) | EngineTrouble::Paused)
+}
+
+/// When the attempt began: its steps' durations so far, counted back from now.
+fn attempt_start(a: &Attempt) -> Instant {
+    let d = &a.durations;
+    let ran = Duration::from_millis(d.engine + d.images + d.services + d.checks);
+    Instant::now().checked_sub(ran).unwrap_or_else(Instant::now)
 }
 
 /// A cell that failed while one of its services was not running, or was cut off from a
