@@ -387,3 +387,206 @@ fn fault_network_removed_mid_cell_errors_that_cell_and_the_run_goes_on() {
         "nothing left"
     );
 }
+
+/// A dockerd of the test's own: its own socket, data root, exec root and pid file in a
+/// temporary folder, no default bridge and no iptables rules, so that stopping it or
+/// starting it again touches nothing of the machine's shared engine. Stopped on drop.
+struct PrivateDockerd {
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateDockerd {
+    fn start() -> PrivateDockerd {
+        // A short path: containerd's sockets live under the exec root.
+        let dir = tempfile::Builder::new()
+            .prefix("dm-dockerd-")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
+        let mut d = PrivateDockerd { dir, child: None };
+        d.run();
+        d
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}/docker.sock", self.dir.path().display())
+    }
+
+    fn docker(&self, args: &[&str]) -> String {
+        let host = self.host();
+        let mut all = vec!["-H", host.as_str()];
+        all.extend(args);
+        docker(&all)
+    }
+
+    fn run(&mut self) {
+        let p = self.dir.path();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p.join("dockerd.log"))
+            .expect("log");
+        let child = Command::new("dockerd")
+            .arg("--host")
+            .arg(self.host())
+            .arg("--data-root")
+            .arg(p.join("root"))
+            .arg("--exec-root")
+            .arg(p.join("exec"))
+            .arg("--pidfile")
+            .arg(p.join("dockerd.pid"))
+            .args(["--bridge", "none", "--iptables=false"])
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("dockerd starts");
+        self.child = Some(child);
+        let t = Instant::now();
+        while self
+            .docker(&["info", "--format", "{{.ServerVersion}}"])
+            .is_empty()
+        {
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "the private dockerd did not answer: {}",
+                std::fs::read_to_string(p.join("dockerd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// SIGTERM, as `systemctl restart docker` does, and waits for it to exit.
+    fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let t = Instant::now();
+        while child.try_wait().ok().flatten().is_none() {
+            if t.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                let _ = child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for PrivateDockerd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn dockerd_available(test: &str) -> bool {
+    let ok = Command::new("dockerd")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        if std::env::var("DOCKMATRIX_REQUIRE_DOCKER").as_deref() == Ok("1") {
+            panic!("{test}: no dockerd binary (apt-get install docker.io)");
+        }
+        eprintln!("SKIPPED {test}: no dockerd binary to start a private engine with");
+    }
+    ok
+}
+
+#[test]
+fn fault_host_engine_restarted_mid_run_errors_and_clean_leaves_nothing() {
+    if !docker_available("fault_host_restarted")
+        || !images_available("fault_host_restarted", &[REDIS])
+        || !dockerd_available("fault_host_restarted")
+    {
+        return;
+    }
+    let mut engine = PrivateDockerd::start();
+    let host = engine.host();
+    let loaded = Command::new("sh")
+        .arg("-c")
+        .arg(format!("docker save {REDIS} | docker -H {host} load"))
+        .status()
+        .expect("sh runs");
+    assert!(loaded.success(), "the image reaches the private engine");
+
+    // Two cells in turn on the host-kind engine, which is the private one (DOCKER_HOST).
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("suite.toml"), suite(20)).expect("suite");
+    let m = dir.path().join("matrix.toml");
+    let text = matrix(r#""local""#, 20, "").replace(
+        "engine = [\"local\"]",
+        "engine = [\"local\"]\ncase = [\"a\", \"b\"]",
+    );
+    std::fs::write(&m, text).expect("matrix");
+    let out = dir.path().join("run");
+    let (mut child, rx) = spawn_dockmatrix(
+        &[
+            "run",
+            m.to_str().expect("utf-8"),
+            "--out",
+            out.to_str().expect("utf-8"),
+            "--retries",
+            "0",
+            "-j",
+            "1",
+        ],
+        &[("DOCKER_HOST", &host)],
+    );
+    std::thread::spawn(move || for _ in rx {});
+    // In its checks: the first cell's Redis runs on the private engine.
+    let t = Instant::now();
+    while engine
+        .docker(&["ps", "-q", "--filter", "label=io.dockmatrix.service=redis"])
+        .is_empty()
+    {
+        assert!(t.elapsed() < Duration::from_secs(120), "no service came up");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    engine.stop();
+    engine.run();
+
+    let status = wait(&mut child, Duration::from_secs(180));
+    assert!(
+        matches!(status.code(), Some(1 | 3)),
+        "exit 1 (error cells) or 3 (no engine): {status}"
+    );
+    let run = run_json(&out);
+    let run_id = run["run_id"].as_str().expect("run id").to_string();
+    let first = cell(&run, &[("case", "a")]);
+    assert_eq!(first["status"], "error", "{first}");
+    let reason = first["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("in step `checks`: the engine `local` closed its connection at")
+            && reason.contains("(it stopped or restarted)"),
+        "says the engine went away: {reason}"
+    );
+    for c in run["cells"].as_array().expect("cells") {
+        assert!(
+            c["status"] == "error" || c["status"] == "pass",
+            "a cell on the restarted engine is error (or, started once it was back, pass): {c}"
+        );
+    }
+
+    // What the teardown could not remove while the engine was away, clean does.
+    let clean = dockmatrix_env(&["clean"], &[("DOCKER_HOST", &host)]);
+    assert!(clean.status.success(), "{}", stderr(&clean));
+    let label = format!("label=io.dockmatrix.run={run_id}");
+    for kind in [
+        vec!["ps", "-aq"],
+        vec!["network", "ls", "-q"],
+        vec!["volume", "ls", "-q"],
+    ] {
+        let mut args = kind.clone();
+        args.extend(["--filter", &label]);
+        assert_eq!(engine.docker(&args), "", "{kind:?} left after clean");
+    }
+    assert_eq!(
+        labelled_objects(&run_id),
+        Vec::<String>::new(),
+        "nothing on the shared engine either"
+    );
+}
