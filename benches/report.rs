@@ -140,6 +140,7 @@ fn cell(i: usize, values: IndexMap<String, String>) -> CellRecord {
                 Vec::new()
             },
             exit_code: None,
+            lost_networks: Vec::new(),
         })
         .collect();
     CellRecord {

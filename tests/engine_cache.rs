@@ -47,6 +47,7 @@ fn spec(image: &str) -> EngineSpec {
         privileged: None,
         args: Vec::new(),
         env: Default::default(),
+        data_volume_opts: Default::default(),
     }
 }
 

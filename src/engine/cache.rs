@@ -27,7 +27,8 @@
 //!   `DOCKMATRIX_ENGINE_CACHE_BUDGET` (bytes, or with a `k`/`m`/`g` suffix; default 20g).
 //! - `clean` and `clean --all` leave cache volumes; [`remove_all`] (`clean --cache`) removes
 //!   every cache no live run holds. Upgrade cells never use a cache (they start their own
-//!   engines on purpose-made volumes).
+//!   engines on purpose-made volumes), nor do engines with `data-volume-opts` (their
+//!   volume is of a kind of their own: a tmpfs, a size).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -207,7 +208,11 @@ pub async fn start(
 ) -> Result<Started, EngineError> {
     let dind = spec.filter(|s| s.kind == EngineKind::Dind);
     let leased = match dind {
-        Some(s) if enabled => take_lease(host, s, config, run).await,
+        // A data volume of its own kind (`data-volume-opts`: a tmpfs, a size) is made for
+        // this engine alone: a cache volume would be another volume.
+        Some(s) if enabled && s.data_volume_opts.is_empty() => {
+            take_lease(host, s, config, run).await
+        }
         _ => None,
     };
     let Some((spec, lease)) = dind.zip(leased) else {
@@ -651,6 +656,7 @@ mod tests {
             privileged,
             args: args.iter().map(|s| s.to_string()).collect(),
             env: Default::default(),
+            data_volume_opts: Default::default(),
         }
     }
 

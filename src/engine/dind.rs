@@ -92,9 +92,12 @@ pub async fn start_dind(
         return Err(EngineError::ImageMissing { image });
     }
     if !place.reuse_volume {
+        let opts = &spec.data_volume_opts;
         host.create_volume(VolumeCreateRequest {
             name: Some(volume.clone()),
             labels: Some(engine_labels.clone()),
+            driver_opts: (!opts.is_empty())
+                .then(|| opts.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
             ..Default::default()
         })
         .await
@@ -193,6 +196,7 @@ pub async fn start_dind(
                 url: format!("tcp://{}", std::net::SocketAddr::new(ip, 2375)),
                 tls: None,
             },
+            contact: None,
         }),
         Err(e) => {
             stop_dind(host, &dind).await;

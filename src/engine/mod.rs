@@ -28,7 +28,7 @@ pub use address::{EngineAddress, PemKind};
 pub use dind::{DindPlace, remove_volume, start_dind, stop_engine_container};
 pub use docker_api::{container_log_tail, is_not_found};
 pub use measure::{CONTAINERD_DRIVER_TYPE, image_store, measure};
-pub use trouble::{EngineTrouble, dind_trouble, settled_trouble};
+pub use trouble::{Contact, EngineTrouble, dind_trouble, settled_trouble};
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -61,6 +61,8 @@ pub struct EngineHandle {
     /// Where this process reaches the engine's API (for `docker-api` and `command`
     /// checks, which speak to it without bollard).
     pub address: EngineAddress,
+    /// For host and endpoint engines: whether contact broke (they stopped or restarted).
+    pub contact: Option<Contact>,
 }
 
 impl std::fmt::Debug for EngineHandle {
@@ -266,6 +268,7 @@ pub async fn start(
                 publish_ip: host_publish_ip(),
                 dind: None,
                 address: EngineAddress::of_host(),
+                contact: Some(Contact::watch(host.clone())),
             }
         }
         EngineKind::Endpoint => {
@@ -276,6 +279,7 @@ pub async fn start(
             EngineHandle {
                 name,
                 driver: facts.storage_driver.clone(),
+                contact: Some(Contact::watch(docker.clone())),
                 docker,
                 facts,
                 publish_ip,

@@ -1,6 +1,8 @@
-//! `[engines.NAME] env`: the environment dockerd starts with. Only a dind engine is
-//! started by us, so only a dind engine takes one; on a host or endpoint engine it would
-//! silently not apply, so it is an error that points at the table.
+//! `[engines.NAME] env` and `data-volume-opts`: string tables that shape a dockerd that
+//! dockmatrix starts (its environment; the options of the volume at its /var/lib/docker).
+//! Only a dind engine is started by us, so only a dind engine takes them; on a host or
+//! endpoint engine they would silently not apply, so they are errors that point at the
+//! table.
 
 use indexmap::IndexMap;
 use toml::Spanned;
@@ -9,6 +11,31 @@ use super::EngineKind;
 use super::raw::SpannedMap;
 use crate::diagnostic::{Ctx, toml_key};
 
+/// One of the tables, for its messages.
+struct Table {
+    /// The key under `engines.NAME`.
+    key: &'static str,
+    /// What it does, after "`KEY` ".
+    does: &'static str,
+    /// What a name must not be, in words, and an example entry.
+    name_is: &'static str,
+    example: &'static str,
+}
+
+const ENV: Table = Table {
+    key: "env",
+    does: "sets the environment of a dockerd that dockmatrix starts",
+    name_is: "an environment variable name",
+    example: "DOCKER_MIN_API_VERSION = \"1.44\"",
+};
+
+const VOLUME_OPTS: Table = Table {
+    key: "data-volume-opts",
+    does: "gives options to the data volume of a dockerd that dockmatrix starts",
+    name_is: "a volume option name (as `docker volume create --opt NAME=VALUE`)",
+    example: "type = \"tmpfs\", device = \"tmpfs\", o = \"size=64m\"",
+};
+
 /// The checked environment of engine `key` (`engines.NAME`) of `kind`.
 pub(super) fn validate(
     cx: &mut Ctx<'_>,
@@ -16,8 +43,29 @@ pub(super) fn validate(
     kind: EngineKind,
     key: &str,
 ) -> IndexMap<String, String> {
-    let mut env = IndexMap::new();
-    let Some(raw) = raw else { return env };
+    table(cx, raw, kind, key, &ENV)
+}
+
+/// The checked `data-volume-opts` of engine `key` (`engines.NAME`) of `kind`: the local
+/// volume driver's options for the volume made for the engine's /var/lib/docker.
+pub(super) fn volume_opts(
+    cx: &mut Ctx<'_>,
+    raw: Option<&Spanned<SpannedMap<Spanned<toml::Value>>>>,
+    kind: EngineKind,
+    key: &str,
+) -> IndexMap<String, String> {
+    table(cx, raw, kind, key, &VOLUME_OPTS)
+}
+
+fn table(
+    cx: &mut Ctx<'_>,
+    raw: Option<&Spanned<SpannedMap<Spanned<toml::Value>>>>,
+    kind: EngineKind,
+    key: &str,
+    t: &Table,
+) -> IndexMap<String, String> {
+    let mut out = IndexMap::new();
+    let Some(raw) = raw else { return out };
     if kind != EngineKind::Dind {
         let what = match kind {
             EngineKind::Host => "a host engine is the local engine as it is",
@@ -25,21 +73,24 @@ pub(super) fn validate(
         };
         cx.err(
             raw.span(),
-            format!("{key}.env"),
-            format!("`env` sets the environment of a dockerd that dockmatrix starts, and {what}"),
-            "remove env, or use kind = \"dind\" to start an engine with it",
+            format!("{key}.{}", t.key),
+            format!("`{}` {}, and {what}", t.key, t.does),
+            format!(
+                "remove {}, or use kind = \"dind\" to start an engine with it",
+                t.key
+            ),
         );
-        return env;
+        return out;
     }
     for (k, v) in raw.get_ref() {
         let name = k.get_ref();
-        let at = format!("{key}.env.{}", toml_key(name));
+        let at = format!("{key}.{}.{}", t.key, toml_key(name));
         if name.is_empty() || name.contains(['=', '\0']) {
             cx.err(
                 k.span(),
                 at.clone(),
-                format!("`{name}` is not an environment variable name"),
-                "e.g. DOCKER_MIN_API_VERSION = \"1.44\"",
+                format!("`{name}` is not {}", t.name_is),
+                format!("e.g. {}", t.example),
             );
             continue;
         }
@@ -52,12 +103,12 @@ pub(super) fn validate(
                     v.span(),
                     at,
                     format!("expected a string, found {}", other.type_str()),
-                    "env values are strings, e.g. DOCKER_MIN_API_VERSION = \"1.44\"",
+                    format!("{} values are strings, e.g. {}", t.key, t.example),
                 );
                 continue;
             }
         };
-        env.insert(name.clone(), value);
+        out.insert(name.clone(), value);
     }
-    env
+    out
 }

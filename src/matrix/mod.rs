@@ -161,6 +161,11 @@ pub struct EngineSpec {
     /// dockerd's environment (dind only), e.g. `DOCKER_MIN_API_VERSION = "1.44"`, as
     /// written (no `${VAR}`: an engine's environment is part of what is tested).
     pub env: IndexMap<String, String>,
+    /// Options of the local volume made for a dind engine's /var/lib/docker, as `docker
+    /// volume create --opt` takes them (`type = "tmpfs"`, `o = "size=64m"`). Left out of
+    /// the matrix hash when empty, so that matrices without it keep their hash.
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub data_volume_opts: IndexMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -118,6 +118,8 @@ pub struct RawEngine {
     pub args: Vec<Str>,
     /// dockerd's environment (dind only: the engine container's environment).
     pub env: Option<Spanned<SpannedMap<Spanned<toml::Value>>>>,
+    /// Options of the local volume made for the engine's /var/lib/docker (dind only).
+    pub data_volume_opts: Option<Spanned<SpannedMap<Spanned<toml::Value>>>>,
 }
 
 #[derive(Debug, Deserialize)]

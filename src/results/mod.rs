@@ -518,6 +518,11 @@ pub struct ServiceRecord {
     /// Its exit code, when it was not running at the end of the cell.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i64>,
+    /// The cell's networks it was put on and was no longer on at the end of a cell that
+    /// did not pass, each `NAME (removed)` or `NAME (disconnected)`: someone else's doing,
+    /// never the stack's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lost_networks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -108,7 +108,10 @@ impl CellRecord {
                     && i.labels.iter().all(|(k, v)| ok(k) && ok(v))
             })
             && self.services.iter().all(|s| {
-                ok(&s.name) && ok(&s.kind) && ok(&s.image) && s.log_tail.iter().all(|l| ok(l))
+                ok(&s.name)
+                    && ok(&s.kind)
+                    && ok(&s.image)
+                    && s.log_tail.iter().chain(&s.lost_networks).all(|l| ok(l))
             })
             && self.checks.iter().all(|ch| {
                 ok(&ch.suite)
@@ -181,6 +184,7 @@ impl CellRecord {
             f(&mut svc.kind);
             f(&mut svc.image);
             svc.log_tail.iter_mut().for_each(&mut *f);
+            svc.lost_networks.iter_mut().for_each(&mut *f);
         }
         for ch in &mut self.checks {
             f(&mut ch.suite);
@@ -341,6 +345,7 @@ mod tests {
             services: vec![ServiceRecord {
                 name: "n".into(),
                 log_tail: vec!["l".into()],
+                lost_networks: vec!["n (removed)".into()],
                 ..ServiceRecord::default()
             }],
             checks: vec![CheckRecord {

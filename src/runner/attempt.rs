@@ -318,10 +318,9 @@ impl<L: Lab> Runner<'_, L> {
     ) -> bool {
         let mut engine_lost = false;
         if !matches!(a.status, CellStatus::Pass | CellStatus::Cancelled)
-            && let Some(trouble) = self.lab.trouble(engine).await
+            && let Some(trouble) = self.lab.trouble(engine, faults::attempt_start(a)).await
         {
-            faults::engine_trouble(a, &trouble);
-            engine_lost = true;
+            engine_lost = faults::engine_trouble(a, &trouble);
             // A dead engine is removed and replaced: a retry, or a later cell of the same
             // engine, gets a new one.
             if matches!(trouble, EngineTrouble::Gone(_)) {

@@ -107,7 +107,12 @@ pub trait Lab: Sync {
     ) -> impl Future<Output = ()> + Send;
 
     /// Whether the engine died or froze (asked of whoever can still say so).
-    fn trouble(&self, engine: &Self::Engine) -> impl Future<Output = Option<EngineTrouble>> + Send;
+    /// `since`: when the attempt began (a host engine's broken contact counts from then).
+    fn trouble(
+        &self,
+        engine: &Self::Engine,
+        since: std::time::Instant,
+    ) -> impl Future<Output = Option<EngineTrouble>> + Send;
 
     /// The services' figures and, `with_logs`, their last log lines.
     fn service_records(
@@ -272,8 +277,15 @@ impl Lab for DockerLab<'_> {
             .await;
     }
 
-    async fn trouble(&self, engine: &EngineHandle) -> Option<EngineTrouble> {
-        settled_trouble(self.pool.host(), engine).await
+    async fn trouble(
+        &self,
+        engine: &EngineHandle,
+        since: std::time::Instant,
+    ) -> Option<EngineTrouble> {
+        match &engine.contact {
+            Some(contact) => contact.settled(&engine.docker, since).await,
+            None => settled_trouble(self.pool.host(), engine).await,
+        }
     }
 
     async fn service_records(&self, stack: &Stack, with_logs: bool) -> Vec<ServiceRecord> {

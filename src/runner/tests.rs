@@ -194,7 +194,7 @@ impl Lab for Scripted {
         }
     }
 
-    async fn trouble(&self, _: &Engine) -> Option<EngineTrouble> {
+    async fn trouble(&self, _: &Engine, _: std::time::Instant) -> Option<EngineTrouble> {
         self.trouble.clone()
     }
 

@@ -454,7 +454,7 @@ impl Stack {
 #[derive(Debug, Default)]
 pub(super) struct ComposeAfter {
     /// (network, aliases)
-    connect: Vec<(String, Vec<String>)>,
+    pub(super) connect: Vec<(String, Vec<String>)>,
     /// (volume, folder whose content seeds it)
     seed_volumes: Vec<(String, std::path::PathBuf)>,
     /// (file, path in the container)

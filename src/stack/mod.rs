@@ -156,6 +156,8 @@ pub struct RunningService {
     /// When its container was started (what `ready_ms` counts from).
     started: Instant,
     figures: figures::Collector,
+    /// The cell's networks it was put on (the first at creation, the others connected).
+    networks: Vec<String>,
 }
 
 /// A cell's stack on an engine; teardown removes whatever was created, however far
@@ -310,6 +312,16 @@ impl Stack {
             Some(c) => Some(self.compose_body(&cell.id, c, engine, &mut body).await?),
             None => None,
         };
+        let networks: Vec<String> = body
+            .networking_config
+            .iter()
+            .flat_map(|n| n.endpoints_config.iter().flat_map(|e| e.keys().cloned()))
+            .chain(
+                after
+                    .iter()
+                    .flat_map(|a| a.connect.iter().map(|(n, _)| n.clone())),
+            )
+            .collect();
         let created = self
             .docker
             .create_container(
@@ -357,6 +369,7 @@ impl Stack {
             ready_ms: None,
             started,
             figures,
+            networks,
         });
         Ok(())
     }
@@ -513,14 +526,15 @@ impl Stack {
                 .filter(|(k, _)| crate::secrets::is_secret_key(k))
                 .map(|(_, v)| v.as_str())
                 .collect();
-            let log_tail = if with_logs {
-                container_log_tail(&self.docker, &s.container_id, LOG_TAIL_LINES)
+            let (log_tail, lost_networks) = if with_logs {
+                let tail = container_log_tail(&self.docker, &s.container_id, LOG_TAIL_LINES)
                     .await
                     .into_iter()
                     .map(|l| crate::secrets::redact_values(&l, secrets.iter().copied()))
-                    .collect()
+                    .collect();
+                (tail, self.lost_networks(s).await)
             } else {
-                Vec::new()
+                (Vec::new(), Vec::new())
             };
             out.push(ServiceRecord {
                 name: s.name.clone(),
@@ -533,9 +547,33 @@ impl Stack {
                 ready_ms: s.ready_ms,
                 log_tail,
                 exit_code: f.exit_code,
+                lost_networks,
             });
         }
         out
+    }
+
+    /// The cell's networks `svc` was put on and is no longer on, each `NAME (removed)` or
+    /// `NAME (disconnected)`. The stack never takes a service off its networks: this is
+    /// someone else's doing (a cleanup job, a person, an engine that lost them).
+    async fn lost_networks(&self, svc: &RunningService) -> Vec<String> {
+        let Ok(inspect) = self.docker.inspect_container(&svc.container_id, None).await else {
+            return Vec::new();
+        };
+        let on: Vec<String> = inspect
+            .network_settings
+            .and_then(|n| n.networks)
+            .map(|m| m.into_keys().collect())
+            .unwrap_or_default();
+        let mut lost = Vec::new();
+        for net in svc.networks.iter().filter(|n| !on.contains(n)) {
+            let how = match self.docker.inspect_network(net, None).await {
+                Err(e) if is_not_found(&e) => "removed",
+                _ => "disconnected",
+            };
+            lost.push(format!("{net} ({how})"));
+        }
+        lost
     }
 
     /// Removes the stack's containers (with their anonymous volumes) and network.

@@ -39,6 +39,8 @@ pub(super) fn engines(
         kind_needs(cx, name, e, kind, &key);
         let tls = tls_files(cx, e, &key, base);
         let env = crate::matrix::engine_env::validate(cx, e.env.as_ref(), kind, &key);
+        let data_volume_opts =
+            crate::matrix::engine_env::volume_opts(cx, e.data_volume_opts.as_ref(), kind, &key);
         let daemon = e
             .daemon
             .as_ref()
@@ -55,6 +57,7 @@ pub(super) fn engines(
                 privileged: e.privileged,
                 args: e.args.iter().map(|a| a.get_ref().clone()).collect(),
                 env,
+                data_volume_opts,
             },
         );
     }
