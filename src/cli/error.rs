@@ -132,17 +132,25 @@ mod tests {
 
     #[test]
     fn an_engine_that_does_not_answer_is_exit_3_and_says_so() {
-        let e = CliError::Host(HostError::Connect {
-            endpoint: "unix:///nowhere.sock (default socket)".into(),
-            source: bollard::errors::Error::DockerResponseServerError {
-                status_code: 500,
-                message: "down".into(),
-            },
-        });
+        // The engine layer's own error for a socket nobody listens on (no bollard here).
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sock = format!("unix://{}/nowhere.sock", dir.path().display());
+        let env = |name: &str| (name == "DOCKER_HOST").then(|| sock.clone());
+        let endpoint = dockmatrix::engine::host::resolve(&env).expect("a well-formed address");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let refused = runtime
+            .block_on(endpoint.connect(5))
+            .expect_err("nothing listens there");
+        let e = CliError::Host(refused);
         assert_eq!(e.exit_code(), 3);
         let shown = e.message().unwrap_or_default();
         assert!(
-            shown.starts_with("error: no Docker engine answers: unix:///nowhere.sock"),
+            shown.starts_with(&format!(
+                "error: no Docker engine answers: DOCKER_HOST={sock}"
+            )),
             "{shown}"
         );
     }
