@@ -28,8 +28,8 @@ while (($#)); do
     esac
     shift
 done
-cargo build --release --quiet
-bin=target/release/dockmatrix
+cargo build --profile demo --quiet -p dockmatrix
+bin=target/demo/dockmatrix
 matrix=benches/whole-run.toml
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

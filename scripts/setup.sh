@@ -19,12 +19,13 @@ LOGS=$CACHE/logs
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 DOCKERD_LOG=/var/log/dockmatrix-dockerd.log
-# The demo app is built in the workspace's target folder, so that a later
-# `cargo build --release` of dockmatrix (scripts/demo.sh) reuses its compiled
-# dependencies, and the other way round. Where `cargo bench` or release builds
-# run alongside (they hold target/release's lock for minutes), give it a
-# folder of its own with DOCKMATRIX_APP_TARGET_DIR.
+# The demo app is built in the workspace's target folder with the `demo` profile
+# (Cargo.toml), so that scripts/demo.sh's build of dockmatrix reuses its compiled
+# dependencies, and the other way round. Where `cargo bench` or other builds run
+# alongside (they hold the target folder's lock for minutes), give it a folder of
+# its own with DOCKMATRIX_APP_TARGET_DIR.
 APP_TARGET=${DOCKMATRIX_APP_TARGET_DIR:-${CARGO_TARGET_DIR:-$REPO/target}}
+APP_PROFILE=demo
 # The classic builder: Debian's docker.io has no buildx plugin, and a newer
 # CLI without buildx refuses BuildKit; the classic builder is the same everywhere.
 export DOCKER_BUILDKIT=0
@@ -161,6 +162,9 @@ recipe_of() {
             ;;
         demo-app)
             cat "$IMAGES_DIR/demo-app/Dockerfile"
+            # The profile it is compiled with, and that profile's settings.
+            echo "profile $APP_PROFILE"
+            sed -n "/^\[profile\.$APP_PROFILE\]/,/^\[/p" "$REPO/Cargo.toml"
             (cd "$REPO/fixtures/demo-app" && find . -path ./target -prune -o -type f -print | LC_ALL=C sort |
                 while read -r f; do echo "$f"; cat "$f"; done)
             ;;
@@ -334,8 +338,8 @@ build_service() {
 build_app_binary() {
     cd "$REPO"
     # Not niced: on a fresh machine this compile is the longest single job.
-    cargo build --release -p dockmatrix-demo-app --target-dir "$APP_TARGET"
-    ls -l "$APP_TARGET/release/dockmatrix-demo-app"
+    cargo build --profile "$APP_PROFILE" -p dockmatrix-demo-app --target-dir "$APP_TARGET"
+    ls -l "$APP_TARGET/$APP_PROFILE/dockmatrix-demo-app"
 }
 
 # The tool's binary: DOCKMATRIX_TOOL_BIN when given (a test passes its debug build), else
@@ -372,7 +376,7 @@ build_demo_app() {
     mkdir -p "$CACHE/tmp"
     ctx=$(mktemp -d "$CACHE/tmp/demo-app-ctx.XXXXXX")
     trap "rm -rf '$ctx'" EXIT
-    cp "$APP_TARGET/release/dockmatrix-demo-app" "$IMAGES_DIR/demo-app/Dockerfile" "$ctx/"
+    cp "$APP_TARGET/$APP_PROFILE/dockmatrix-demo-app" "$IMAGES_DIR/demo-app/Dockerfile" "$ctx/"
     rm -f "$iid"
     docker build --force-rm --iidfile "$iid" "$ctx"
     # The binary was linked on the host: make sure the image can load it.
