@@ -368,6 +368,7 @@ impl Progress {
             }
             Event::CellKept { id, how } => self.line(format!("kept {id}: {how}")),
             Event::Warning(w) => self.line(format!("warning: {w}")),
+            Event::Notice(n) => self.line(n.clone()),
             Event::Cancelling { why } => self.line(format!("cancelling: {why}")),
             Event::ServicesReady { id, ready, of } => {
                 if let Some(r) = st.running.get_mut(id) {

@@ -89,7 +89,10 @@ pub enum Event {
         id: String,
         how: String,
     },
+    /// A problem the run's record keeps.
     Warning(String),
+    /// What the run is doing, for the reader only (a resume's count of finished cells).
+    Notice(String),
     /// Ctrl-C or `--fail-fast`: no new cell starts; running ones are torn down.
     Cancelling {
         why: String,

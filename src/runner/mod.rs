@@ -8,6 +8,7 @@ pub mod events;
 mod faults;
 pub mod lab;
 pub mod pool;
+pub mod session;
 mod step;
 mod upgrade;
 
