@@ -317,8 +317,8 @@ struct Shared {
 /// cost to stay under ~5 % of a core.
 const PRECISION_EVERY: Duration = Duration::from_millis(200);
 
-/// Connects the workers and runs the setup (under the gate's read side, like any step),
-/// then warms up and measures under the write side when the check is exclusive.
+/// Connects the workers, runs the setup and warms up (under the gate's read side, like
+/// any step), then measures under the write side when the check is exclusive.
 pub(crate) async fn measure(
     check: &Check,
     spec: &PerfSpec,
@@ -354,6 +354,13 @@ pub(crate) async fn measure(
         latencies: std::sync::Mutex::new(Vec::with_capacity(1 << 16)),
         precise: AtomicBool::new(false),
     });
+    // The warm-up under the read side, like any step: its latencies are not kept, so other
+    // cells may go on beside it, and another check's measurement waits for it as for any
+    // step. Only the measurement is exclusive.
+    let warm_error = {
+        let _step = gate.read().await;
+        warm_up(&mut workers, &shared, spec.warmup).await
+    };
     // Exclusive: running cells finish their step, nothing new starts while this measures.
     let (write_guard, read_guard) = if spec.exclusive {
         (Some(gate.write().await), None)
@@ -361,22 +368,21 @@ pub(crate) async fn measure(
         (None, Some(gate.read().await))
     };
 
-    let warm_until = Instant::now() + spec.warmup;
     let spec_arc = Arc::new(spec.clone());
     let mut tasks = Workers(Vec::new());
     for (w, worker) in workers.into_iter().enumerate() {
         let shared = shared.clone();
         let spec = spec_arc.clone();
-        tasks.0.push(tokio::spawn(work(
-            worker, w as u32, shared, spec, warm_until,
-        )));
+        tasks
+            .0
+            .push(tokio::spawn(work(worker, w as u32, shared, spec)));
     }
     let judged = if spec.iterations.is_none() && spec.precision_pct > 0.0 {
         watch_precision(&shared, &tasks, spec).await
     } else {
         None
     };
-    let mut first_error: Option<String> = None;
+    let mut first_error: Option<String> = warm_error;
     let mut window: Option<(Instant, Instant)> = None;
     for t in &mut tasks.0 {
         match t.await {
@@ -478,25 +484,39 @@ struct WorkDone {
     end: Instant,
 }
 
-async fn work(
-    mut worker: Worker,
-    w: u32,
-    shared: Arc<Shared>,
-    spec: Arc<PerfSpec>,
-    warm_until: Instant,
-) -> WorkDone {
+/// Every worker runs the operation for `warmup` (its own keys, far from the measured
+/// ones); the latencies are not kept. A failure counts against the check and ends that
+/// worker's warm-up; the first one is returned.
+async fn warm_up(workers: &mut [Worker], shared: &Shared, warmup: Duration) -> Option<String> {
+    let until = Instant::now() + warmup;
+    let runs = workers
+        .iter_mut()
+        .enumerate()
+        .map(|(w, worker)| async move {
+            let w = w as u32;
+            let mut i = u64::MAX / 2 + u64::from(w) * (1 << 32);
+            while Instant::now() < until {
+                i += 1;
+                if let Err(e) = worker.op(&shared.action, i, w).await {
+                    shared.failures.fetch_add(1, Ordering::Relaxed);
+                    return Some(e);
+                }
+            }
+            None
+        });
+    futures_util::future::join_all(runs)
+        .await
+        .into_iter()
+        .flatten()
+        .next()
+}
+
+/// One worker's measurement: operations until the p95 is precise, the iterations are
+/// done, or the duration is over with at least `min_samples`.
+async fn work(mut worker: Worker, w: u32, shared: Arc<Shared>, spec: Arc<PerfSpec>) -> WorkDone {
     let mut error = None;
-    let mut warm_i = u64::MAX / 2 + u64::from(w) * (1 << 32);
-    while Instant::now() < warm_until {
-        warm_i += 1;
-        if let Err(e) = worker.op(&shared.action, warm_i, w).await {
-            shared.failures.fetch_add(1, Ordering::Relaxed);
-            error.get_or_insert(e);
-            break;
-        }
-    }
     let measure_start = Instant::now();
-    let deadline = warm_until.max(measure_start) + spec.duration;
+    let deadline = measure_start + spec.duration;
     loop {
         if shared.precise.load(Ordering::Relaxed) {
             break;
