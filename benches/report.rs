@@ -184,6 +184,8 @@ fn cell(i: usize, values: IndexMap<String, String>) -> CellRecord {
             image_store: "graphdriver".into(),
             env: Default::default(),
             cache: "fresh".into(),
+            start_ms: Some(4000),
+            images_ms: Some(20000),
         }),
         images: vec![ImageRecord {
             service: "postgres".into(),

@@ -358,6 +358,14 @@ redis = ["PING"]
         assert_eq!(o.status.code(), Some(0), "run {i} ({flag}): {}", stderr(&o));
         let run = run_json(&folder);
         let c = &run["cells"][0];
+        // The engine's own start and image load, measured where it was prepared.
+        for field in ["start_ms", "images_ms"] {
+            assert!(
+                c["engine"][field].as_u64().is_some_and(|ms| ms > 0),
+                "run {i}: engine.{field} missing: {}",
+                c["engine"]
+            );
+        }
         let checks = c["checks"].as_array().expect("checks");
         let statuses: Vec<String> = checks
             .iter()

@@ -58,6 +58,8 @@ pub async fn measure(docker: &Docker, name: &str, kind: &str) -> Result<EngineFa
         image_store: image_store(info.driver_status.as_deref().unwrap_or_default()).to_string(),
         env: IndexMap::new(),
         cache: String::new(),
+        start_ms: None,
+        images_ms: None,
     })
 }
 

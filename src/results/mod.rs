@@ -484,6 +484,14 @@ pub struct EngineFacts {
     /// by the engine cache); empty for host and endpoint engines and older records.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub cache: String,
+    /// How long the engine took to start, and to load the images of all its cells, in
+    /// ms: measured where it was prepared, usually before its first cell took a slot (so a
+    /// cell's own `durations_ms.engine` and `images` are only its wait). The cells of an
+    /// engine share these. Absent in older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -217,6 +217,9 @@ impl<L: Lab> Runner<'_, L> {
             Err(why) => return Err(clock.interrupted(a, why, Step::Images)),
             Ok(l) => l,
         };
+        if let Some(facts) = a.engine.as_mut() {
+            facts.images_ms = self.lab.images_ms(key);
+        }
         let matrix = &self.cfg.matrix;
         let mut missing = Vec::new();
         for svc in matrix.services.values() {

@@ -72,6 +72,12 @@ pub trait Lab: Sync {
     /// What preflight said of the engine of `key` before it started.
     fn findings(&self, key: &EngineKey) -> Vec<Finding>;
 
+    /// How long the engine of `key` took to load its images, once it has (`None`: a lab
+    /// that does not measure it).
+    fn images_ms(&self, _key: &EngineKey) -> Option<u64> {
+        None
+    }
+
     /// The images of every cell of the engine, loaded once, by reference.
     fn images(
         &self,
@@ -216,6 +222,10 @@ impl Lab for DockerLab<'_> {
 
     fn findings(&self, key: &EngineKey) -> Vec<Finding> {
         self.pool.findings(key)
+    }
+
+    fn images_ms(&self, key: &EngineKey) -> Option<u64> {
+        self.pool.images_ms(key)
     }
 
     async fn images(&self, key: &EngineKey, engine: &EngineHandle, emit: &EmitFn) -> Arc<Loaded> {

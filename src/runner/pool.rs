@@ -64,6 +64,8 @@ struct Entry {
 struct Generation {
     engine: OnceCell<Result<EngineHandle, EngineFailure>>,
     loaded: OnceCell<Arc<Loaded>>,
+    /// How long loading took, once it is done.
+    images_ms: std::sync::OnceLock<u64>,
 }
 
 impl Entry {
@@ -236,12 +238,14 @@ impl Pool {
                     ))
                 });
                 match r {
-                    Ok(h) => {
+                    Ok(mut h) => {
+                        let ms = t.elapsed().as_millis() as u64;
+                        h.facts.start_ms = Some(ms);
                         emit(Event::EngineReady {
                             engine: key.engine.clone(),
                             driver: key.driver_label().to_string(),
                             facts: Box::new(h.facts.clone()),
-                            ms: t.elapsed().as_millis() as u64,
+                            ms,
                         });
                         Ok(h)
                     }
@@ -274,8 +278,8 @@ impl Pool {
         let Some(entry) = self.entries.get(key) else {
             return Arc::new(Loaded::new());
         };
-        entry
-            .current()
+        let generation = entry.current();
+        generation
             .loaded
             .get_or_init(|| async {
                 let t = Instant::now();
@@ -302,11 +306,13 @@ impl Pool {
                     Some(&on_load),
                 )
                 .await;
+                let ms = t.elapsed().as_millis() as u64;
+                let _ = generation.images_ms.set(ms);
                 emit(Event::ImagesLoaded {
                     engine: key.engine.clone(),
                     driver: key.driver_label().to_string(),
                     images: entry.images.len(),
-                    ms: t.elapsed().as_millis() as u64,
+                    ms,
                 });
                 Arc::new(loaded)
             })
@@ -441,6 +447,13 @@ impl Pool {
             .get(key)
             .and_then(|e| e.findings.lock().ok().map(|f| f.clone()))
             .unwrap_or_default()
+    }
+
+    /// How long the current engine of `key` took to load its images, once it has.
+    pub fn images_ms(&self, key: &EngineKey) -> Option<u64> {
+        self.entries
+            .get(key)
+            .and_then(|e| e.current().images_ms.get().copied())
     }
 
     /// Marks the engine as kept (a `--keep`ed stack runs on it).
