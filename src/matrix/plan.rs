@@ -96,7 +96,10 @@ impl CellPlan {
             upgrade: upgrade.is_some(),
             images,
             start_order,
-            engine_image: matrix.engine_for(cell).and_then(|e| e.image.clone()),
+            engine_image: matrix
+                .engine_for(cell)
+                .and_then(|e| e.dind())
+                .map(|d| d.image.clone()),
         }
     }
 

@@ -23,7 +23,7 @@ use super::step::{Clock, Interrupt, ms_since};
 use crate::engine::labels::{self, RunLabels};
 use crate::engine::{self, DindPlace, EngineHandle, Host, images};
 use crate::matrix::plan::CellPlan;
-use crate::matrix::{Cell, EngineSpec, Restart, UpgradePath};
+use crate::matrix::{Cell, DindSpec, Restart, UpgradePath};
 use crate::results::{
     CellStatus, CheckRecord, CheckStatus, Counted, ImageRecord, PhaseRecord, UpgradePhase,
     UpgradeRecord,
@@ -65,7 +65,9 @@ impl DockerLab<'_> {
 
 /// How one engine of the rehearsal is started.
 struct EnginePlan<'a> {
-    spec: &'a EngineSpec,
+    /// The engine's name in the matrix.
+    name: &'a str,
+    spec: &'a DindSpec,
     driver: Option<String>,
     daemon: Option<serde_json::Value>,
     containerd: bool,
@@ -100,7 +102,8 @@ struct Rehearsal<'a> {
 }
 
 impl<'a> Rehearsal<'a> {
-    /// The two engines' plans; `None` when the path names an engine the matrix lacks.
+    /// The two engines' plans; `None` when the path names an engine the matrix lacks or
+    /// one that is not dind (validation refuses both).
     fn plan(
         lab: &'a DockerLab<'a>,
         clock: &'a Clock<'a>,
@@ -108,8 +111,8 @@ impl<'a> Rehearsal<'a> {
         path: &'a UpgradePath,
     ) -> Option<Rehearsal<'a>> {
         let matrix = lab.suites.matrix;
-        let from_spec = matrix.engines.get(&path.from)?;
-        let to_spec = matrix.engines.get(&path.to)?;
+        let from_spec = matrix.engines.get(&path.from)?.dind()?;
+        let to_spec = matrix.engines.get(&path.to)?.dind()?;
         let plan = CellPlan::of(matrix, cell);
         let [from_engine, to_engine] = <[_; 2]>::try_from(plan.engines.clone()).ok()?;
         let (from_key, from_daemon) = (from_engine.key, from_engine.daemon);
@@ -117,12 +120,14 @@ impl<'a> Rehearsal<'a> {
         // As the engine label says it: `overlayfs/containerd` for the containerd store.
         let (from_driver, to_driver) = (from_key.driver_label(), to_key.driver_label());
         let from = EnginePlan {
+            name: &path.from,
             spec: from_spec,
             driver: from_key.driver,
             daemon: from_daemon,
             containerd: from_key.containerd,
         };
         let to = EnginePlan {
+            name: &path.to,
             spec: to_spec,
             driver: to_key.driver,
             daemon: to_daemon,
@@ -160,6 +165,7 @@ impl<'a> Rehearsal<'a> {
             self.a.preflight.extend(
                 engine::preflight::before_start(
                     self.lab.host(),
+                    plan.name,
                     plan.spec,
                     plan.driver.as_deref(),
                     plan.daemon.as_ref(),
@@ -624,6 +630,7 @@ async fn start(
 ) -> Result<EngineHandle, engine::EngineError> {
     engine::start_dind(
         host,
+        plan.name,
         plan.spec,
         plan.driver.as_deref(),
         plan.daemon.as_ref(),
@@ -637,7 +644,7 @@ fn engine_labels(
     cell: &str,
     plan: &EnginePlan<'_>,
 ) -> std::collections::HashMap<String, String> {
-    let mut l = run.engine(&plan.spec.name, plan.driver.as_deref().unwrap_or("default"));
+    let mut l = run.engine(plan.name, plan.driver.as_deref().unwrap_or("default"));
     if plan.containerd
         && let Some(engine) = l.get_mut(labels::ENGINE)
     {
