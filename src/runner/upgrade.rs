@@ -42,9 +42,10 @@ impl DockerLab<'_> {
         &self,
         clock: &Clock<'_>,
         cell: &Cell,
+        plan: &CellPlan,
         path: &UpgradePath,
     ) -> Attempt {
-        let Some(mut r) = Rehearsal::plan(self, clock, cell, path) else {
+        let Some(mut r) = Rehearsal::plan(self, clock, cell, plan, path) else {
             // Validation rules this out; never panic on it.
             let reason = format!(
                 "upgrade `{}` names an engine that is not defined",
@@ -87,6 +88,8 @@ struct Rehearsal<'a> {
     lab: &'a DockerLab<'a>,
     clock: &'a Clock<'a>,
     cell: &'a Cell,
+    /// The cell's plan: its engines and its services' images.
+    plan: &'a CellPlan,
     path: &'a UpgradePath,
     from: EnginePlan<'a>,
     to: EnginePlan<'a>,
@@ -108,12 +111,12 @@ impl<'a> Rehearsal<'a> {
         lab: &'a DockerLab<'a>,
         clock: &'a Clock<'a>,
         cell: &'a Cell,
+        plan: &'a CellPlan,
         path: &'a UpgradePath,
     ) -> Option<Rehearsal<'a>> {
         let matrix = lab.suites.matrix;
         let from_spec = matrix.engines.get(&path.from)?.dind()?;
         let to_spec = matrix.engines.get(&path.to)?.dind()?;
-        let plan = CellPlan::of(matrix, cell);
         let [from_engine, to_engine] = <[_; 2]>::try_from(plan.engines.clone()).ok()?;
         let (from_key, from_daemon) = (from_engine.key, from_engine.daemon);
         let (to_key, to_daemon) = (to_engine.key, to_engine.daemon);
@@ -147,6 +150,7 @@ impl<'a> Rehearsal<'a> {
             lab,
             clock,
             cell,
+            plan,
             path,
             from,
             to,
@@ -271,15 +275,14 @@ impl<'a> Rehearsal<'a> {
             Err(why) => return Err(self.interrupted(UpgradePhase::Seed, t, why)),
             Ok(l) => l,
         };
-        let matrix = self.lab.suites.matrix;
         let mut missing = Vec::new();
-        for svc in matrix.services.values() {
-            let Ok(image) = matrix.image_for(svc, self.cell) else {
+        for (service, image) in &self.plan.images {
+            let Ok(image) = image else {
                 continue;
             };
-            match loaded.get(&image) {
+            match loaded.get(image) {
                 Some(Ok(r)) => self.a.images.push(ImageRecord {
-                    service: svc.name.clone(),
+                    service: service.clone(),
                     ..r.clone()
                 }),
                 Some(Err(e)) => missing.push(e.clone()),
@@ -311,7 +314,7 @@ impl<'a> Rehearsal<'a> {
         let stack = self.stack.insert(s);
         let provisioned = self
             .clock
-            .gated(stack.provision(engine, self.lab.suites.matrix, self.cell, None))
+            .gated(stack.provision(engine, self.lab.suites.matrix, self.cell, self.plan, None))
             .await;
         self.a.durations.services = provisioned.ms;
         match provisioned.out {
