@@ -13,7 +13,7 @@ use std::process::Command;
 use dockmatrix::engine::cache::{self, Started};
 use dockmatrix::engine::labels::{RunLabels, hostname};
 use dockmatrix::engine::{Config, connect_host};
-use dockmatrix::matrix::{EngineKind, EngineSpec};
+use dockmatrix::matrix::{DindSpec, EngineSpec, EngineTarget};
 use serde_json::json;
 
 use crate::common::*;
@@ -36,18 +36,21 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-fn spec(image: &str) -> EngineSpec {
-    EngineSpec {
-        name: "28.5.2".into(),
-        kind: EngineKind::Dind,
-        image: Some(image.into()),
-        daemon: None,
-        url: None,
-        tls: None,
+fn dind(image: &str) -> DindSpec {
+    DindSpec {
+        image: image.into(),
         privileged: None,
         args: Vec::new(),
         env: Default::default(),
         data_volume_opts: Default::default(),
+    }
+}
+
+fn spec(image: &str) -> EngineSpec {
+    EngineSpec {
+        name: "28.5.2".into(),
+        daemon: None,
+        target: EngineTarget::Dind(dind(image)),
     }
 }
 
@@ -130,7 +133,7 @@ fn key_of(image: &str, daemon: &serde_json::Value) -> String {
     )
     .trim()
     .to_string();
-    cache::key(&id, Some("overlay2"), Some(daemon), false, &spec(image))
+    cache::key(&id, Some("overlay2"), Some(daemon), false, &dind(image))
 }
 
 #[test]
@@ -409,7 +412,7 @@ redis = ["PING"]
         Some("overlay2"),
         Some(&json!({"labels": [format!("dockmatrix-test={id}")]})),
         false,
-        &spec("dockmatrix/engine:28.5.2"),
+        &dind("dockmatrix/engine:28.5.2"),
     );
     remove_caches(&[key]);
 }

@@ -7,7 +7,7 @@ use std::future::Future;
 
 use super::labels::RunLabels;
 use super::{Config, EngineError, EngineHandle, Host, preflight};
-use crate::matrix::{EngineKind, EngineSpec};
+use crate::matrix::EngineSpec;
 use crate::results::{EngineFacts, Finding, FindingLevel};
 
 /// What became of an engine, and everything preflight and the daemon.json lint said.
@@ -74,11 +74,19 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, EngineError>>,
 {
-    let dind = spec.filter(|s| s.kind == EngineKind::Dind);
+    let dind = spec.and_then(|s| Some((s.name.as_str(), s.dind()?)));
     let mut findings = Vec::new();
-    if let Some(spec) = dind {
-        findings =
-            preflight::before_start(host, spec, config.driver, config.daemon, images, labels).await;
+    if let Some((name, dind)) = dind {
+        findings = preflight::before_start(
+            host,
+            name,
+            dind,
+            config.driver,
+            config.daemon,
+            images,
+            labels,
+        )
+        .await;
         if let Err(reason) = judge(&findings) {
             return Admitted {
                 outcome: Admission::Blocked { reason },

@@ -45,7 +45,7 @@ use sha2::{Digest, Sha256};
 
 use super::labels::{self, RunLabels, owner_alive};
 use super::{Config, DindContainer, DindPlace, EngineError, EngineHandle};
-use crate::matrix::{EngineKind, EngineSpec};
+use crate::matrix::{DindSpec, EngineSpec};
 
 /// Whether an engine started on a cache (`cached`) or on an empty volume (`fresh`), as
 /// run.json and the reports say it.
@@ -61,7 +61,7 @@ pub fn key(
     driver: Option<&str>,
     daemon: Option<&serde_json::Value>,
     containerd: bool,
-    spec: &EngineSpec,
+    spec: &DindSpec,
 ) -> String {
     let daemon_text = daemon.map(canonical_json).unwrap_or_default();
     // The `image-store` axis turns the store on as surely as daemon.json or an argument.
@@ -73,7 +73,7 @@ pub fn key(
     // dockerd's environment (`[engines.X] env`) changes what the engine is.
     let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     env.sort();
-    let privileged = spec.privileged.unwrap_or(false);
+    let privileged = spec.privileged();
     let mut h = Sha256::new();
     for part in [
         image_id,
@@ -206,16 +206,16 @@ pub async fn start(
     run: &RunLabels,
     enabled: bool,
 ) -> Result<Started, EngineError> {
-    let dind = spec.filter(|s| s.kind == EngineKind::Dind);
+    let dind = spec.and_then(|s| Some((s.name.as_str(), s.dind()?)));
     let leased = match dind {
         // A data volume of its own kind (`data-volume-opts`: a tmpfs, a size) is made for
         // this engine alone: a cache volume would be another volume.
-        Some(s) if enabled && s.data_volume_opts.is_empty() => {
-            take_lease(host, s, config, run).await
+        Some((_, d)) if enabled && d.data_volume_opts.is_empty() => {
+            take_lease(host, d, config, run).await
         }
         _ => None,
     };
-    let Some((spec, lease)) = dind.zip(leased) else {
+    let Some(((name, dind), lease)) = dind.zip(leased) else {
         let mut handle = super::start(host, spec, config, run).await?;
         if dind.is_some() {
             handle.facts.cache = FRESH.to_string();
@@ -227,17 +227,10 @@ pub async fn start(
         });
     };
     let driver = config.driver.unwrap_or("default");
-    let mut labels = run.engine(&spec.name, driver);
+    let mut labels = run.engine(name, driver);
     labels.insert(labels::CACHE.to_string(), lease.key.clone());
     let place = DindPlace {
-        container: labels::object_name(&[
-            "dm",
-            &run.run_id,
-            "engine",
-            &spec.name,
-            driver,
-            &lease.key,
-        ]),
+        container: labels::object_name(&["dm", &run.run_id, "engine", name, driver, &lease.key]),
         volume: volume_name(&lease.key),
         // The volume was made by `take_lease`; it outlives the engine.
         reuse_volume: true,
@@ -245,7 +238,7 @@ pub async fn start(
         ro_folders: config.ro_folders.to_vec(),
         containerd: config.containerd,
     };
-    let started = super::start_dind(host, spec, config.driver, config.daemon, &place).await;
+    let started = super::start_dind(host, name, dind, config.driver, config.daemon, &place).await;
     let mut handle = match started {
         Ok(h) => h,
         Err(e) => {
@@ -272,11 +265,11 @@ pub async fn start(
 /// then says so).
 async fn take_lease(
     host: &Docker,
-    spec: &EngineSpec,
+    spec: &DindSpec,
     config: Config<'_>,
     run: &RunLabels,
 ) -> Option<Lease> {
-    let image = spec.image.as_deref()?;
+    let image = spec.image.as_str();
     let image_id = host.inspect_image(image).await.ok()?.id?;
     let key = key(
         &image_id,
@@ -645,14 +638,9 @@ async fn remove_container(docker: &Docker, name: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn spec(args: &[&str], privileged: Option<bool>) -> EngineSpec {
-        EngineSpec {
-            name: "28.5.2".into(),
-            kind: EngineKind::Dind,
-            image: Some("dockmatrix/engine:28.5.2".into()),
-            daemon: None,
-            url: None,
-            tls: None,
+    fn spec(args: &[&str], privileged: Option<bool>) -> DindSpec {
+        DindSpec {
+            image: "dockmatrix/engine:28.5.2".into(),
             privileged,
             args: args.iter().map(|s| s.to_string()).collect(),
             env: Default::default(),

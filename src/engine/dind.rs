@@ -19,7 +19,7 @@ use super::{
     API_TIMEOUT_SECS, DindContainer, ENGINE_START_TIMEOUT, EngineAddress, EngineError,
     EngineHandle, container_log_tail,
 };
-use crate::matrix::EngineSpec;
+use crate::matrix::DindSpec;
 use crate::results::EngineFacts;
 
 /// Where a dind engine's container and data live.
@@ -73,16 +73,17 @@ impl DindPlace {
     }
 }
 
-/// Starts a dind engine of `spec` at `place`: its container on the host engine, its
-/// `/var/lib/docker` on the place's volume (created unless reused).
+/// Starts dind engine `engine` of `spec` at `place`: its container on the host engine,
+/// its `/var/lib/docker` on the place's volume (created unless reused).
 pub async fn start_dind(
     host: &Docker,
-    spec: &EngineSpec,
+    engine: &str,
+    spec: &DindSpec,
     driver: Option<&str>,
     daemon: Option<&serde_json::Value>,
     place: &DindPlace,
 ) -> Result<EngineHandle, EngineError> {
-    let image = spec.image.clone().unwrap_or_default();
+    let image = spec.image.clone();
     let driver_label = driver.unwrap_or("default");
     let name = place.container.clone();
     let volume = place.volume.clone();
@@ -117,7 +118,7 @@ pub async fn start_dind(
     }
     cmd.extend(spec.args.iter().cloned());
 
-    let privileged = spec.privileged.unwrap_or(false);
+    let privileged = spec.privileged();
     let mut binds = vec![format!("{volume}:/var/lib/docker")];
     for f in &place.ro_folders {
         binds.push(format!("{0}:{0}:ro", f.display()));
@@ -179,14 +180,14 @@ pub async fn start_dind(
         volume: volume.clone(),
         keep_volume: place.reuse_volume,
     };
-    match boot_dind(host, spec, driver, daemon, &name)
+    match boot_dind(host, engine, spec, driver, daemon, &name)
         .await
         .and_then(|booted| {
             check_image_store(place.containerd, &booted.1)?;
             Ok(booted)
         }) {
         Ok((docker, facts, ip)) => Ok(EngineHandle {
-            name: spec.name.clone(),
+            name: engine.to_string(),
             driver: driver_label.to_string(),
             docker,
             facts,
@@ -207,7 +208,8 @@ pub async fn start_dind(
 
 async fn boot_dind(
     host: &Docker,
-    spec: &EngineSpec,
+    engine: &str,
+    spec: &DindSpec,
     driver: Option<&str>,
     daemon: Option<&serde_json::Value>,
     name: &str,
@@ -276,7 +278,7 @@ async fn boot_dind(
                 .negotiate_version()
                 .await
                 .map_err(|source| EngineError::Connect { url, source })?;
-            let mut facts = measure(&docker, &spec.name, "dind").await?;
+            let mut facts = measure(&docker, engine, "dind").await?;
             facts.env = spec
                 .env
                 .iter()

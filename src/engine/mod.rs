@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use bollard::Docker;
 
-use crate::matrix::{EngineKind, EngineSpec};
+use crate::matrix::{EngineSpec, EngineTarget};
 use crate::results::EngineFacts;
 use address::{check_tls_file, host_of_url};
 use dind::stop_dind;
@@ -253,12 +253,10 @@ pub async fn start(
     labels: &RunLabels,
 ) -> Result<EngineHandle, EngineError> {
     let driver = config.driver;
-    let (name, kind) = match spec {
-        Some(s) => (s.name.clone(), s.kind),
-        None => ("host".to_string(), EngineKind::Host),
-    };
-    let handle = match kind {
-        EngineKind::Host => {
+    let name = spec.map_or_else(|| "host".to_string(), |s| s.name.clone());
+    let target = spec.map_or(&EngineTarget::Host, |s| &s.target);
+    let handle = match target {
+        EngineTarget::Host => {
             let facts = measure(host, &name, "host").await?;
             EngineHandle {
                 name,
@@ -271,11 +269,11 @@ pub async fn start(
                 contact: Some(Contact::watch(host.clone())),
             }
         }
-        EngineKind::Endpoint => {
-            let url = spec.and_then(|s| s.url.clone()).unwrap_or_default();
-            let docker = connect_endpoint(&url, spec.and_then(|s| s.tls.as_ref())).await?;
+        EngineTarget::Endpoint(endpoint) => {
+            let url = &endpoint.url;
+            let docker = connect_endpoint(url, endpoint.tls.as_ref()).await?;
             let facts = measure(&docker, &name, "endpoint").await?;
-            let publish_ip = host_of_url(&url).unwrap_or(IpAddr::from([127, 0, 0, 1]));
+            let publish_ip = host_of_url(url).unwrap_or(IpAddr::from([127, 0, 0, 1]));
             EngineHandle {
                 name,
                 driver: facts.storage_driver.clone(),
@@ -284,25 +282,23 @@ pub async fn start(
                 facts,
                 publish_ip,
                 dind: None,
-                address: EngineAddress::of_endpoint(&url, spec.and_then(|s| s.tls.as_ref())),
+                address: EngineAddress::of_endpoint(url, endpoint.tls.as_ref()),
             }
         }
-        EngineKind::Dind => {
-            let spec =
-                spec.ok_or_else(|| EngineError::Internal("dind engine without spec".into()))?;
+        EngineTarget::Dind(dind) => {
             let mut place = DindPlace::shared(
                 labels,
-                &spec.name,
+                &name,
                 driver,
                 config.daemon_config,
                 config.containerd,
             );
             place.ro_folders = config.ro_folders.to_vec();
-            start_dind(host, spec, driver, config.daemon, &place).await?
+            start_dind(host, &name, dind, driver, config.daemon, &place).await?
         }
     };
     if let Some(asked) = driver
-        && kind != EngineKind::Dind
+        && !matches!(target, EngineTarget::Dind(_))
         && handle.facts.storage_driver != asked
     {
         // host and endpoint engines are as they are: a cell asking another driver of them

@@ -10,7 +10,7 @@
 use bollard::Docker;
 
 use super::version::package_version;
-use crate::matrix::{EngineKind, EngineSpec, Version};
+use crate::matrix::{DindSpec, Version};
 use crate::results::{EngineFacts, Finding, FindingLevel};
 
 /// Labels our locally built engine images carry (scripts/setup.sh): Debian package versions.
@@ -127,16 +127,18 @@ impl OsType for EngineFacts {
     }
 }
 
-/// Reads what is known before the engine of `spec` starts with `driver`: its version
-/// and components from the engine image (labels, then `DOCKER_VERSION`, then the tag),
-/// kernel and cgroup version from the host engine (a dind engine shares its kernel), this
-/// machine's storage support, and the platforms of `images` as the host engine holds them.
+/// Reads what is known before dind engine `engine` of `spec` starts with `driver`: its
+/// version and components from the engine image (labels, then `DOCKER_VERSION`, then the
+/// tag), kernel and cgroup version from the host engine (a dind engine shares its
+/// kernel), this machine's storage support, and the platforms of `images` as the host
+/// engine holds them.
 ///
-/// For `host` and `endpoint` engines, measure the running engine and use
-/// [`Subject::from_facts`] instead; this reads what it can of them from the host engine.
+/// `host` and `endpoint` engines run already: measure them and use
+/// [`Subject::from_facts`].
 pub async fn gather(
     host: &Docker,
-    spec: &EngineSpec,
+    engine: &str,
+    spec: &DindSpec,
     driver: Option<&str>,
     images: &[String],
 ) -> Subject {
@@ -154,7 +156,7 @@ pub async fn gather(
     let root_dir = info_str(|i| i.docker_root_dir.clone());
 
     let mut subject = Subject {
-        engine: spec.name.clone(),
+        engine: engine.to_string(),
         driver: driver.map(str::to_string),
         kernel,
         cgroup_version,
@@ -162,61 +164,39 @@ pub async fn gather(
         ..Default::default()
     };
 
-    if spec.kind == EngineKind::Dind {
-        let image = spec.image.clone().unwrap_or_default();
-        let inspect = host.inspect_image(&image).await.ok();
-        let config = inspect.as_ref().and_then(|i| i.config.as_ref());
-        let label = |key: &str| {
-            config
-                .and_then(|c| c.labels.as_ref())
-                .and_then(|l| l.get(key))
-                .filter(|v| !v.is_empty())
-                .cloned()
-        };
-        let env_version = config
-            .and_then(|c| c.env.as_ref())
-            .and_then(|env| {
-                env.iter()
-                    .find_map(|e| e.strip_prefix("DOCKER_VERSION=").map(str::to_string))
-            })
-            .filter(|v| !v.is_empty());
-        subject.engine_version = label(LABEL_DOCKER)
-            .or(env_version)
-            .or_else(|| version_of_tag(&image))
-            .or_else(|| Version::parse(&spec.name).map(|_| spec.name.clone()))
-            .unwrap_or_default();
-        subject.containerd = label(LABEL_CONTAINERD);
-        subject.runc = label(LABEL_RUNC);
-        if let Some(i) = &inspect {
-            subject.engine_platform = Platform::new(
-                i.os.as_deref().unwrap_or_default(),
-                i.architecture.as_deref().unwrap_or_default(),
-            );
-        }
-        // The dind engine's data directory is a volume of the host engine.
-        if host_is_local() {
-            subject.machine = Some(read_machine(&format!("{root_dir}/volumes")));
-        }
-    } else {
-        // Host (or endpoint, as far as the host engine can tell): the host engine's own.
-        if let Ok(v) = host.version().await {
-            subject.engine_version = v.version.unwrap_or_default();
-            let component = |wanted: &str| {
-                v.components
-                    .as_ref()
-                    .and_then(|cs| cs.iter().find(|c| c.name.eq_ignore_ascii_case(wanted)))
-                    .map(|c| c.version.clone())
-            };
-            subject.containerd = component("containerd");
-            subject.runc = component("runc");
-            subject.engine_platform = Platform::new(
-                v.os.as_deref().unwrap_or("linux"),
-                v.arch.as_deref().unwrap_or_default(),
-            );
-        }
-        if spec.kind == EngineKind::Host && host_is_local() {
-            subject.machine = Some(read_machine(&root_dir));
-        }
+    let image = spec.image.clone();
+    let inspect = host.inspect_image(&image).await.ok();
+    let config = inspect.as_ref().and_then(|i| i.config.as_ref());
+    let label = |key: &str| {
+        config
+            .and_then(|c| c.labels.as_ref())
+            .and_then(|l| l.get(key))
+            .filter(|v| !v.is_empty())
+            .cloned()
+    };
+    let env_version = config
+        .and_then(|c| c.env.as_ref())
+        .and_then(|env| {
+            env.iter()
+                .find_map(|e| e.strip_prefix("DOCKER_VERSION=").map(str::to_string))
+        })
+        .filter(|v| !v.is_empty());
+    subject.engine_version = label(LABEL_DOCKER)
+        .or(env_version)
+        .or_else(|| version_of_tag(&image))
+        .or_else(|| Version::parse(engine).map(|_| engine.to_string()))
+        .unwrap_or_default();
+    subject.containerd = label(LABEL_CONTAINERD);
+    subject.runc = label(LABEL_RUNC);
+    if let Some(i) = &inspect {
+        subject.engine_platform = Platform::new(
+            i.os.as_deref().unwrap_or_default(),
+            i.architecture.as_deref().unwrap_or_default(),
+        );
+    }
+    // The dind engine's data directory is a volume of the host engine.
+    if host_is_local() {
+        subject.machine = Some(read_machine(&format!("{root_dir}/volumes")));
     }
     subject
 }
@@ -515,30 +495,31 @@ pub const REQUIREMENTS: &[Requirement] = &[
 /// The checks every subject gets a finding for, in the order they are reported.
 const CHECKS: &[&str] = &["kernel", "storage-driver", "cgroup", "containerd", "runc"];
 
-/// Everything said before a dind engine starts: preflight of the engine and the images
-/// it will hold, the lint of its daemon.json, and `dockerd --validate` where the engine
-/// has it. A `block` among them means: do not start it.
+/// Everything said before dind engine `engine` starts: preflight of the engine and the
+/// images it will hold, the lint of its daemon.json, and `dockerd --validate` where the
+/// engine has it. A `block` among them means: do not start it.
 pub async fn before_start(
     host: &Docker,
-    spec: &EngineSpec,
+    engine: &str,
+    spec: &DindSpec,
     driver: Option<&str>,
     daemon: Option<&serde_json::Value>,
     images: &[String],
     labels: &crate::engine::labels::RunLabels,
 ) -> Vec<Finding> {
-    let subject = gather(host, spec, driver, images).await;
+    let subject = gather(host, engine, spec, driver, images).await;
     let mut findings = check(&subject);
     if let Some(daemon) = daemon {
         findings.extend(super::daemon_lint::lint(
-            &spec.name,
+            engine,
             &subject.engine_version,
             daemon,
         ));
-        let image = spec.image.as_deref().unwrap_or_default();
         if let Some(mut f) =
-            super::daemon_lint::validate(host, image, &subject.engine_version, daemon, labels).await
+            super::daemon_lint::validate(host, &spec.image, &subject.engine_version, daemon, labels)
+                .await
         {
-            f.engine = spec.name.clone();
+            f.engine = engine.to_string();
             findings.push(f);
         }
     }

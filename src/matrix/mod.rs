@@ -6,6 +6,7 @@ pub mod axes;
 pub mod cell;
 mod compose;
 mod engine_env;
+mod engine_spec;
 pub mod expand;
 pub mod filter;
 pub mod image_store;
@@ -27,6 +28,7 @@ use serde::Serialize;
 pub use crate::compose::Restart;
 pub use cell::{Cell, Partition, PartitionKind};
 pub use compose::kind_of_image;
+pub use engine_spec::{DindSpec, EndpointSpec, EngineKind, EngineSpec, EngineTarget, TlsFiles};
 pub use filter::{Filter, FilterError, Requirement, Version};
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
@@ -137,42 +139,6 @@ fn serialize_display<T: std::fmt::Display, S: serde::Serializer>(
     s: S,
 ) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum EngineKind {
-    Dind,
-    Host,
-    Endpoint,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct EngineSpec {
-    pub name: String,
-    pub kind: EngineKind,
-    pub image: Option<String>,
-    /// daemon.json content.
-    pub daemon: Option<serde_json::Value>,
-    pub url: Option<String>,
-    pub tls: Option<TlsFiles>,
-    pub privileged: Option<bool>,
-    pub args: Vec<String>,
-    /// dockerd's environment (dind only), e.g. `DOCKER_MIN_API_VERSION = "1.44"`, as
-    /// written (no `${VAR}`: an engine's environment is part of what is tested).
-    pub env: IndexMap<String, String>,
-    /// Options of the local volume made for a dind engine's /var/lib/docker, as `docker
-    /// volume create --opt` takes them (`type = "tmpfs"`, `o = "size=64m"`). Left out of
-    /// the matrix hash when empty, so that matrices without it keep their hash.
-    #[serde(skip_serializing_if = "IndexMap::is_empty")]
-    pub data_volume_opts: IndexMap<String, String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct TlsFiles {
-    pub ca: PathBuf,
-    pub cert: PathBuf,
-    pub key: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -1,6 +1,7 @@
 //! One cell's plan, computed once from the matrix: the engines it runs on (for an upgrade
 //! cell its path's FROM and TO), the image of each service, and the services' start order.
-//! The pool, the upgrade path, `dockmatrix engines` and `dockmatrix images` read it.
+//! The pool, each cell's attempt (its images, its stack, its record), the upgrade path,
+//! `dockmatrix engines` and `dockmatrix images` read it.
 
 use indexmap::IndexMap;
 
@@ -96,7 +97,10 @@ impl CellPlan {
             upgrade: upgrade.is_some(),
             images,
             start_order,
-            engine_image: matrix.engine_for(cell).and_then(|e| e.image.clone()),
+            engine_image: matrix
+                .engine_for(cell)
+                .and_then(|e| e.dind())
+                .map(|d| d.image.clone()),
         }
     }
 
@@ -120,6 +124,14 @@ impl CellPlan {
     /// The image of service `name`, if it has one in this cell.
     pub fn image_of(&self, name: &str) -> Option<&str> {
         self.images.get(name)?.as_deref().ok()
+    }
+
+    /// The image of service `name` in this cell, or why it has none.
+    pub fn image(&self, name: &str) -> Result<&str, String> {
+        match self.images.get(name) {
+            Some(image) => image.as_deref().map_err(String::clone),
+            None => Err(format!("`{name}` is not a service of the matrix")),
+        }
     }
 
     /// The first service without an image, and why.
@@ -245,6 +257,7 @@ image = "dockmatrix/postgres:{version}"
         assert_eq!(plan.start_order, ["pg", "app"]);
         assert_eq!(plan.image_of("pg"), Some("dockmatrix/postgres:16"));
         assert_eq!(plan.image_of("app"), Some("dockmatrix/app:1"));
+        assert_eq!(plan.image("app"), Ok("dockmatrix/app:1"));
         assert_eq!(
             plan.image_list(),
             ["dockmatrix/app:1", "dockmatrix/postgres:16"]
@@ -323,6 +336,8 @@ image = "dockmatrix/app:{tag}"
             plan.image_error()
         );
         assert!(plan.image_list().is_empty());
+        assert_eq!(plan.image("app").err().as_deref(), plan.image_error());
+        assert!(plan.image("db").is_err_and(|e| e.contains("not a service")));
         assert_eq!(plan.engine().key.engine, "host");
     }
 }

@@ -21,10 +21,7 @@ pub const PATH: &str = "/var/run/docker.sock";
 fn tcp_endpoints(engines: &IndexMap<String, EngineSpec>) -> Vec<&str> {
     engines
         .values()
-        .filter(|e| {
-            e.kind == EngineKind::Endpoint
-                && e.url.as_deref().is_some_and(|u| u.starts_with("tcp://"))
-        })
+        .filter(|e| e.endpoint().is_some_and(|p| p.url.starts_with("tcp://")))
         .map(|e| e.name.as_str())
         .collect()
 }
@@ -106,7 +103,7 @@ pub fn warnings(matrix: &Matrix, cells: &[Cell]) -> Vec<String> {
     let Some(on_host) = cells.iter().find(|c| {
         matrix
             .engine_for(c)
-            .is_none_or(|e| e.kind == EngineKind::Host)
+            .is_none_or(|e| e.kind() == EngineKind::Host)
     }) else {
         return Vec::new();
     };

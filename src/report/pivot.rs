@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use indexmap::IndexMap;
 
+use crate::results::axes::{ENGINE, STORAGE_DRIVER};
 use crate::results::{CellStatus, RunRecord};
 
 /// `ROWS,COLS`: two axis names.
@@ -92,16 +93,16 @@ pub fn default_pivots(record: &RunRecord) -> Vec<Pivot> {
     let axes = all_axes(record);
     let has = |a: &str| axes.iter().any(|x| x == a);
     let mut out = Vec::new();
-    if has("engine") {
-        if has("storage-driver") {
-            out.push(Pivot::new("engine", "storage-driver"));
+    if has(ENGINE) {
+        if has(STORAGE_DRIVER) {
+            out.push(Pivot::new(ENGINE, STORAGE_DRIVER));
         }
         out.extend(
             axes.iter()
-                .filter(|a| *a != "engine" && *a != "storage-driver")
+                .filter(|a| *a != ENGINE && *a != STORAGE_DRIVER)
                 .filter(|a| distinct_values(record, a) > 1)
                 .take(3)
-                .map(|a| Pivot::new("engine", a)),
+                .map(|a| Pivot::new(ENGINE, a)),
         );
     } else if axes.len() >= 2 {
         out.push(Pivot::new(&axes[0], &axes[1]));

@@ -6,7 +6,7 @@
 
 use super::Tally;
 use crate::results::{
-    CellRecord, FindingLevel, PhaseRecord, RunRecord, UpgradePhase, UpgradeRecord,
+    CellRecord, FindingLevel, PhaseRecord, RunRecord, UpgradePhase, UpgradeRecord, axes,
 };
 
 /// The phase whose checks ran on the TO engine after the upgrade.
@@ -122,7 +122,7 @@ fn row(cell: &CellRecord) -> Option<PathRow<'_>> {
     let stack = cell
         .values
         .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "upgrade" | "engine" | "storage-driver"))
+        .filter(|(k, _)| ![axes::UPGRADE, axes::ENGINE, axes::STORAGE_DRIVER].contains(&k.as_str()))
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(", ");

@@ -6,6 +6,12 @@
 use super::CellRecord;
 use crate::matrix::axes;
 
+/// The special axes' names as the reports spell them: the one list is `matrix::axes`,
+/// which the reports do not import.
+pub mod special {
+    pub use crate::matrix::axes::{DAEMON_CONFIG, ENGINE, IMAGE_STORE, STORAGE_DRIVER, UPGRADE};
+}
+
 impl CellRecord {
     /// The engine the cell ran on: its `engine` value, else the version its engine
     /// reported (empty when it has neither).

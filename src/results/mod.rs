@@ -13,6 +13,7 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 mod cell_axes;
+pub use cell_axes::special as axes;
 pub mod compare;
 mod header;
 pub mod merge;

@@ -12,6 +12,7 @@ use super::step::{Clock, ms_since};
 use super::{Event, Keep, Runner, Step};
 use crate::engine::EngineTrouble;
 use crate::matrix::Cell;
+use crate::matrix::plan::CellPlan;
 use crate::results::{
     CellStatus, CheckRecord, EngineFacts, Finding, ImageRecord, ServiceRecord, StepDurations,
     UpgradeRecord,
@@ -119,14 +120,20 @@ pub(super) fn failing_checks(checks: &[CheckRecord]) -> Option<String> {
 
 impl<L: Lab> Runner<'_, L> {
     /// `may_retry`: a failure of this attempt is retried (if it is retryable at all).
-    pub(super) async fn attempt(&self, cell: &Cell, key: &EngineKey, may_retry: bool) -> Attempt {
+    pub(super) async fn attempt(
+        &self,
+        cell: &Cell,
+        plan: &CellPlan,
+        key: &EngineKey,
+        may_retry: bool,
+    ) -> Attempt {
         let clock = self.steps.clock(&cell.id);
         let mut a = Attempt::new();
         let Ok(engine) = self.engine_step(&clock, key, &mut a).await else {
             return a;
         };
         if self
-            .images_step(&clock, cell, key, &engine, &mut a)
+            .images_step(&clock, plan, key, &engine, &mut a)
             .await
             .is_err()
         {
@@ -134,7 +141,7 @@ impl<L: Lab> Runner<'_, L> {
         }
         let mut stack = self.lab.stack(&engine, cell);
         if self
-            .services_step(&clock, cell, &engine, &mut stack, &mut a)
+            .services_step(&clock, cell, plan, &engine, &mut stack, &mut a)
             .await
             .is_ok()
         {
@@ -201,7 +208,7 @@ impl<L: Lab> Runner<'_, L> {
     async fn images_step(
         &self,
         clock: &Clock<'_>,
-        cell: &Cell,
+        plan: &CellPlan,
         key: &EngineKey,
         engine: &L::Engine,
         a: &mut Attempt,
@@ -220,15 +227,14 @@ impl<L: Lab> Runner<'_, L> {
         if let Some(facts) = a.engine.as_mut() {
             facts.images_ms = self.lab.images_ms(key);
         }
-        let matrix = &self.cfg.matrix;
         let mut missing = Vec::new();
-        for svc in matrix.services.values() {
-            let Ok(image) = matrix.image_for(svc, cell) else {
+        for (service, image) in &plan.images {
+            let Ok(image) = image else {
                 continue;
             };
-            match loaded.get(&image) {
+            match loaded.get(image) {
                 Some(Ok(rec)) => a.images.push(ImageRecord {
-                    service: svc.name.clone(),
+                    service: service.clone(),
                     ..rec.clone()
                 }),
                 Some(Err(e)) => missing.push(e.clone()),
@@ -247,6 +253,7 @@ impl<L: Lab> Runner<'_, L> {
         &self,
         clock: &Clock<'_>,
         cell: &Cell,
+        plan: &CellPlan,
         engine: &L::Engine,
         stack: &mut L::Stack,
         a: &mut Attempt,
@@ -254,7 +261,8 @@ impl<L: Lab> Runner<'_, L> {
         let provisioned = clock
             .step(
                 Step::Services,
-                self.lab.provision(stack, engine, cell, &*self.steps.emit),
+                self.lab
+                    .provision(stack, engine, cell, plan, &*self.steps.emit),
             )
             .await;
         a.durations.services = provisioned.ms;

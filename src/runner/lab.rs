@@ -18,6 +18,7 @@ use crate::checks::{OnCheck, Suites};
 use crate::engine::images::Loaded;
 use crate::engine::labels::RunLabels;
 use crate::engine::{EngineHandle, EngineTrouble, Host, settled_trouble};
+use crate::matrix::plan::CellPlan;
 use crate::matrix::{Cell, PullPolicy};
 use crate::results::{CellStatus, EngineFacts, Finding, ServiceRecord};
 use crate::stack::{Stack, StackError};
@@ -96,6 +97,7 @@ pub trait Lab: Sync {
         stack: &mut Self::Stack,
         engine: &Self::Engine,
         cell: &Cell,
+        plan: &CellPlan,
         emit: &EmitFn,
     ) -> impl Future<Output = Result<(), StackFailure>> + Send;
 
@@ -241,6 +243,7 @@ impl Lab for DockerLab<'_> {
         stack: &mut Stack,
         engine: &EngineHandle,
         cell: &Cell,
+        plan: &CellPlan,
         emit: &EmitFn,
     ) -> Result<(), StackFailure> {
         let on_ready = |ready, of| {
@@ -251,7 +254,7 @@ impl Lab for DockerLab<'_> {
             });
         };
         stack
-            .provision(engine, self.suites.matrix, cell, Some(&on_ready))
+            .provision(engine, self.suites.matrix, cell, plan, Some(&on_ready))
             .await
             .map_err(|e| StackFailure::of(&e))
     }

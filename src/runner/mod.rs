@@ -27,6 +27,7 @@ use attempt::Attempt;
 use step::Steps;
 
 use crate::engine::Host;
+use crate::matrix::plan::CellPlan;
 use crate::matrix::{Cell, Matrix, PullPolicy};
 use crate::results::{AttemptRecord, CellRecord, CellStatus, StepDurations};
 use crate::scenario::{Phase, Scenario};
@@ -158,6 +159,7 @@ impl<L: Lab> Runner<'_, L> {
 
     async fn cell(&self, cell: &Cell) -> CellRecord {
         let key = EngineKey::of(cell);
+        let plan = CellPlan::of(&self.cfg.matrix, cell);
         let cancel = &self.steps.cancel;
         // A cell takes a slot only once its engine is prepared: `-j` counts cells, not
         // engines starting or loading images.
@@ -171,7 +173,7 @@ impl<L: Lab> Runner<'_, L> {
             () = cancel.cancelled() => None,
         };
         let record = match permit {
-            Some(_permit) if !cancel.is_cancelled() => self.attempts(cell, &key).await,
+            Some(_permit) if !cancel.is_cancelled() => self.attempts(cell, &plan, &key).await,
             _ => cancelled_record(cell, "not started: the run was cancelled"),
         };
         // An upgrade cell owns its engines; the pool's count only shared ones.
@@ -193,7 +195,7 @@ impl<L: Lab> Runner<'_, L> {
         record
     }
 
-    async fn attempts(&self, cell: &Cell, key: &EngineKey) -> CellRecord {
+    async fn attempts(&self, cell: &Cell, plan: &CellPlan, key: &EngineKey) -> CellRecord {
         let started = Instant::now();
         let mut previous = Vec::new();
         let mut attempt_no = 1;
@@ -207,13 +209,13 @@ impl<L: Lab> Runner<'_, L> {
                 Some(path) => match self.lab.rehearsals() {
                     Some(docker) => {
                         docker
-                            .rehearse(&self.steps.clock(&cell.id), cell, path)
+                            .rehearse(&self.steps.clock(&cell.id), cell, plan, path)
                             .await
                     }
                     None => Attempt::refused(Step::Engine, "this lab does not rehearse upgrades"),
                 },
                 None => {
-                    self.attempt(cell, key, attempt_no <= self.cfg.retries)
+                    self.attempt(cell, plan, key, attempt_no <= self.cfg.retries)
                         .await
                 }
             };
@@ -235,7 +237,7 @@ impl<L: Lab> Runner<'_, L> {
             }
             let mut a = a;
             a.durations.total = started.elapsed().as_millis() as u64;
-            return record(&self.cfg.matrix, cell, a, attempt_no, previous);
+            return record(&self.cfg.matrix, cell, plan, a, attempt_no, previous);
         }
     }
 }
@@ -245,6 +247,7 @@ impl<L: Lab> Runner<'_, L> {
 fn record(
     matrix: &Matrix,
     cell: &Cell,
+    plan: &CellPlan,
     a: Attempt,
     attempts: u32,
     previous: Vec<AttemptRecord>,
@@ -276,14 +279,14 @@ fn record(
         kept: a.kept,
         preflight: a.preflight,
         upgrade: a.upgrade,
-        compose: compose_record(matrix, cell),
+        compose: compose_record(matrix, plan),
     }
 }
 
 /// The compose files of a compose stack and the images the cell gave its services.
 fn compose_record(
     matrix: &crate::matrix::Matrix,
-    cell: &Cell,
+    plan: &CellPlan,
 ) -> Option<crate::results::ComposeRecord> {
     use crate::results::{ComposeFileRecord, ComposeRecord};
     let project = matrix.compose.as_ref()?;
@@ -298,7 +301,7 @@ fn compose_record(
             .services
             .values()
             .filter(|s| s.from_compose)
-            .filter_map(|s| Some((s.name.clone(), matrix.image_for(s, cell).ok()?)))
+            .filter_map(|s| Some((s.name.clone(), plan.image_of(&s.name)?.to_string())))
             .collect(),
     })
 }

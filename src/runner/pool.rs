@@ -286,7 +286,7 @@ impl Pool {
                 let is_host = entry
                     .spec
                     .as_ref()
-                    .is_none_or(|s| s.kind == EngineKind::Host);
+                    .is_none_or(|s| s.kind() == EngineKind::Host);
                 let on_load = |p: images::LoadProgress| {
                     emit(Event::ImagesLoading {
                         engine: key.engine.clone(),

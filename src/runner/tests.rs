@@ -17,6 +17,7 @@ use super::{Event, Keep, RunConfig, run_in};
 use crate::checks::OnCheck;
 use crate::engine::EngineTrouble;
 use crate::engine::images::Loaded;
+use crate::matrix::plan::CellPlan;
 use crate::matrix::{Cell, Matrix, PullPolicy};
 use crate::results::{
     CellRecord, CellStatus, CheckRecord, CheckStatus, EngineFacts, Finding, ImageRecord,
@@ -164,6 +165,7 @@ impl Lab for Scripted {
         stack: &mut Stack,
         _: &Engine,
         _: &Cell,
+        _: &CellPlan,
         _: &EmitFn,
     ) -> Result<(), StackFailure> {
         tokio::time::sleep(stack.script.provision_takes).await;

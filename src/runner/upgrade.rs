@@ -23,7 +23,7 @@ use super::step::{Clock, Interrupt, ms_since};
 use crate::engine::labels::{self, RunLabels};
 use crate::engine::{self, DindPlace, EngineHandle, Host, images};
 use crate::matrix::plan::CellPlan;
-use crate::matrix::{Cell, EngineSpec, Restart, UpgradePath};
+use crate::matrix::{Cell, DindSpec, Restart, UpgradePath};
 use crate::results::{
     CellStatus, CheckRecord, CheckStatus, Counted, ImageRecord, PhaseRecord, UpgradePhase,
     UpgradeRecord,
@@ -42,9 +42,10 @@ impl DockerLab<'_> {
         &self,
         clock: &Clock<'_>,
         cell: &Cell,
+        plan: &CellPlan,
         path: &UpgradePath,
     ) -> Attempt {
-        let Some(mut r) = Rehearsal::plan(self, clock, cell, path) else {
+        let Some(mut r) = Rehearsal::plan(self, clock, cell, plan, path) else {
             // Validation rules this out; never panic on it.
             let reason = format!(
                 "upgrade `{}` names an engine that is not defined",
@@ -65,7 +66,9 @@ impl DockerLab<'_> {
 
 /// How one engine of the rehearsal is started.
 struct EnginePlan<'a> {
-    spec: &'a EngineSpec,
+    /// The engine's name in the matrix.
+    name: &'a str,
+    spec: &'a DindSpec,
     driver: Option<String>,
     daemon: Option<serde_json::Value>,
     containerd: bool,
@@ -85,6 +88,8 @@ struct Rehearsal<'a> {
     lab: &'a DockerLab<'a>,
     clock: &'a Clock<'a>,
     cell: &'a Cell,
+    /// The cell's plan: its engines and its services' images.
+    plan: &'a CellPlan,
     path: &'a UpgradePath,
     from: EnginePlan<'a>,
     to: EnginePlan<'a>,
@@ -100,29 +105,32 @@ struct Rehearsal<'a> {
 }
 
 impl<'a> Rehearsal<'a> {
-    /// The two engines' plans; `None` when the path names an engine the matrix lacks.
+    /// The two engines' plans; `None` when the path names an engine the matrix lacks or
+    /// one that is not dind (validation refuses both).
     fn plan(
         lab: &'a DockerLab<'a>,
         clock: &'a Clock<'a>,
         cell: &'a Cell,
+        plan: &'a CellPlan,
         path: &'a UpgradePath,
     ) -> Option<Rehearsal<'a>> {
         let matrix = lab.suites.matrix;
-        let from_spec = matrix.engines.get(&path.from)?;
-        let to_spec = matrix.engines.get(&path.to)?;
-        let plan = CellPlan::of(matrix, cell);
+        let from_spec = matrix.engines.get(&path.from)?.dind()?;
+        let to_spec = matrix.engines.get(&path.to)?.dind()?;
         let [from_engine, to_engine] = <[_; 2]>::try_from(plan.engines.clone()).ok()?;
         let (from_key, from_daemon) = (from_engine.key, from_engine.daemon);
         let (to_key, to_daemon) = (to_engine.key, to_engine.daemon);
         // As the engine label says it: `overlayfs/containerd` for the containerd store.
         let (from_driver, to_driver) = (from_key.driver_label(), to_key.driver_label());
         let from = EnginePlan {
+            name: &path.from,
             spec: from_spec,
             driver: from_key.driver,
             daemon: from_daemon,
             containerd: from_key.containerd,
         };
         let to = EnginePlan {
+            name: &path.to,
             spec: to_spec,
             driver: to_key.driver,
             daemon: to_daemon,
@@ -142,6 +150,7 @@ impl<'a> Rehearsal<'a> {
             lab,
             clock,
             cell,
+            plan,
             path,
             from,
             to,
@@ -160,6 +169,7 @@ impl<'a> Rehearsal<'a> {
             self.a.preflight.extend(
                 engine::preflight::before_start(
                     self.lab.host(),
+                    plan.name,
                     plan.spec,
                     plan.driver.as_deref(),
                     plan.daemon.as_ref(),
@@ -265,15 +275,14 @@ impl<'a> Rehearsal<'a> {
             Err(why) => return Err(self.interrupted(UpgradePhase::Seed, t, why)),
             Ok(l) => l,
         };
-        let matrix = self.lab.suites.matrix;
         let mut missing = Vec::new();
-        for svc in matrix.services.values() {
-            let Ok(image) = matrix.image_for(svc, self.cell) else {
+        for (service, image) in &self.plan.images {
+            let Ok(image) = image else {
                 continue;
             };
-            match loaded.get(&image) {
+            match loaded.get(image) {
                 Some(Ok(r)) => self.a.images.push(ImageRecord {
-                    service: svc.name.clone(),
+                    service: service.clone(),
                     ..r.clone()
                 }),
                 Some(Err(e)) => missing.push(e.clone()),
@@ -305,7 +314,7 @@ impl<'a> Rehearsal<'a> {
         let stack = self.stack.insert(s);
         let provisioned = self
             .clock
-            .gated(stack.provision(engine, self.lab.suites.matrix, self.cell, None))
+            .gated(stack.provision(engine, self.lab.suites.matrix, self.cell, self.plan, None))
             .await;
         self.a.durations.services = provisioned.ms;
         match provisioned.out {
@@ -624,6 +633,7 @@ async fn start(
 ) -> Result<EngineHandle, engine::EngineError> {
     engine::start_dind(
         host,
+        plan.name,
         plan.spec,
         plan.driver.as_deref(),
         plan.daemon.as_ref(),
@@ -637,7 +647,7 @@ fn engine_labels(
     cell: &str,
     plan: &EnginePlan<'_>,
 ) -> std::collections::HashMap<String, String> {
-    let mut l = run.engine(&plan.spec.name, plan.driver.as_deref().unwrap_or("default"));
+    let mut l = run.engine(plan.name, plan.driver.as_deref().unwrap_or("default"));
     if plan.containerd
         && let Some(engine) = l.get_mut(labels::ENGINE)
     {

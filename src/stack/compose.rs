@@ -146,66 +146,27 @@ impl Stack {
         body: &mut ContainerCreateBody,
     ) -> Result<ComposeAfter, StackError> {
         let mut after = ComposeAfter::default();
-        body.entrypoint = c.entrypoint.clone();
-        body.user = c.user.clone();
-        body.working_dir = c.working_dir.clone();
-        body.hostname = c.hostname.clone();
-        body.domainname = c.domainname.clone();
-        body.stop_signal = c.stop_signal.clone();
-        body.stop_timeout = c.stop_grace_period.map(|d| d.as_secs() as i64);
-        body.tty = Some(c.tty);
-        body.open_stdin = Some(c.stdin_open);
-        if let Some(labels) = body.labels.as_mut() {
-            for (k, v) in &c.labels {
-                labels.entry(k.clone()).or_insert_with(|| v.clone());
-            }
-        }
-        if let Some(exposed) = body.exposed_ports.as_mut() {
-            for p in &c.expose {
-                let k = format!("{p}/tcp");
-                if !exposed.contains(&k) {
-                    exposed.push(k);
-                }
-            }
-        }
-        body.healthcheck = c.healthcheck.as_ref().map(|h| HealthConfig {
-            test: Some(h.test.clone()),
-            interval: nanos(h.interval),
-            timeout: nanos(h.timeout),
-            retries: h.retries.map(i64::from),
-            start_period: nanos(h.start_period),
-            start_interval: nanos(h.start_interval),
-        });
+        container_options(c, body);
         let image = body.image.clone().unwrap_or_default();
+        host_options(c, body.host_config.get_or_insert_with(HostConfig::default));
+        let mounts = self.mounts(cell, c, engine, &image, &mut after).await?;
         let hc = body.host_config.get_or_insert_with(HostConfig::default);
-        hc.cap_add = (!c.cap_add.is_empty()).then(|| c.cap_add.clone());
-        hc.cap_drop = (!c.cap_drop.is_empty()).then(|| c.cap_drop.clone());
-        hc.ulimits = (!c.ulimits.is_empty()).then(|| {
-            c.ulimits
-                .iter()
-                .map(|(n, s, h)| ResourcesUlimits {
-                    name: Some(n.clone()),
-                    soft: Some(*s),
-                    hard: Some(*h),
-                })
-                .collect()
-        });
-        hc.sysctls = (!c.sysctls.is_empty()).then(|| {
-            c.sysctls
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        });
-        hc.shm_size = c.shm_size.map(|s| s as i64);
-        hc.extra_hosts = (!c.extra_hosts.is_empty()).then(|| c.extra_hosts.clone());
-        hc.dns = (!c.dns.is_empty()).then(|| c.dns.clone());
-        hc.init = c.init;
-        hc.privileged = Some(c.privileged);
-        hc.readonly_rootfs = Some(c.read_only);
-        hc.pids_limit = c.pids_limit;
-        // The engine sees the compose folder at the same path (dind: mounted read-only
-        // into the engine container; host: it is the host's); an endpoint engine does not.
-        let engine_sees_folder = engine.facts.kind != "endpoint";
+        hc.mounts = (!mounts.is_empty()).then_some(mounts);
+        self.networks(cell, c, body, &mut after);
+        Ok(after)
+    }
+
+    /// The service's mounts, each the cell's own: named and anonymous volumes, tmpfs, the
+    /// engine's socket and binds (see [`Stack::bind_mount`]); what is copied in once the
+    /// container exists goes into `after`.
+    async fn mounts(
+        &mut self,
+        cell: &str,
+        c: &ComposeService,
+        engine: &EngineHandle,
+        image: &str,
+        after: &mut ComposeAfter,
+    ) -> Result<Vec<Mount>, StackError> {
         let mut mounts = Vec::new();
         for (i, m) in c.mounts.iter().enumerate() {
             let mut mount = Mount {
@@ -235,72 +196,116 @@ impl Stack {
                     mount.source = Some(super::socket_source(engine));
                 }
                 MountSource::Bind { path, is_dir } => {
-                    if m.read_only && engine_sees_folder {
-                        mount.typ = Some(MountType::BIND);
-                        mount.source = Some(path.to_string_lossy().into_owned());
-                    } else if *is_dir {
-                        // A copy of the folder in a volume of the cell: the service may
-                        // write, neither into the user's folder nor another cell's.
-                        let name = labels::object_name(&[
-                            "dm",
-                            self.run_id(),
-                            cell,
-                            &c.name,
-                            "bind",
-                            &i.to_string(),
-                        ]);
-                        self.create_volume(&name, &c.name).await?;
-                        mount.typ = Some(MountType::VOLUME);
-                        mount.source = Some(name.clone());
-                        after.seed_volumes.push((name, path.clone()));
-                    } else if m.read_only {
-                        // A read-only file the engine cannot see: copied into a volume of
-                        // the cell, and that one file bound read-only from where the
-                        // engine keeps the volume (a copy into the container would be
-                        // writable; a volume's subpath needs API 1.45).
-                        let name = labels::object_name(&[
-                            "dm",
-                            self.run_id(),
-                            cell,
-                            &c.name,
-                            "bind",
-                            &i.to_string(),
-                        ]);
-                        let mountpoint = self.create_volume(&name, &c.name).await?;
-                        let copy = |why: String| StackError::Copy {
-                            service: c.name.clone(),
-                            path: path.display().to_string(),
-                            why,
-                        };
-                        if mountpoint.is_empty() {
-                            return Err(copy(format!(
-                                "the engine names no mountpoint for volume `{name}`, so the file cannot be bound read-only from it"
-                            )));
-                        }
-                        let file = path
-                            .file_name()
-                            .map_or_else(|| "file".into(), |f| f.to_string_lossy().into_owned());
-                        let tar = tar_of(path, Some(&file)).map_err(copy)?;
-                        // Before the container is created: a bind's source must exist then.
-                        self.seed_volume(&c.name, &image, &name, tar).await?;
-                        mount.typ = Some(MountType::BIND);
-                        mount.source = Some(format!("{}/{file}", mountpoint.trim_end_matches('/')));
-                    } else {
-                        // A writable file: copied into the container before it starts.
-                        after.copy_files.push((path.clone(), m.target.clone()));
+                    let bind = Bind {
+                        cell,
+                        service: &c.name,
+                        index: i,
+                        mount: m,
+                        path,
+                        is_dir: *is_dir,
+                    };
+                    let Some((typ, source)) = self.bind_mount(&bind, engine, image, after).await?
+                    else {
+                        // A writable file: copied into the container, not mounted.
                         continue;
-                    }
+                    };
+                    mount.typ = Some(typ);
+                    mount.source = Some(source);
                 }
             }
             mounts.push(mount);
         }
-        hc.mounts = (!mounts.is_empty()).then_some(mounts);
-        // The first network is given at creation (engines before API 1.44 take one),
-        // the others are connected before the start.
+        Ok(mounts)
+    }
+
+    /// A bind as a mount's type and source; `None` for a writable file, which is copied
+    /// into the container before it starts (into `after`).
+    async fn bind_mount(
+        &mut self,
+        bind: &Bind<'_>,
+        engine: &EngineHandle,
+        image: &str,
+        after: &mut ComposeAfter,
+    ) -> Result<Option<(MountType, String)>, StackError> {
+        let (path, read_only) = (bind.path, bind.mount.read_only);
+        // The engine sees the compose folder at the same path (dind: mounted read-only
+        // into the engine container; host: it is the host's); an endpoint engine does not.
+        let engine_sees_folder = engine.facts.kind != "endpoint";
+        if read_only && engine_sees_folder {
+            return Ok(Some((MountType::BIND, path.to_string_lossy().into_owned())));
+        }
+        if !bind.is_dir && !read_only {
+            after
+                .copy_files
+                .push((path.to_path_buf(), bind.mount.target.clone()));
+            return Ok(None);
+        }
+        let name = labels::object_name(&[
+            "dm",
+            self.run_id(),
+            bind.cell,
+            bind.service,
+            "bind",
+            &bind.index.to_string(),
+        ]);
+        if bind.is_dir {
+            // A copy of the folder in a volume of the cell: the service may write,
+            // neither into the user's folder nor another cell's.
+            self.create_volume(&name, bind.service).await?;
+            after.seed_volumes.push((name.clone(), path.to_path_buf()));
+            return Ok(Some((MountType::VOLUME, name)));
+        }
+        let source = self.read_only_file(bind, &name, image).await?;
+        Ok(Some((MountType::BIND, source)))
+    }
+
+    /// A read-only file the engine cannot see: copied into volume `name` of the cell, and
+    /// that one file bound read-only from where the engine keeps the volume (a copy into
+    /// the container would be writable; a volume's subpath needs API 1.45). Returns the
+    /// bind's source.
+    async fn read_only_file(
+        &mut self,
+        bind: &Bind<'_>,
+        name: &str,
+        image: &str,
+    ) -> Result<String, StackError> {
+        let mountpoint = self.create_volume(name, bind.service).await?;
+        let copy = |why: String| StackError::Copy {
+            service: bind.service.to_string(),
+            path: bind.path.display().to_string(),
+            why,
+        };
+        if mountpoint.is_empty() {
+            return Err(copy(format!(
+                "the engine names no mountpoint for volume `{name}`, so the file cannot be bound read-only from it"
+            )));
+        }
+        let file = bind
+            .path
+            .file_name()
+            .map_or_else(|| "file".into(), |f| f.to_string_lossy().into_owned());
+        let tar = tar_of(bind.path, Some(&file)).map_err(copy)?;
+        // Before the container is created: a bind's source must exist then.
+        self.seed_volume(bind.service, image, name, tar).await?;
+        Ok(format!("{}/{file}", mountpoint.trim_end_matches('/')))
+    }
+
+    /// The service's networks, each the cell's own, with the service's name among its
+    /// aliases: the first given at creation (engines before API 1.44 take one), the
+    /// others connected before the start (into `after`).
+    fn networks(
+        &self,
+        cell: &str,
+        c: &ComposeService,
+        body: &mut ContainerCreateBody,
+        after: &mut ComposeAfter,
+    ) {
         let mut nets = c.networks.iter();
         if let Some(first) = nets.next() {
             let name = self.network_name(cell, &first.name);
-            hc.network_mode = Some(name.clone());
+            body.host_config
+                .get_or_insert_with(HostConfig::default)
+                .network_mode = Some(name.clone());
             let mut aliases = vec![c.name.clone()];
             aliases.extend(first.aliases.iter().cloned());
             body.networking_config = Some(bollard::models::NetworkingConfig {
@@ -320,7 +325,6 @@ impl Stack {
                 .connect
                 .push((self.network_name(cell, &n.name), aliases));
         }
-        Ok(after)
     }
 
     /// Seeds copied binds and connects further networks, once the container exists.
@@ -459,6 +463,83 @@ pub(super) struct ComposeAfter {
     seed_volumes: Vec<(String, std::path::PathBuf)>,
     /// (file, path in the container)
     copy_files: Vec<(std::path::PathBuf, String)>,
+}
+
+/// Compose's options of the container itself: entrypoint, user, working folder, host
+/// and domain name, stop signal and grace period, tty and stdin, its labels (ours
+/// win), exposed ports and healthcheck.
+fn container_options(c: &ComposeService, body: &mut ContainerCreateBody) {
+    body.entrypoint = c.entrypoint.clone();
+    body.user = c.user.clone();
+    body.working_dir = c.working_dir.clone();
+    body.hostname = c.hostname.clone();
+    body.domainname = c.domainname.clone();
+    body.stop_signal = c.stop_signal.clone();
+    body.stop_timeout = c.stop_grace_period.map(|d| d.as_secs() as i64);
+    body.tty = Some(c.tty);
+    body.open_stdin = Some(c.stdin_open);
+    if let Some(labels) = body.labels.as_mut() {
+        for (k, v) in &c.labels {
+            labels.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    if let Some(exposed) = body.exposed_ports.as_mut() {
+        for p in &c.expose {
+            let k = format!("{p}/tcp");
+            if !exposed.contains(&k) {
+                exposed.push(k);
+            }
+        }
+    }
+    body.healthcheck = c.healthcheck.as_ref().map(|h| HealthConfig {
+        test: Some(h.test.clone()),
+        interval: nanos(h.interval),
+        timeout: nanos(h.timeout),
+        retries: h.retries.map(i64::from),
+        start_period: nanos(h.start_period),
+        start_interval: nanos(h.start_interval),
+    });
+}
+
+/// Compose's options of the container's host: capabilities, ulimits, sysctls, shm size,
+/// extra hosts, DNS, init, privileged, read-only root and pids limit.
+fn host_options(c: &ComposeService, hc: &mut HostConfig) {
+    hc.cap_add = (!c.cap_add.is_empty()).then(|| c.cap_add.clone());
+    hc.cap_drop = (!c.cap_drop.is_empty()).then(|| c.cap_drop.clone());
+    hc.ulimits = (!c.ulimits.is_empty()).then(|| {
+        c.ulimits
+            .iter()
+            .map(|(n, s, h)| ResourcesUlimits {
+                name: Some(n.clone()),
+                soft: Some(*s),
+                hard: Some(*h),
+            })
+            .collect()
+    });
+    hc.sysctls = (!c.sysctls.is_empty()).then(|| {
+        c.sysctls
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    });
+    hc.shm_size = c.shm_size.map(|s| s as i64);
+    hc.extra_hosts = (!c.extra_hosts.is_empty()).then(|| c.extra_hosts.clone());
+    hc.dns = (!c.dns.is_empty()).then(|| c.dns.clone());
+    hc.init = c.init;
+    hc.privileged = Some(c.privileged);
+    hc.readonly_rootfs = Some(c.read_only);
+    hc.pids_limit = c.pids_limit;
+}
+
+/// One bind of a compose service, and where it is written.
+struct Bind<'a> {
+    cell: &'a str,
+    service: &'a str,
+    /// Its place among the service's mounts (it names the cell's volume for a copy).
+    index: usize,
+    mount: &'a crate::compose::Mount,
+    path: &'a Path,
+    is_dir: bool,
 }
 
 /// A tar of a folder's content (`at` = None), or of one file placed at the absolute

@@ -25,6 +25,7 @@ use indexmap::IndexMap;
 
 use crate::engine::labels::{self, RunLabels};
 use crate::engine::{EngineHandle, container_log_tail, is_not_found};
+use crate::matrix::plan::CellPlan;
 use crate::matrix::{Cell, Matrix, Restart, ServiceSpec};
 use crate::results::ServiceRecord;
 pub use target::{ServiceTarget, Target};
@@ -227,6 +228,7 @@ impl Stack {
         engine: &EngineHandle,
         matrix: &Matrix,
         cell: &Cell,
+        plan: &CellPlan,
         on_ready: Option<&(dyn Fn(usize, usize) + Send + Sync)>,
     ) -> Result<(), StackError> {
         let created = self
@@ -264,11 +266,11 @@ impl Stack {
             }
             let first = self.services.len();
             for spec in &wave {
-                let image = matrix.image_for(spec, cell).map_err(|e| StackError::Env {
+                let image = plan.image(&spec.name).map_err(|e| StackError::Env {
                     service: spec.name.clone(),
                     source: env::EnvError::Template(e),
                 })?;
-                self.start_service(engine, cell, spec, &image).await?;
+                self.start_service(engine, cell, spec, image).await?;
             }
             let docker = self.docker.clone();
             let (count, of) = (&ready_count, order.len());

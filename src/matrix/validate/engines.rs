@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 use super::axes::value_string;
 use crate::diagnostic::{Ctx, toml_key};
 use crate::matrix::raw::{RawAxis, RawEngine, RawMatrix, SpannedMap};
-use crate::matrix::{EngineKind, EngineSpec, TlsFiles, axes};
+use crate::matrix::{DindSpec, EndpointSpec, EngineKind, EngineSpec, EngineTarget, TlsFiles, axes};
 use toml::Spanned;
 
 pub(super) fn engines(
@@ -45,19 +45,36 @@ pub(super) fn engines(
             .daemon
             .as_ref()
             .map(|t| serde_json::to_value(t.get_ref()).unwrap_or(serde_json::Value::Null));
-        out.insert(
-            n.clone(),
-            EngineSpec {
-                name: n,
-                kind,
-                image: e.image.as_ref().map(|s| s.get_ref().clone()),
-                daemon,
-                url: e.url.as_ref().map(|s| s.get_ref().clone()),
-                tls,
+        // A missing image or url is reported by `kind_needs` and refuses the matrix; the
+        // entry is still made, so that later checks see the engine's kind.
+        let target = match kind {
+            EngineKind::Dind => EngineTarget::Dind(DindSpec {
+                image: e
+                    .image
+                    .as_ref()
+                    .map(|s| s.get_ref().clone())
+                    .unwrap_or_default(),
                 privileged: e.privileged,
                 args: e.args.iter().map(|a| a.get_ref().clone()).collect(),
                 env,
                 data_volume_opts,
+            }),
+            EngineKind::Host => EngineTarget::Host,
+            EngineKind::Endpoint => EngineTarget::Endpoint(EndpointSpec {
+                url: e
+                    .url
+                    .as_ref()
+                    .map(|s| s.get_ref().clone())
+                    .unwrap_or_default(),
+                tls,
+            }),
+        };
+        out.insert(
+            n.clone(),
+            EngineSpec {
+                name: n,
+                daemon,
+                target,
             },
         );
     }

@@ -52,7 +52,7 @@ impl Ends<'_> {
         let dind: Vec<String> = self
             .engines
             .values()
-            .filter(|e| e.kind == EngineKind::Dind)
+            .filter(|e| e.kind() == EngineKind::Dind)
             .map(|e| format!("\"{}\"", e.name))
             .collect();
         if dind.is_empty() {
@@ -74,7 +74,7 @@ impl Ends<'_> {
                 format!("engine `{name}` has no [engines.\"{name}\"] entry"),
                 self.hint(),
             ),
-            Some(e) if e.kind != EngineKind::Dind => cx.err(
+            Some(e) if e.dind().is_none() => cx.err(
                 v.span(),
                 key,
                 format!(
