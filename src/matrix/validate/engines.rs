@@ -131,6 +131,70 @@ fn kind_needs(
             "remove image, or set kind = \"dind\"",
         );
     }
+    not_for_kind(cx, name, e, kind, key);
+}
+
+/// Keys another kind takes, which would silently not apply to this one: an endpoint's
+/// image, TLS files on an engine that is not an endpoint, `privileged` and `args` on an
+/// engine dockmatrix does not start.
+fn not_for_kind(
+    cx: &mut Ctx<'_>,
+    name: &Spanned<String>,
+    e: &RawEngine,
+    kind: EngineKind,
+    key: &str,
+) {
+    let what = match kind {
+        EngineKind::Dind => {
+            "a dind engine is started by dockmatrix and reached through its container"
+        }
+        EngineKind::Host => "a host engine is the local engine as it is",
+        EngineKind::Endpoint => "an endpoint engine is a daemon someone else started",
+    };
+    if kind == EngineKind::Endpoint
+        && let Some(i) = &e.image
+    {
+        cx.err(
+            i.span(),
+            format!("{key}.image"),
+            format!("an endpoint engine takes no image: {what}"),
+            "remove image, or set kind = \"dind\"",
+        );
+    }
+    if kind != EngineKind::Endpoint {
+        for (label, p) in [
+            ("tls-ca", &e.tls_ca),
+            ("tls-cert", &e.tls_cert),
+            ("tls-key", &e.tls_key),
+        ] {
+            if let Some(p) = p {
+                cx.err(
+                    p.span(),
+                    format!("{key}.{label}"),
+                    format!("only endpoint engines take {label}: {what}"),
+                    "remove it, or set kind = \"endpoint\" with a tcp:// url",
+                );
+            }
+        }
+    }
+    if kind != EngineKind::Dind {
+        if e.privileged.is_some() {
+            cx.err(
+                name.span(),
+                format!("{key}.privileged"),
+                format!("only dind engines take privileged: {what}"),
+                "remove privileged, or set kind = \"dind\"",
+            );
+        }
+        if let Some(a) = e.args.first() {
+            cx.err(
+                a.span(),
+                format!("{key}.args"),
+                format!("only dind engines take args (dockerd's arguments): {what}"),
+                "remove args, or set kind = \"dind\"",
+            );
+        }
+    }
 }
 
 /// `tls-ca`, `tls-cert` and `tls-key`: all three files (relative to the matrix), or none.
