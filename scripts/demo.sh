@@ -48,9 +48,9 @@ trap - EXIT
 phase "images (in the background)" "$(cat "$secs")"
 phase "  of which waited for after the compile" $(($(now) - tw))
 
-# Phase 2: the demo app's image, from the binary just compiled (its cargo step is a no-op).
+# Phase 2: the demo app's image, from the binary just compiled.
 ta=$(now)
-scripts/setup.sh demo-app >>"$images_log" 2>&1 || {
+DOCKMATRIX_APP_BIN="$PWD/target/demo/dockmatrix-demo-app" scripts/setup.sh demo-app >>"$images_log" 2>&1 || {
     echo "demo.sh: building the demo app's image failed; the end of $images_log:" >&2
     tail -n 40 "$images_log" >&2
     exit 1
@@ -60,7 +60,15 @@ phase "demo app image" $(($(now) - ta))
 # Phase 3: the run.
 tr=$(now)
 status=0
-target/demo/dockmatrix run matrices/demo.toml "$@" || status=$?
+rss=target/demo-run.rss
+rm -f "$rss"
+if [[ -x /usr/bin/time ]]; then
+    # The tool's peak resident memory (GNU time), said with the phases.
+    /usr/bin/time -f %M -o "$rss" target/demo/dockmatrix run matrices/demo.toml "$@" || status=$?
+else
+    target/demo/dockmatrix run matrices/demo.toml "$@" || status=$?
+fi
 phase "run" $(($(now) - tr))
+[[ -s $rss ]] && printf 'demo.sh: %-44s %5s MiB\n' "  dockmatrix's peak RSS" $(($(tail -n1 "$rss") / 1024)) >&2
 phase "total" $(($(now) - t0))
 exit "$status"

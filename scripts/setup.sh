@@ -26,6 +26,10 @@ DOCKERD_LOG=/var/log/dockmatrix-dockerd.log
 # its own with DOCKMATRIX_APP_TARGET_DIR.
 APP_TARGET=${DOCKMATRIX_APP_TARGET_DIR:-${CARGO_TARGET_DIR:-$REPO/target}}
 APP_PROFILE=demo
+# The demo app's binary; DOCKMATRIX_APP_BIN names one already built (scripts/demo.sh
+# compiles it together with dockmatrix, whose features cargo unifies with the app's: a
+# build of the app alone would compile its shared crates again).
+APP_BIN=${DOCKMATRIX_APP_BIN:-$APP_TARGET/$APP_PROFILE/dockmatrix-demo-app}
 # The classic builder: Debian's docker.io has no buildx plugin, and a newer
 # CLI without buildx refuses BuildKit; the classic builder is the same everywhere.
 export DOCKER_BUILDKIT=0
@@ -108,7 +112,8 @@ Sets:
 Targets: ${ALL_TARGETS[*]}
 Environment: DOCKMATRIX_CACHE (default fixtures/.cache), DEBIAN_MIRROR,
   DEBIAN_SECURITY_MIRROR, DOCKMATRIX_APP_TARGET_DIR (cargo's target folder
-  for the demo app; default \$CARGO_TARGET_DIR, else target/),
+  for the demo app; default \$CARGO_TARGET_DIR, else target/), DOCKMATRIX_APP_BIN
+  (the demo app's binary, already built: no cargo step),
   DOCKMATRIX_TOOL_BIN (target tool, the image dockmatrix/dockmatrix:VERSION: the
   binary to put in it; default a release build of this checkout).
 EOF
@@ -336,6 +341,7 @@ build_service() {
 }
 
 build_app_binary() {
+    [[ -n ${DOCKMATRIX_APP_BIN:-} ]] && { ls -l "$DOCKMATRIX_APP_BIN"; return; }
     cd "$REPO"
     # Not niced: on a fresh machine this compile is the longest single job.
     cargo build --profile "$APP_PROFILE" -p dockmatrix-demo-app --target-dir "$APP_TARGET"
@@ -376,7 +382,7 @@ build_demo_app() {
     mkdir -p "$CACHE/tmp"
     ctx=$(mktemp -d "$CACHE/tmp/demo-app-ctx.XXXXXX")
     trap "rm -rf '$ctx'" EXIT
-    cp "$APP_TARGET/$APP_PROFILE/dockmatrix-demo-app" "$IMAGES_DIR/demo-app/Dockerfile" "$ctx/"
+    cp "$APP_BIN" "$IMAGES_DIR/demo-app/Dockerfile" "$ctx/"
     rm -f "$iid"
     docker build --force-rm --iidfile "$iid" "$ctx"
     # The binary was linked on the host: make sure the image can load it.

@@ -688,29 +688,14 @@ concurrency = 4
         }
 
         // Meanwhile another "cell" keeps taking steps: none may start while it measures.
-        let steps = Arc::new(Mutex::new(Vec::<Instant>::new()));
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let other = {
-            let (gate, steps, stop) = (gate.clone(), steps.clone(), stop.clone());
-            tokio::spawn(async move {
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    {
-                        let _step = gate.read().await;
-                        steps.lock().expect("lock").push(Instant::now());
-                    }
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            })
-        };
+        let other = OtherCell::start(&gate);
         let started = Instant::now();
         let first = run_suite(&perf, &t, &m, Phase::Run, &quiet).await.remove(0);
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        other.await.expect("the other cell's task");
+        let steps = other.stop().await;
         assert_eq!(first.status, CheckStatus::Pass, "{}", first.message);
         let stats = first.perf.clone().expect("figures");
         eprintln!("unthrottled: {}", first.message);
         assert!(stats.samples >= 200 && stats.p95_ms > 0.0 && stats.ops_per_sec > 0.0);
-        let steps = steps.lock().expect("lock").clone();
         let (gap_start, longest_wait) = longest_gap(&steps);
         let measuring = Duration::from_secs_f64(stats.samples as f64 / stats.ops_per_sec);
         assert!(
@@ -1041,25 +1026,11 @@ timeout = "120s"
             assert!(Instant::now() < deadline, "redis never answered");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let steps = Arc::new(Mutex::new(Vec::<Instant>::new()));
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let other = {
-            let (gate, steps, stop) = (gate.clone(), steps.clone(), stop.clone());
-            tokio::spawn(async move {
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    {
-                        let _step = gate.read().await;
-                        steps.lock().expect("lock").push(Instant::now());
-                    }
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            })
-        };
+        let other = OtherCell::start(&gate);
         let started = Instant::now();
         let r = run_suite(&perf, &t, &m, Phase::Run, &quiet).await.remove(0);
         let took = started.elapsed();
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        other.await.expect("the other cell's task");
+        let steps = other.stop().await;
         eprintln!("precise after {took:?}: {}", r.message);
         assert_eq!(r.status, CheckStatus::Pass, "{}", r.message);
         let p = r.perf.expect("figures");
@@ -1069,7 +1040,6 @@ timeout = "120s"
         assert!(took < Duration::from_secs(30), "ran {took:?}: it should stop once precise, long before its 60 s");
         assert!(r.message.contains(&format!("±{precision:.1}%")), "{}", r.message);
         // The exclusive gate still held every other step while it measured.
-        let steps = steps.lock().expect("lock").clone();
         let (_, longest_wait) = longest_gap(&steps);
         let measuring = Duration::from_secs_f64(p.samples as f64 / p.ops_per_sec);
         assert!(
@@ -1087,4 +1057,39 @@ fn longest_gap(steps: &[Instant]) -> (Instant, Duration) {
         .map(|w| (w[0], w[1] - w[0]))
         .max_by_key(|g| g.1)
         .expect("the other cell took steps")
+}
+
+/// Another "cell" of the run: it takes a step (the gate's read side) every 10 ms, and
+/// notes when, until stopped.
+struct OtherCell {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    steps: Arc<Mutex<Vec<Instant>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl OtherCell {
+    fn start(gate: &Arc<RwLock<()>>) -> OtherCell {
+        let steps = Arc::new(Mutex::new(Vec::<Instant>::new()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let task = {
+            let (gate, steps, stop) = (gate.clone(), steps.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    {
+                        let _step = gate.read().await;
+                        steps.lock().expect("lock").push(Instant::now());
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+        };
+        OtherCell { stop, steps, task }
+    }
+
+    /// When it took each of its steps.
+    async fn stop(self) -> Vec<Instant> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.task.await.expect("the other cell's task");
+        self.steps.lock().expect("lock").clone()
+    }
 }

@@ -97,15 +97,7 @@ fn start(
     args.extend(extra_args);
     let (child, rx) = spawn_dockmatrix(&args, &[]);
     let started = Instant::now();
-    let mut run_id = String::new();
-    while run_id.is_empty() {
-        let line = rx
-            .recv_timeout(Duration::from_secs(120))
-            .expect("the run prints progress");
-        if let Some(rest) = line.strip_prefix("run ") {
-            run_id = rest.split(':').next().unwrap_or_default().to_string();
-        }
-    }
+    let run_id = await_progress(&rx, None, Duration::from_secs(120));
     std::thread::spawn(move || for _ in rx {});
     // In its checks: the service container exists and has run for a moment.
     loop {

@@ -6,7 +6,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{docker_available, images_available, labelled_objects, root, run_json};
+use crate::common::{
+    await_progress, docker_available, images_available, labelled_objects, root, run_json,
+};
 
 /// Runs the binary with stdout a pipe whose reading end is already closed: its first
 /// write fails with EPIPE.
@@ -116,23 +118,8 @@ ready = { tcp = 6379, timeout = "5m" }
             let _ = tx.send(line);
         }
     });
-    let mut run_id = String::new();
+    let run_id = await_progress(&rx, Some("START"), Duration::from_secs(120));
     let started = Instant::now();
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(120))
-            .expect("the run prints progress");
-        if let Some(rest) = line.strip_prefix("run ") {
-            run_id = rest.split(':').next().unwrap_or_default().to_string();
-        }
-        if line.contains("START") {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no cell started"
-        );
-    }
     // The stack is being provisioned (its service never becomes ready): stop it there,
     // once its container exists (a signal while the create is in flight is a race of
     // its own, outside this test's promise).

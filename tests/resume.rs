@@ -4,7 +4,7 @@
 //! one complete run.json carries the same run id. Resuming a finished run changes nothing
 //! and returns its exit code; a run of another matrix is refused.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::*;
 
@@ -46,23 +46,7 @@ fn resume_after_kill_9_keeps_the_finished_cell_and_runs_the_rest() {
     let (m_s, out_s) = (m.to_str().expect("utf-8"), out.to_str().expect("utf-8"));
 
     let (mut child, rx) = spawn_dockmatrix(&["run", m_s, "--out", out_s, "-j", "1"], &[]);
-    let started = Instant::now();
-    let mut run_id = String::new();
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(120))
-            .expect("the run prints progress");
-        if let Some(rest) = line.strip_prefix("run ") {
-            run_id = rest.split(':').next().unwrap_or_default().to_string();
-        }
-        if line.contains("[  1/3]") {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(180),
-            "no cell finished"
-        );
-    }
+    let run_id = await_progress(&rx, Some("[  1/3]"), Duration::from_secs(180));
     // The header is on disk while the run goes on.
     let header = run_json(&out);
     assert_eq!(header["run_id"], run_id.as_str());

@@ -345,23 +345,7 @@ fn start_background_run(
         ],
         &[],
     );
-    let started = Instant::now();
-    let mut run_id = String::new();
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(120))
-            .expect("the run prints progress");
-        if let Some(rest) = line.strip_prefix("run ") {
-            run_id = rest.split(':').next().unwrap_or_default().to_string();
-        }
-        if line.contains("images ready") {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(180),
-            "no engine came up"
-        );
-    }
+    let run_id = await_progress(&rx, Some("images ready"), Duration::from_secs(180));
     (child, run_id, rx)
 }
 

@@ -587,15 +587,7 @@ exec = ["sleep", "15"]
         ],
         &[],
     );
-    let mut run_id = String::new();
-    while run_id.is_empty() {
-        let line = rx
-            .recv_timeout(Duration::from_secs(120))
-            .expect("the run prints progress");
-        if let Some(rest) = line.strip_prefix("run ") {
-            run_id = rest.split(':').next().unwrap_or_default().to_string();
-        }
-    }
+    let run_id = await_progress(&rx, None, Duration::from_secs(120));
     let log = std::thread::spawn(move || rx.into_iter().collect::<Vec<String>>().join("\n"));
     let started = Instant::now();
     let dind = loop {

@@ -354,6 +354,7 @@ async fn load_images(target: &Target, images: &[String]) -> Result<(), String> {
         images,
         crate::matrix::PullPolicy::Never,
         None,
+        None, // a check's step holds the gate's read side
     )
     .await;
     let missing: Vec<String> = loaded.into_values().filter_map(|r| r.err()).collect();

@@ -58,7 +58,7 @@ use bollard::Docker;
 use bollard::query_parameters::{CreateImageOptions, ImportImageOptions};
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, RwLock, RwLockReadGuard};
 
 use crate::matrix::PullPolicy;
 use crate::results::ImageRecord;
@@ -83,6 +83,10 @@ pub struct LoadProgress {
 /// Told before the first image and after each one is loaded.
 pub type OnLoad<'a> = &'a (dyn Fn(LoadProgress) + Send + Sync);
 
+/// `pace`: the run's perf gate, when the caller holds none of it. Each image's save and
+/// load (and each round of inspections) then holds its read side on its own, so that a
+/// perf measurement waits for one image, not for an engine's whole load: while it waits,
+/// every other cell's next step waits behind it.
 pub async fn preload(
     host: &Docker,
     target: &Docker,
@@ -90,9 +94,11 @@ pub async fn preload(
     images: &[String],
     pull: PullPolicy,
     on_load: Option<OnLoad<'_>>,
+    pace: Option<&RwLock<()>>,
 ) -> Loaded {
     let mut out: Loaded = HashMap::new();
     let mut to_transfer: Vec<String> = Vec::new();
+    let step = paced(pace).await;
     for image in images {
         // On an engine that is not the host (a cached one keeps earlier runs' images), the
         // tag is present only if it names the same image id as on the host: a rebuilt
@@ -150,8 +156,9 @@ pub async fn preload(
             );
         }
     }
+    drop(step);
     if !to_transfer.is_empty()
-        && let Err(e) = transfer(host, target, &to_transfer, on_load).await
+        && let Err(e) = transfer(host, target, &to_transfer, on_load, pace).await
     {
         for image in &to_transfer {
             out.insert(
@@ -160,6 +167,7 @@ pub async fn preload(
             );
         }
     }
+    let _step = paced(pace).await;
     for image in images {
         if out.contains_key(image) {
             continue;
@@ -184,6 +192,14 @@ pub async fn preload(
     out
 }
 
+/// The read side of the perf gate, when there is one to take.
+async fn paced(pace: Option<&RwLock<()>>) -> Option<RwLockReadGuard<'_, ()>> {
+    match pace {
+        Some(gate) => Some(gate.read().await),
+        None => None,
+    }
+}
+
 /// Loads each image into `target` from its cache file (saved from `host` once). Every
 /// file is saved first, so the bytes to load are known before the first one.
 async fn transfer(
@@ -191,9 +207,11 @@ async fn transfer(
     target: &Docker,
     images: &[String],
     on_load: Option<OnLoad<'_>>,
+    pace: Option<&RwLock<()>>,
 ) -> Result<(), String> {
     let mut files = Vec::with_capacity(images.len());
     for image in images {
+        let _step = paced(pace).await;
         let file = cached_tar(host, image).await?;
         let size = tokio::fs::metadata(&file).await.map_or(0, |m| m.len());
         files.push((file, size));
@@ -208,6 +226,7 @@ async fn transfer(
         f(progress);
     }
     for (file, size) in files {
+        let _step = paced(pace).await;
         let reader = tokio::fs::File::open(&file)
             .await
             .map_err(|e| format!("{}: {e}", file.display()))?;

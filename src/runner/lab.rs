@@ -188,10 +188,11 @@ pub struct DockerLab<'a> {
 }
 
 impl<'a> DockerLab<'a> {
-    /// The engines of `cfg`'s cells planned (none started yet), on `host`.
-    pub fn new(cfg: &'a RunConfig, host: Host) -> DockerLab<'a> {
+    /// The engines of `cfg`'s cells, from their `plans`, ready to start (none started yet),
+    /// on `host`.
+    pub fn new(cfg: &'a RunConfig, plans: &[CellPlan], host: Host) -> DockerLab<'a> {
         let labels = RunLabels::new(&cfg.run_id);
-        let pool = Pool::new(host, labels.clone(), &cfg.matrix, &cfg.cells, cfg.pull)
+        let pool = Pool::new(host, labels.clone(), &cfg.matrix, plans, cfg.pull)
             .with_engine_cache(cfg.engine_cache);
         DockerLab {
             pool,
@@ -231,7 +232,7 @@ impl Lab for DockerLab<'_> {
     }
 
     async fn images(&self, key: &EngineKey, engine: &EngineHandle, emit: &EmitFn) -> Arc<Loaded> {
-        self.pool.images(key, engine, emit).await
+        self.pool.images(key, engine, emit, None).await
     }
 
     fn stack(&self, engine: &EngineHandle, cell: &Cell) -> Stack {

@@ -102,13 +102,25 @@ pub async fn run(
     emit: Emit,
     cancel: CancellationToken,
 ) -> Vec<CellRecord> {
-    let lab = DockerLab::new(&cfg, host);
-    run_in(&cfg, &lab, emit, cancel).await
+    let plans = plan_cells(&cfg);
+    let lab = DockerLab::new(&cfg, &plans, host);
+    run_in(&cfg, &plans, &lab, emit, cancel).await
 }
 
-/// [`run`] in any [`Lab`]: the Docker one, or a stand-in.
+/// Each cell's plan, in `cfg.cells`' order: worked out once, read by the pool (which
+/// engines, which images) and by each cell's steps.
+pub fn plan_cells(cfg: &RunConfig) -> Vec<CellPlan> {
+    cfg.cells
+        .iter()
+        .map(|c| CellPlan::of(&cfg.matrix, c))
+        .collect()
+}
+
+/// [`run`] in any [`Lab`]: the Docker one, or a stand-in. `plans` are the cells' own
+/// ([`plan_cells`]), in the same order.
 pub async fn run_in<L: Lab>(
     cfg: &RunConfig,
+    plans: &[CellPlan],
     lab: &L,
     emit: Emit,
     cancel: CancellationToken,
@@ -131,7 +143,7 @@ pub async fn run_in<L: Lab>(
         slots: Semaphore::new(jobs),
         failed: AtomicBool::new(false),
     };
-    let futures = cfg.cells.iter().map(|c| runner.cell(c));
+    let futures = cfg.cells.iter().zip(plans).map(|(c, p)| runner.cell(c, p));
     let prepare = lab.prepare_ahead(
         cfg.max_engines,
         &runner.steps.gate,
@@ -157,9 +169,8 @@ impl<L: Lab> Runner<'_, L> {
         self.steps.emit(e);
     }
 
-    async fn cell(&self, cell: &Cell) -> CellRecord {
+    async fn cell(&self, cell: &Cell, plan: &CellPlan) -> CellRecord {
         let key = EngineKey::of(cell);
-        let plan = CellPlan::of(&self.cfg.matrix, cell);
         let cancel = &self.steps.cancel;
         // A cell takes a slot only once its engine is prepared: `-j` counts cells, not
         // engines starting or loading images.
@@ -173,7 +184,7 @@ impl<L: Lab> Runner<'_, L> {
             () = cancel.cancelled() => None,
         };
         let record = match permit {
-            Some(_permit) if !cancel.is_cancelled() => self.attempts(cell, &plan, &key).await,
+            Some(_permit) if !cancel.is_cancelled() => self.attempts(cell, plan, &key).await,
             _ => cancelled_record(cell, "not started: the run was cancelled"),
         };
         // An upgrade cell owns its engines; the pool's count only shared ones.

@@ -19,7 +19,7 @@ use crate::engine::images::{self, Loaded};
 use crate::engine::labels::RunLabels;
 use crate::engine::{self, EngineHandle, Host};
 use crate::matrix::plan::{CellPlan, PlannedEngine};
-use crate::matrix::{Cell, EngineKind, EngineSpec, Matrix, PullPolicy};
+use crate::matrix::{EngineKind, EngineSpec, Matrix, PullPolicy};
 use crate::results::{Finding, FindingLevel};
 
 pub use crate::matrix::plan::EngineKey;
@@ -89,18 +89,19 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Plans the engines of `cells`: which images each must hold, how many cells use it.
+    /// The engines of the cells' `plans`: which images each must hold, how many cells use
+    /// it.
     pub fn new(
         host: Host,
         labels: RunLabels,
         matrix: &Matrix,
-        cells: &[Cell],
+        plans: &[CellPlan],
         pull: PullPolicy,
     ) -> Pool {
         let mut plan: HashMap<EngineKey, (Vec<String>, usize, Option<serde_json::Value>)> =
             HashMap::new();
         // An upgrade cell owns its engines: it stops one and starts another on its data.
-        for cell_plan in cells.iter().map(|c| CellPlan::of(matrix, c)) {
+        for cell_plan in plans {
             if cell_plan.upgrade {
                 continue;
             }
@@ -269,11 +270,17 @@ impl Pool {
     }
 
     /// The images of every cell on this engine, loaded once.
+    ///
+    /// `pace`: the perf gate, when the caller holds none of it (the preparation ahead of
+    /// the cells): each image then takes its read side on its own. A cell's images step
+    /// holds the read side already and passes `None`; it never waits on a paced load,
+    /// since a cell takes its slot only once its engine is prepared ([`Pool::ready`]).
     pub async fn images(
         &self,
         key: &EngineKey,
         engine: &EngineHandle,
         emit: &(dyn Fn(Event) + Send + Sync),
+        pace: Option<&RwLock<()>>,
     ) -> Arc<Loaded> {
         let Some(entry) = self.entries.get(key) else {
             return Arc::new(Loaded::new());
@@ -304,6 +311,7 @@ impl Pool {
                     &entry.images,
                     self.pull,
                     Some(&on_load),
+                    pace,
                 )
                 .await;
                 let ms = t.elapsed().as_millis() as u64;
@@ -389,8 +397,7 @@ impl Pool {
         };
         match engine {
             Ok(handle) => {
-                let _g = gate.read().await;
-                self.images(&key, &handle, emit).await;
+                self.images(&key, &handle, emit, Some(gate)).await;
             }
             // Not alive: its place goes to the next engine.
             Err(_) => drop(entry.budget.lock().ok().and_then(|mut s| s.take())),

@@ -295,7 +295,7 @@ async fn run_with(cfg: &RunConfig, lab: &impl Lab, cancel: CancellationToken) ->
     let emit: super::Emit = Arc::new(move |e| {
         sink.lock().expect("events").push((start.elapsed(), e));
     });
-    let cells = run_in(cfg, lab, emit, cancel).await;
+    let cells = run_in(cfg, &super::plan_cells(cfg), lab, emit, cancel).await;
     let events = events.lock().expect("events").clone();
     Ran { cells, events }
 }

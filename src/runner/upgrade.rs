@@ -268,6 +268,7 @@ impl<'a> Rehearsal<'a> {
             &self.images,
             self.lab.pull,
             None,
+            None, // the step holds the gate's read side (`gated`)
         );
         let loaded = self.clock.gated(preload).await;
         self.a.durations.images = loaded.ms;

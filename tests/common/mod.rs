@@ -59,6 +59,30 @@ pub fn spawn_dockmatrix(
     (child, rx)
 }
 
+/// Reads a spawned run's progress lines ([`spawn_dockmatrix`]) until one contains `until`
+/// (`None`: until the `run ID: …` line), for at most `within`; returns the run id.
+pub fn await_progress(
+    rx: &std::sync::mpsc::Receiver<String>,
+    until: Option<&str>,
+    within: std::time::Duration,
+) -> String {
+    let started = std::time::Instant::now();
+    let mut run_id = String::new();
+    let awaited = until.unwrap_or("run ");
+    loop {
+        let line = within
+            .checked_sub(started.elapsed())
+            .and_then(|left| rx.recv_timeout(left).ok())
+            .unwrap_or_else(|| panic!("no progress line with `{awaited}` within {within:?}"));
+        if let Some(rest) = line.strip_prefix("run ") {
+            run_id = rest.split(':').next().unwrap_or_default().to_string();
+        }
+        if until.is_none_or(|u| line.contains(u)) && !run_id.is_empty() {
+            return run_id;
+        }
+    }
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
