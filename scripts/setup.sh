@@ -5,7 +5,7 @@
 # PostgreSQL, MariaDB, Redis/Valkey and the demo app), each cached by its tag.
 #
 #   scripts/setup.sh [--rebuild] [--jobs N] [--exclude TARGET]... [--list]
-#                    [--matrix FILE] [TARGET...]
+#                    [--save-images] [--matrix FILE] [TARGET...]
 #
 # TARGET: an image tag (dockmatrix/postgres:17), a short form (postgres:17,
 # engine:28.5.2, demo-app) or a set: demo (the default), ci, upgrade, all.
@@ -102,6 +102,10 @@ Options:
   --matrix FILE      build the dockmatrix/* images that a matrix uses
                      (asks 'dockmatrix images FILE')
   --list             print each known target, whether it is built, and its size
+  --save-images      also save each service and app image into dockmatrix's image tar
+                     cache (\$DOCKMATRIX_CACHE/images, else ~/.cache/dockmatrix/images),
+                     as a run's first load into an engine would (scripts/demo.sh does
+                     it while the tool compiles, so the run does not wait for it)
   team-tests         also install fixtures/team-tests (pytest + testcontainers from
                      PyPI) into a cached venv, for matrices/docker29.toml
 Sets:
@@ -579,6 +583,35 @@ run_scheduler() {
     trap - INT TERM
 }
 
+# dockmatrix's image tar cache (src/engine/images.rs, cache_dir and cached_tar): a run
+# loads each image into its engines from `<image id without sha256:>.tar` there, and
+# saves the file on first use when it is missing. Saving ahead is the same file, made by
+# the same API call (`docker save` is GET /images/NAME/get), written aside and renamed.
+tool_image_cache() { echo "${DOCKMATRIX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dockmatrix}/images"; }
+
+# Saves the images an engine under test loads (services and the app; not bases, engines
+# or the tool) into that cache, each unless its file is there.
+save_images() {
+    local dir short tag id file t n=0
+    dir=$(tool_image_cache)
+    mkdir -p "$dir"
+    t=$(now)
+    for short in "$@"; do
+        case ${KIND[$short]} in base | engine | tool) continue ;; esac
+        tag=$(tag_of "$short")
+        id=$(image_id "$tag")
+        [[ -n $id ]] || continue
+        file=$dir/${id#sha256:}.tar
+        [[ -f $file ]] && continue
+        docker save "$tag" >"$file.setup.$$.partial" && mv "$file.setup.$$.partial" "$file" || {
+            rm -f "$file.setup.$$.partial"
+            die "saving $tag into $dir failed"
+        }
+        n=$((n + 1))
+    done
+    log "saved $n image(s) into $dir in $(since "$t")"
+}
+
 # ---------------------------------------------------------------------------
 list_targets() {
     local short tag size state
@@ -662,6 +695,7 @@ main() {
             shift
             ;;
         --list) list=1 ;;
+        --save-images) SAVE_IMAGES=1 ;;
         --resolve)
             # For other scripts: the image tags a target or set stands for.
             resolve "${2:-}" | sed 's|^|dockmatrix/|'
@@ -794,6 +828,7 @@ main() {
         log "total $(since "$t0")"
         exit 1
     fi
+    ((${SAVE_IMAGES:-0})) && save_images "${targets[@]}"
     log "done in $(since "$t0")"
 }
 
