@@ -28,7 +28,8 @@ while (($#)); do
     esac
     shift
 done
-cargo build --profile demo --quiet -p dockmatrix
+# The same build as scripts/demo.sh (one set of features: neither rebuilds the other's).
+cargo build --profile demo --quiet --no-default-features --features dockmatrix/cli -p dockmatrix -p dockmatrix-demo-app
 bin=target/demo/dockmatrix
 matrix=benches/whole-run.toml
 work=$(mktemp -d)

@@ -36,8 +36,9 @@ trap 'kill "$images_pid" 2>/dev/null || true' EXIT
 # Phase 1b, meanwhile: dockmatrix and the demo app, one cargo invocation.
 echo "demo.sh: building the demo's images in the background (log: $images_log) while compiling" >&2
 tc=$(now)
-# The `demo` profile (Cargo.toml): opt-level 1, no debug info, about half of release's compile.
-cargo build --profile demo --quiet -p dockmatrix -p dockmatrix-demo-app
+# The `demo` profile (Cargo.toml): opt-level 1 (the dockmatrix crate 0), no debug info;
+# without the `tls` feature (the demo reaches no engine over TLS: no rustls, no ring).
+cargo build --profile demo --quiet --no-default-features --features dockmatrix/cli -p dockmatrix -p dockmatrix-demo-app
 phase "compile (dockmatrix + demo app)" $(($(now) - tc))
 
 tw=$(now)

@@ -74,6 +74,7 @@ impl std::fmt::Display for PemKind {
 
 /// Whether `path` is readable and holds a PEM block of `kind`. Only the file's name goes
 /// into errors, never its content (a key is a secret).
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
 pub(super) fn check_tls_file(
     role: &'static str,
     path: &std::path::Path,

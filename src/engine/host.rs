@@ -119,6 +119,11 @@ pub enum HostError {
         path: PathBuf,
         kind: super::PemKind,
     },
+    /// TLS asked for (DOCKER_TLS_VERIFY, a context's TLS files) by a build without it.
+    #[error(
+        "{endpoint} asks for TLS, and this dockmatrix was built without it (cargo feature `tls`, on by default: `cargo install --locked --path .`)"
+    )]
+    NoTls { endpoint: String },
     /// The engine as [`HostEndpoint`] shows it: the address and why it is the one.
     #[error("{endpoint}")]
     Connect {
@@ -471,6 +476,7 @@ impl HostEndpoint {
                 Docker::connect_with_unix(&path.to_string_lossy(), timeout_secs, version)
                     .map_err(failed)?
             }
+            #[cfg(feature = "tls")]
             (Address::Tcp { .. }, Some(tls)) => Docker::connect_with_ssl(
                 &self.address.to_string(),
                 &tls.key,
@@ -480,6 +486,12 @@ impl HostEndpoint {
                 version,
             )
             .map_err(failed)?,
+            #[cfg(not(feature = "tls"))]
+            (Address::Tcp { .. }, Some(_)) => {
+                return Err(HostError::NoTls {
+                    endpoint: self.to_string(),
+                });
+            }
             (Address::Tcp { .. }, None) => {
                 Docker::connect_with_http(&self.address.to_string(), timeout_secs, version)
                     .map_err(failed)?

@@ -37,7 +37,9 @@ use bollard::Docker;
 
 use crate::matrix::{EngineSpec, EngineTarget};
 use crate::results::EngineFacts;
-use address::{check_tls_file, host_of_url};
+#[cfg(feature = "tls")]
+use address::check_tls_file;
+use address::host_of_url;
 use dind::stop_dind;
 use labels::RunLabels;
 use measure::check_image_store;
@@ -170,6 +172,11 @@ pub enum EngineError {
         "tls-ca, tls-cert and tls-key are given for {url}: TLS applies to tcp:// endpoints only"
     )]
     TlsOverUnix { url: String },
+    /// An endpoint with tls-* keys, in a build without TLS.
+    #[error(
+        "{url} has tls-ca, tls-cert and tls-key, and this dockmatrix was built without TLS (cargo feature `tls`, on by default: `cargo install --locked --path .`)"
+    )]
+    NoTls { url: String },
     /// The handshake or the first request over TLS failed: most often a certificate the
     /// daemon does not trust, or a daemon certificate not signed by tls-ca.
     #[error(
@@ -330,6 +337,9 @@ async fn connect_endpoint(
             Docker::connect_with_unix(path, API_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
                 .map_err(connect)?
         }
+        #[cfg(not(feature = "tls"))]
+        (None, Some(_)) => return Err(EngineError::NoTls { url: shown }),
+        #[cfg(feature = "tls")]
         (None, Some(files)) => {
             // bollard reads the client certificate and key only during the handshake and,
             // if it cannot, quietly sends none: the daemon's refusal would then hide the
